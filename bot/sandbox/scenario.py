@@ -343,10 +343,10 @@ def _cross_check(sc: Scenario) -> list[str]:
             if ev.id in ids:
                 errors.append(f"events[{i}].id: duplicate event id {ev.id!r}")
             ids.add(ev.id)
-        svc = ev.service
-        if svc is not None and svc not in known:
+        ev_service = ev.service
+        if ev_service is not None and ev_service not in known:
             errors.append(
-                f"events[{i}].{ev.kind}.service: service {svc!r} does not exist; expected one of {', '.join(names)}"
+                f"events[{i}].{ev.kind}.service: service {ev_service!r} does not exist; expected one of {', '.join(names)}"
             )
         if ev.status is not None and ev.status.service is None:
             errors.append(
@@ -362,12 +362,12 @@ def _cross_check(sc: Scenario) -> list[str]:
             f"truth.root_cause_service: service {t.root_cause_service!r} does not exist; expected one of {', '.join(names)}"
         )
     if t.change is not None:
-        ev = sc.event(t.change)
-        if ev is None:
+        guilty = sc.event(t.change)
+        if guilty is None:
             errors.append(f"truth.change: {t.change!r} names no event; expected the id of a change event")
-        elif ev.change is None:
+        elif guilty.change is None:
             errors.append(
-                f"truth.change: event {t.change!r} is a {ev.kind} event; expected the id of a change event"
+                f"truth.change: event {t.change!r} is a {guilty.kind} event; expected the id of a change event"
             )
     for j, rid in enumerate(t.ruled_out):
         if sc.event(rid) is None:

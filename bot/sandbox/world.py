@@ -202,7 +202,7 @@ def _instances(world: World) -> None:
                 _churn(
                     world,
                     spec_i.service,
-                    int(math.floor(m)),
+                    math.floor(m),
                     spec_i.launched,
                     spec_i.terminated,
                     spec_i.reason,
@@ -210,7 +210,7 @@ def _instances(world: World) -> None:
                 m += step
         elif ev.change is not None and ev.change.via == "scaling" and ev.change.service in world.instances:
             fleet = world.instances[ev.change.service]
-            at = int(math.floor(ev.at))
+            at = math.floor(ev.at)
             alive = [i for i in fleet if i.alive(at)]
             want = ev.change.desired or 0
             cause = f"a user request changed the desired capacity to {want}"
@@ -268,13 +268,13 @@ def _series(world: World, rng: random.Random) -> None:
                     key = SeriesKey(spec.name, sig, eff.instance)
                     if key not in raw:
                         raw[key] = [levels.get(sig, _neutral(sig, levels))] * n
-                    until = n if eff.until is None else int(math.floor(eff.until)) - world.start
-                    _overlay(raw[key], int(math.floor(ev.at)) - world.start, until, target, eff.ramp)
+                    until = n if eff.until is None else math.floor(eff.until) - world.start
+                    _overlay(raw[key], math.floor(ev.at) - world.start, until, target, eff.ramp)
             if ev.traffic is not None and ev.traffic.service == spec.name:
                 key = SeriesKey(spec.name, "requests_per_min")
                 if key in raw:
                     tr = ev.traffic
-                    idx = int(math.floor(ev.at)) - world.start
+                    idx = math.floor(ev.at) - world.start
                     for j in range(max(idx, 0), n):
                         frac = min(1.0, (j - idx + 1) / max(tr.ramp, 1.0))
                         raw[key][j] *= 1 + (tr.factor - 1) * frac
@@ -410,7 +410,7 @@ def _emit(
             alive = [
                 n
                 for n in fleet
-                if next(i for i in world.instances[service] if i.name == n).alive(int(math.floor(t)))
+                if next(i for i in world.instances[service] if i.name == n).alive(math.floor(t))
             ]
             who = rng.choice(alive) if alive else None
         lines.append(LogLine(round(t, 4), service, level, _fill(template, rng), who, stack))
