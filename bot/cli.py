@@ -1,0 +1,152 @@
+"""The `sre-bot` command: run the bot, the offline demo, one investigation, the evaluations.
+
+User mistakes (a bad scenario, missing credentials) end with a one-line error and exit code 2, never a
+stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bot.config import MissingSettings, load_settings
+
+app = typer.Typer(
+    name="sre-bot",
+    help="An on-call SRE teammate that lives in Slack. Start with `sre-bot demo`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(fn: F) -> F:
+    """Turn user-facing errors into one clear line on stderr and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bot.sandbox.scenario import ScenarioError
+
+        user_errors: tuple[type[Exception], ...] = (MissingSettings, ScenarioError, FileNotFoundError)
+        try:
+            from bot.investigation.rca_bench import BenchInputError
+
+            user_errors = (*user_errors, BenchInputError)
+        except ImportError:
+            pass
+        try:
+            return fn(*args, **kwargs)
+        except user_errors as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@_friendly
+def migrate() -> None:
+    """Create or upgrade the database schema (SQLite by default, Postgres when DATABASE_URL says so)."""
+    from bot.storage.db import migrate as run_migrations
+
+    settings = load_settings()
+    run_migrations(settings.database_url)
+    typer.echo(f"database is up to date: {settings.database_url}")
+
+
+@app.command()
+@_friendly
+def demo(
+    scenario: Annotated[str | None, typer.Option(help="scenario id or file (default: the flagship)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print every Slack call as one JSON object")] = False,
+) -> None:
+    """Run the whole bot offline against the simulated estate and show the Slack thread it writes."""
+    from bot.sandbox.demo import run_demo
+
+    result = run_demo(scenario, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(result))
+
+
+@app.command()
+@_friendly
+def investigate(
+    scenario: Annotated[str, typer.Option(help="scenario id (built-in) or path to a scenario file")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Boot the simulated estate for a scenario, investigate its page and print the report."""
+    from bot.sandbox.runner import investigate_scenario
+
+    outcome = investigate_scenario(scenario)
+    if as_json:
+        typer.echo(json.dumps(outcome.report.model_dump(mode="json")))
+    else:
+        typer.echo(outcome.text)
+
+
+@app.command(name="eval")
+@_friendly
+def evaluate(
+    paths: Annotated[list[Path], typer.Argument(help="scenario files or folders holding *.yaml")],
+    as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object")] = False,
+) -> None:
+    """Run every scenario under PATHS through the sandbox and the engine, and score each report."""
+    from bot.sandbox.evaluate import evaluate_paths, format_table
+
+    result = evaluate_paths(paths)
+    typer.echo(json.dumps(result) if as_json else format_table(result))
+
+
+@app.command()
+@_friendly
+def bench(
+    path: Annotated[Path, typer.Argument(help="folder of rca-case/1 cases (each with a case.json)")],
+    ignore_changes: Annotated[bool, typer.Option("--ignore-changes", help="drop the change records")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object")] = False,
+) -> None:
+    """Score the root-cause ranking on recorded incident data (top-1, top-3, MRR, specificity)."""
+    from bot.investigation.rca_bench import format_table, run_bench
+
+    result = run_bench(path, ignore_changes=ignore_changes)
+    typer.echo(json.dumps(result.to_json()) if as_json else format_table(result))
+
+
+@app.command()
+@_friendly
+def serve() -> None:
+    """Run the Slack app (HTTP mode on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)."""
+    from bot.slack.server import serve as run_server
+
+    settings = load_settings()
+    settings.require("slack_bot_token", "slack_signing_secret") if not settings.slack_app_token else settings.require(
+        "slack_bot_token"
+    )
+    run_server(settings)
+
+
+@app.command()
+@_friendly
+def worker() -> None:
+    """Run investigations, approvals and the nightly/weekly jobs (DBOS) without serving Slack."""
+    from bot.investigation.runtime import run_worker
+
+    settings = load_settings()
+    settings.require("slack_bot_token")
+    run_worker(settings)
+
+
+def main() -> None:
+    """Entry point for `python -m bot`."""
+    app(prog_name="sre-bot")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""GitHub, read-only: deploy workflow runs, the commits they shipped, and their diffs (PyGithub).
+
+The only module that imports PyGithub. The base URL is PyGithub's own `base_url` setting, so the same code
+reads github.com, GitHub Enterprise, or the sandbox's stand-in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from github import Auth, Github, GithubException, GithubRetry
+from github.GithubException import RateLimitExceededException, UnknownObjectException
+
+from bot.domain import Change
+from bot.sources.result import Status, ToolResult, guarded
+
+#: Workflow names that count as deploys.
+DEPLOY_WORKFLOWS = ("deploy", "release", "cd")
+
+
+def _classify(exc: Exception) -> tuple[Status, str]:
+    """GitHub errors as tool statuses."""
+    if isinstance(exc, RateLimitExceededException):
+        return Status.ERROR, "GitHub rate limit exceeded after retries"
+    if isinstance(exc, UnknownObjectException):
+        return Status.NO_DATA, "not found on GitHub"
+    if isinstance(exc, GithubException) and exc.status in (401, 403):
+        return Status.DENIED, f"GitHub denied access ({exc.status})"
+    return Status.ERROR, f"GitHub call failed: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+class GithubSource:
+    """Read deploys and commits of the services' repositories."""
+
+    def __init__(
+        self, token: str | None, base_url: str = "https://api.github.com", timeout: float = 15.0
+    ) -> None:
+        auth = Auth.Token(token) if token else None
+        retry = GithubRetry(total=3, backoff_factor=0.2)
+        self._gh = Github(base_url=base_url, auth=auth, timeout=int(timeout), retry=retry, per_page=50)
+        self._web = base_url.replace("api.github.com", "github.com").rstrip("/")
+
+    def deploys(self, repo: str, since: datetime, until: datetime) -> ToolResult[list[Change]]:
+        """Successful deploy workflow runs in [since, until], newest first, with the commit each shipped."""
+        return guarded(f"github:{repo}:actions/runs", lambda: self._deploys(repo, since, until), _classify)
+
+    def _deploys(self, repo: str, since: datetime, until: datetime) -> list[Change]:
+        r = self._gh.get_repo(repo)
+        created = f"{since.strftime('%Y-%m-%dT%H:%M:%SZ')}..{until.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        out: list[Change] = []
+        for run in r.get_workflow_runs(created=created):
+            name = (run.name or "").lower()
+            if not any(w in name for w in DEPLOY_WORKFLOWS):
+                continue
+            at = run.updated_at or run.created_at
+            if at < since or at > until:
+                continue
+            sha = run.head_sha
+            commit = r.get_commit(sha)
+            files = tuple(f.filename for f in commit.files)
+            message = commit.commit.message.splitlines()[0] if commit.commit.message else ""
+            author = commit.commit.author.name if commit.commit.author else None
+            out.append(
+                Change(
+                    id=f"deploy:{repo}:{sha[:7]}",
+                    service=None,
+                    at=at,
+                    via="github-actions",
+                    summary=f"deploy of {sha[:7]} “{message}” by {author or 'unknown'} ({run.conclusion})",
+                    actor=author,
+                    commit=sha,
+                    files=files,
+                    link=run.html_url,
+                    revert_hint=(commit.parents[0].sha if commit.parents else None),
+                )
+            )
+        out.sort(key=lambda c: c.at, reverse=True)
+        return out
+
+    def commit_patches(self, repo: str, sha: str) -> ToolResult[dict[str, str]]:
+        """The diff of one commit, per file (path -> unified diff)."""
+
+        def fetch() -> dict[str, str]:
+            commit = self._gh.get_repo(repo).get_commit(sha)
+            return {f.filename: f.patch or "" for f in commit.files}
+
+        return guarded(f"github:{repo}:commits", fetch, _classify)
+
+    def recent_commits(self, repo: str, since: datetime, until: datetime) -> ToolResult[list[dict[str, Any]]]:
+        """Commits on the default branch in [since, until]: sha, message, author, date."""
+
+        def fetch() -> list[dict[str, Any]]:
+            rows = []
+            for c in self._gh.get_repo(repo).get_commits(since=since, until=until):
+                rows.append(
+                    {
+                        "sha": c.sha,
+                        "message": (c.commit.message or "").splitlines()[0] if c.commit.message else "",
+                        "author": c.commit.author.name if c.commit.author else None,
+                        "date": c.commit.author.date if c.commit.author else None,
+                        "url": c.html_url,
+                    }
+                )
+            return rows
+
+        return guarded(f"github:{repo}:commits", fetch, _classify)
+
+    def commit_url(self, repo: str, sha: str) -> str:
+        """The web address of a commit."""
+        return f"{self._web}/{repo}/commit/{sha}"
