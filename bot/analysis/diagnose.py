@@ -1,0 +1,506 @@
+"""From facts to a diagnosis: which service is the origin, which change explains it, what kind of fault
+it is, what to do first, and what looked suspicious but is explained.
+
+Every decision is taken from evidence — onsets down the dependency graph, the timing and place of changes,
+stack-trace files and names in the errors, saturation and load — never from scenario or service names.
+Ties are broken by name so the same facts always give the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.analysis.facts import (
+    LOAD_SIGNALS,
+    SATURATION_SIGNALS,
+    SYMPTOM_SIGNALS,
+    ChangeFact,
+    Facts,
+    LogFact,
+    SignalState,
+)
+from bot.analysis.logs import files_in, mentions
+from bot.domain import Category, Hypothesis, Mitigation, RuledOut
+
+#: A change counts as the cause from this score on.
+CHANGE_THRESHOLD = 0.55
+#: Minutes over which a change's link to an onset fades (steps; ramps fade slower).
+STEP_TAU_MIN = 12.0
+RAMP_TAU_MIN = 60.0
+#: A change more than this long before the onset is not considered (minutes; ramps allow longer).
+STEP_LOOKBACK_MIN = 90.0
+RAMP_LOOKBACK_MIN = 6 * 60.0
+#: A change may land this long after the onset and still be its cause (clock skew, slow rollout), seconds.
+AFTER_ONSET_GRACE = 120
+#: Instances launched within this many seconds before a CPU spike explain it as boot work.
+BOOT_WINDOW = 10 * 60
+#: Traffic this many times its baseline is a surge.
+SURGE_RATIO = 1.5
+
+
+@dataclass(frozen=True)
+class ChangeVerdict:
+    """How well one change explains the incident."""
+
+    change: ChangeFact
+    score: float
+    reasons: tuple[str, ...]
+    target: str | None
+
+
+@dataclass
+class Diagnosis:
+    """What the analysis concluded."""
+
+    root_service: str | None
+    category: Category
+    mitigation: Mitigation
+    confidence: float
+    summary: str
+    guilty: ChangeFact | None = None
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+    ruled_out: list[RuledOut] = field(default_factory=list)
+    affected: dict[str, int] = field(default_factory=dict)
+    key_signals: list[SignalState] = field(default_factory=list)
+    key_logs: list[LogFact] = field(default_factory=list)
+    change_verdicts: list[ChangeVerdict] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    instance: str | None = None
+
+
+def _symptoms(facts: Facts) -> list[SignalState]:
+    """Anomalous symptom and saturation signals of services not ignored, within the steering window."""
+    out = []
+    for s in facts.signals:
+        if not s.anomalous or s.service in facts.ignored_services:
+            continue
+        if s.signal not in SYMPTOM_SIGNALS | SATURATION_SIGNALS:
+            continue
+        if facts.window_start is not None and (s.onset or 0) < facts.window_start and not s.sustained:
+            continue
+        out.append(s)
+    return out
+
+
+def _is_boot_cpu(s: SignalState, facts: Facts) -> bool:
+    """A CPU spike explained by instances that had just booted."""
+    if s.signal != "cpu_pct" or s.onset is None:
+        return False
+    onset = s.onset
+    launched = [
+        i
+        for i in facts.instances
+        if i.service == s.service and i.launched is not None and 0 <= onset - i.launched <= BOOT_WINDOW
+    ]
+    if s.instance is not None:
+        return any(i.name == s.instance for i in launched)
+    return bool(launched)
+
+
+def affected_services(facts: Facts) -> dict[str, int]:
+    """Failing services and the start of their earliest symptom (boot CPU on fresh instances left out)."""
+    onsets: dict[str, int] = {}
+    for s in _symptoms(facts):
+        if _is_boot_cpu(s, facts):
+            continue
+        t = s.start if s.start is not None else s.onset
+        assert t is not None
+        if s.service not in onsets or t < onsets[s.service]:
+            onsets[s.service] = t
+    return onsets
+
+
+def _error_logs(facts: Facts, service: str) -> list[LogFact]:
+    return [lg for lg in facts.logs if lg.service == service and lg.is_error]
+
+
+def _log_text(facts: Facts, services: Sequence[str]) -> str:
+    """All new error and warning text of the given services, as one lower-case blob."""
+    parts = [
+        f"{lg.sample}\n{lg.template}\n{lg.exception or ''}\n" + " ".join(f.file for f in lg.frames)
+        for lg in facts.logs
+        if lg.service in services and (lg.is_new or lg.count > 3 * max(lg.baseline_count, 1))
+    ]
+    return "\n".join(parts).lower()
+
+
+def _anomalous_instances(facts: Facts, service: str) -> list[str]:
+    return sorted(
+        {
+            s.instance
+            for s in _symptoms(facts)
+            if s.service == service and s.instance and not _is_boot_cpu(s, facts)
+        }
+    )
+
+
+def _score_change(c: ChangeFact, facts: Facts, affected: dict[str, int], origin: str | None) -> ChangeVerdict:
+    """Score one change: close before the onset, on the failing service, and tied to its errors."""
+    reasons: list[str] = []
+    target = c.service
+    link = 0.0
+    onset_ref: int | None = None
+    ramp = False
+    if target is not None and target in affected:
+        onset_ref = affected[target]
+        ramp = any(s.ramp for s in _symptoms(facts) if s.service == target)
+    elif target is not None:
+        callers = [a for a in facts.callers(target) if a in affected]
+        text = _log_text(facts, callers)
+        named = mentions(text, target) or (
+            c.resource is not None and mentions(text, c.resource.split("/")[-1])
+        )
+        if callers and named:
+            onset_ref = min(affected[a] for a in callers)
+            link += 0.45
+            reasons.append(f"the errors of {', '.join(callers)} name {target}")
+    if onset_ref is None:
+        return ChangeVerdict(c, 0.0, ("on a service that is not failing",), target)
+    dt_min = (onset_ref - c.at) / 60.0
+    if c.at > onset_ref + AFTER_ONSET_GRACE:
+        return ChangeVerdict(c, 0.0, (f"it came {-dt_min:.0f} min after the errors began",), target)
+    lookback = RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
+    if dt_min > lookback:
+        return ChangeVerdict(c, 0.0, (f"it landed {dt_min:.0f} min before anything went wrong",), target)
+    tau = RAMP_TAU_MIN if ramp else STEP_TAU_MIN
+    proximity = math.exp(-max(dt_min, 0.0) / tau)
+    reasons.append(f"{max(dt_min, 0):.0f} min before {target} began failing")
+    locality = 1.0 if target == origin else 0.8 if target in affected else 0.9
+    # Ties to the errors themselves.
+    own_errors = _error_logs(facts, target) if target else []
+    frames = files_in([f for lg in own_errors for f in lg.frames])
+    changed = {f.lstrip("./") for f in c.files}
+    overlap = sorted(
+        frame for frame in frames if any(frame.endswith(ch) or ch.endswith(frame) for ch in changed)
+    )
+    if overlap:
+        link += 0.5
+        reasons.append(f"the stack traces run through {', '.join(overlap)}, which it changed")
+    if c.commit and mentions(_log_text(facts, list(affected)), c.commit[:7]):
+        link += 0.3
+        reasons.append(f"the errors name commit {c.commit[:7]}")
+    if c.instance and target:
+        bad = _anomalous_instances(facts, target)
+        streams = {st for lg in own_errors if lg.is_new for st in lg.streams}
+        if c.instance in bad or c.instance in streams:
+            link += 0.5
+            reasons.append(f"only {c.instance}, the instance it touched, is failing")
+    if (
+        c.resource
+        and target
+        and not c.is_deploy
+        and mentions(_log_text(facts, [target]), c.resource.split("/")[-1])
+    ):
+        link += 0.25
+        reasons.append(f"the errors name {c.resource.split('/')[-1]}")
+    score = proximity * locality + link
+    return ChangeVerdict(c, round(score, 4), tuple(reasons), target)
+
+
+def _metric_origin(ranking: Sequence[str], affected: dict[str, int], facts: Facts) -> list[str]:
+    """Candidate origins: the metric ranking first, then any other failing service by earliest onset."""
+    order = [s for s in ranking if s not in facts.ignored_services]
+    rest = sorted((s for s in affected if s not in order), key=lambda s: (affected[s], s))
+    order += rest
+    if facts.focus_services:
+        order = sorted(order, key=lambda s: (s not in facts.focus_services, order.index(s)))
+    return order
+
+
+def _bad_status(facts: Facts) -> dict[str, str]:
+    return {
+        st.service: st.message or st.state
+        for st in facts.statuses
+        if st.state in ("degraded", "outage", "major_outage", "partial_outage")
+    }
+
+
+def _categorise(
+    root: str | None, guilty: ChangeFact | None, facts: Facts, affected: dict[str, int]
+) -> tuple[Category, Mitigation, list[str]]:
+    """The category and first mitigation, from the guilty change or the shape of the failure."""
+    why: list[str] = []
+    symptoms = [s for s in _symptoms(facts) if s.service == root]
+    leak = any(s.signal == "memory_pct" and (s.ramp or s.peak_value >= 90) for s in symptoms)
+    oom = any(
+        (lg.exception or "").lower().startswith(("outofmemory", "memoryerror"))
+        or "oom" in lg.sample.lower()
+        or "out of memory" in lg.sample.lower()
+        for lg in facts.logs
+        if lg.service == root
+    )
+    if guilty is not None:
+        via = guilty.via
+        if via in ("github-actions", "cloudformation", "deploy", "ecs-deployment", "lambda-version"):
+            if leak or oom:
+                why.append("memory climbed after the release until tasks ran out of it")
+                return Category.RESOURCE_EXHAUSTION, Mitigation.ROLLBACK, why
+            return Category.BAD_DEPLOYMENT, Mitigation.ROLLBACK, why
+        if via == "parameter":
+            return Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG, why
+        if (
+            via == "iam"
+            or "policy" in (guilty.summary + (guilty.detail or "")).lower()
+            or "Permission" in guilty.summary
+        ):
+            return Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION, why
+        if via == "scaling":
+            return Category.CAPACITY, Mitigation.SCALE_OUT, why
+        if via == "ssm-session":
+            if root and guilty.instance:
+                return Category.MANUAL_CHANGE, Mitigation.REPLACE_INSTANCE, why
+            return Category.MANUAL_CHANGE, Mitigation.RESTART, why
+        return Category.MANUAL_CHANGE, Mitigation.REVERT_CONFIG, why
+    if root is None:
+        return Category.FALSE_ALARM, Mitigation.NONE, why
+    kind = facts.kinds.get(root, "")
+    bad_status = _bad_status(facts)
+    if kind == "external" or root in bad_status:
+        why.append(
+            f"{root}'s own status page reports trouble" if root in bad_status else f"{root} is a third party"
+        )
+        return (
+            Category.DEPENDENCY_FAILURE,
+            (Mitigation.WAIT if kind == "external" else Mitigation.FAILOVER),
+            why,
+        )
+    saturated = [s for s in symptoms if s.signal in SATURATION_SIGNALS and not _is_boot_cpu(s, facts)]
+    surges = [
+        s
+        for s in facts.signals
+        if s.signal in LOAD_SIGNALS
+        and s.anomalous
+        and s.ratio >= SURGE_RATIO
+        and s.service not in facts.ignored_services
+    ]
+    if leak or oom:
+        return Category.RESOURCE_EXHAUSTION, Mitigation.RESTART, why
+    if saturated and surges:
+        why.append("load rose and the service ran out of headroom")
+        return Category.CAPACITY, Mitigation.SCALE_OUT, why
+    bad_instances = _anomalous_instances(facts, root)
+    fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
+    if bad_instances and len(fleet) > len(bad_instances):
+        why.append(f"only {', '.join(bad_instances)} is failing; the rest of the fleet is healthy")
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.REPLACE_INSTANCE, why
+    if saturated:
+        return Category.CAPACITY, Mitigation.SCALE_OUT, why
+    if kind in ("rds", "dynamodb"):
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.FAILOVER, why
+    return Category.INFRASTRUCTURE_FAILURE, Mitigation.RESTART, why
+
+
+def _false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
+    """Why nothing is wrong, or None when something is."""
+    if not affected:
+        return "no service's signals departed from their own baseline"
+    sustained = [s for s in _symptoms(facts) if s.sustained and not _is_boot_cpu(s, facts)]
+    if not sustained:
+        blips = ", ".join(sorted({s.describe() for s in _symptoms(facts)}))
+        return f"the only departures ({blips}) were brief and have already recovered"
+    return None
+
+
+def _rule_out(
+    facts: Facts,
+    verdicts: Sequence[ChangeVerdict],
+    guilty: ChangeFact | None,
+    root: str | None,
+    category: Category,
+) -> list[RuledOut]:
+    """Suspicious things that are explained: other changes, boot CPU, traffic the errors did not follow."""
+    out: list[RuledOut] = []
+    for v in verdicts:
+        c = v.change
+        if guilty is not None and c.id == guilty.id:
+            continue
+        if c.id in facts.cleared_changes:
+            out.append(
+                RuledOut(subject=c.summary, reason="you said this change is fine", ref=f"change:{c.id}")
+            )
+            continue
+        if not c.is_deploy and c.via not in ("parameter", "console", "iam", "ssm-session", "scaling"):
+            continue
+        reason = (
+            "; ".join(v.reasons) if v.score < CHANGE_THRESHOLD else f"a weaker explanation ({v.score:.2f})"
+        )
+        if c.service and c.service not in (root,) and v.score < CHANGE_THRESHOLD:
+            reason = f"{c.service} is not where the failure starts; " + reason
+        out.append(RuledOut(subject=c.summary, reason=reason, ref=f"change:{c.id}"))
+    seen: set[tuple[str, str | None]] = set()
+    for s in facts.signals:
+        if not s.anomalous or (s.service, s.instance) in seen:
+            continue
+        if _is_boot_cpu(s, facts):
+            seen.add((s.service, s.instance))
+            who = s.instance or f"{s.service}'s fresh instances"
+            out.append(
+                RuledOut(
+                    subject=f"CPU spike on {who} ({s.describe()})",
+                    reason="instances had just launched; CPU is busy while they boot, and it settled while errors went on",
+                    ref=f"signal:{s.service}:{s.signal}:{s.instance or ''}",
+                )
+            )
+        elif (
+            s.signal == "cpu_pct"
+            and not s.sustained
+            and s.service == root
+            and category is not Category.CAPACITY
+        ):
+            seen.add((s.service, s.instance))
+            out.append(
+                RuledOut(
+                    subject=f"CPU spike on {s.service} ({s.describe()})",
+                    reason="it ended while the errors continued",
+                    ref=f"signal:{s.service}:{s.signal}:{s.instance or ''}",
+                )
+            )
+        elif s.signal in LOAD_SIGNALS and s.ratio >= SURGE_RATIO and category is not Category.CAPACITY:
+            errs = [
+                x
+                for x in facts.signals
+                if x.service == s.service and x.signal == "error_rate" and x.anomalous
+            ]
+            if not errs or (errs[0].onset or 0) - (s.onset or 0) > 15 * 60:
+                out.append(
+                    RuledOut(
+                        subject=f"traffic on {s.service} rose {s.ratio:.1f}×",
+                        reason="its errors did not follow the traffic",
+                        ref=f"signal:{s.service}:{s.signal}:",
+                    )
+                )
+    return out
+
+
+def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
+    """Diagnose the incident from its facts and the metric ranking of origins (best first)."""
+    affected = affected_services(facts)
+    false_alarm = _false_alarm(facts, affected)
+    verdicts_all = [c for c in facts.changes if c.id not in facts.cleared_changes]
+    if facts.window_start is not None:
+        verdicts_all = [c for c in verdicts_all if c.at >= facts.window_start]
+    if false_alarm is not None:
+        verdicts = [ChangeVerdict(c, 0.0, ("nothing is failing",), c.service) for c in verdicts_all]
+        ruled = _rule_out(facts, verdicts, None, None, Category.FALSE_ALARM)
+        return Diagnosis(
+            root_service=None,
+            category=Category.FALSE_ALARM,
+            mitigation=Mitigation.NONE,
+            confidence=0.7,
+            summary=f"Nothing is wrong: {false_alarm}.",
+            ruled_out=ruled,
+            affected=affected,
+            change_verdicts=verdicts,
+            reasons=[false_alarm],
+        )
+    order = _metric_origin(metric_ranking, affected, facts)
+    origin = order[0] if order else None
+    bad_status = _bad_status(facts)
+    for svc in sorted(bad_status):
+        if svc not in facts.ignored_services and any(c in affected for c in facts.callers(svc)):
+            origin = svc
+            order = [svc, *[o for o in order if o != svc]]
+            break
+    verdicts = sorted(
+        (_score_change(c, facts, affected, origin) for c in verdicts_all),
+        key=lambda v: (-v.score, -v.change.at, v.change.id),
+    )
+    guilty_v = verdicts[0] if verdicts and verdicts[0].score >= CHANGE_THRESHOLD else None
+    if guilty_v is not None and guilty_v.target is not None and guilty_v.target not in facts.ignored_services:
+        root: str | None = guilty_v.target
+        guilty: ChangeFact | None = guilty_v.change
+    else:
+        root, guilty, guilty_v = origin, None, None
+    category, mitigation, why = _categorise(root, guilty, facts, affected)
+    confidence = 0.55
+    if guilty_v is not None:
+        confidence = min(
+            0.95,
+            0.55
+            + 0.3 * min(guilty_v.score, 1.5) / 1.5
+            + (0.1 if root == (order[0] if order else None) else 0.0),
+        )
+    elif root is not None and order and root == order[0]:
+        confidence = 0.6 if len(order) == 1 or affected.get(order[0], 0) < affected.get(order[1], 0) else 0.5
+    key_signals = sorted(
+        (s for s in _symptoms(facts) if s.service == root and not _is_boot_cpu(s, facts)),
+        key=lambda s: (-s.score, s.signal, s.instance or ""),
+    )
+    key_logs = [
+        lg
+        for lg in facts.logs
+        if lg.service == root and (lg.is_new or lg.count > 3 * max(lg.baseline_count, 1))
+    ][:5]
+    if not key_logs and root is not None:
+        key_logs = [
+            lg for lg in facts.logs if lg.service in facts.callers(root) and lg.is_error and lg.is_new
+        ][:3]
+    instance = guilty.instance if guilty is not None and guilty.instance else None
+    if instance is None and category is Category.INFRASTRUCTURE_FAILURE and root is not None:
+        bad = _anomalous_instances(facts, root)
+        instance = bad[0] if bad else None
+    reasons = list(guilty_v.reasons) if guilty_v else []
+    reasons += why
+    summary = _summary(root, category, guilty, key_signals, key_logs, reasons)
+    hypotheses = [
+        Hypothesis(
+            service=root,
+            category=category,
+            confidence=round(confidence, 2),
+            summary=summary,
+            change_id=guilty.id if guilty else None,
+            evidence=tuple(reasons),
+        )
+    ]
+    for i, svc in enumerate(o for o in order if o != root):
+        hypotheses.append(
+            Hypothesis(
+                service=svc,
+                category=Category.DEPENDENCY_FAILURE
+                if svc in facts.kinds and facts.kinds[svc] == "external"
+                else category,
+                confidence=round(max(0.05, (1 - confidence) / (i + 2)), 2),
+                summary=f"{svc} began failing at its own onset; less likely the origin",
+            )
+        )
+    ruled = _rule_out(facts, verdicts, guilty, root, category)
+    return Diagnosis(
+        root_service=root,
+        category=category,
+        mitigation=mitigation,
+        confidence=round(confidence, 2),
+        summary=summary,
+        guilty=guilty,
+        hypotheses=hypotheses,
+        ruled_out=ruled,
+        affected=affected,
+        key_signals=key_signals,
+        key_logs=key_logs,
+        change_verdicts=verdicts,
+        reasons=reasons,
+        instance=instance,
+    )
+
+
+def _summary(
+    root: str | None,
+    category: Category,
+    guilty: ChangeFact | None,
+    signals: Sequence[SignalState],
+    logs: Sequence[LogFact],
+    reasons: Sequence[str],
+) -> str:
+    """One paragraph an engineer can act on."""
+    parts = [f"{root} is where the failure starts ({category.value})."]
+    if guilty is not None:
+        parts.append(f"Cause: {guilty.summary}.")
+    if signals:
+        parts.append("Signals: " + "; ".join(s.describe() for s in signals[:3]) + ".")
+    if logs:
+        lead = logs[0]
+        parts.append(f"Errors: “{lead.sample[:240]}” ({lead.count}×).")
+    if reasons:
+        parts.append("Why: " + "; ".join(reasons) + ".")
+    return " ".join(parts)
