@@ -206,7 +206,7 @@ def build_plan(mitigation: Mitigation, ctx: PlanContext, cause: str = "") -> Pla
                     "aws.revert_change",
                     mutating=True,
                     resource=ctx.resource,
-                    action=ctx.change_action,
+                    change=ctx.change_action,
                 ),
                 post,
                 _s(
@@ -237,7 +237,7 @@ def build_plan(mitigation: Mitigation, ctx: PlanContext, cause: str = "") -> Pla
                 "iam.restore_policy",
                 mutating=True,
                 resource=ctx.resource,
-                action=ctx.change_action,
+                change=ctx.change_action,
             ),
             post,
             _s(
