@@ -1,0 +1,598 @@
+"""The repository: the typed queries the use cases need, each in its own short transaction.
+
+Rows come back detached (readable after their session closed). Everything that can race between processes —
+incident dedupe, delivery dedupe, finding numbers, report versions, approvals — is decided by a unique
+constraint or a single conditional UPDATE in the database, never by a read followed by a write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.domain import Page
+from bot.storage.tables import (
+    ActionRecord,
+    ActionStatus,
+    Approval,
+    AuditEntry,
+    Feedback,
+    Finding,
+    InboundDelivery,
+    Incident,
+    IncidentStatus,
+    Investigation,
+    InvestigationStatus,
+    RecommendationRecord,
+    RecommendationStatus,
+    ReportVersion,
+    SteeringMessage,
+    Verdict,
+    utcnow,
+)
+
+#: How often add_finding retries when another writer took the same sequence number (SQLite only, in practice).
+_SEQ_ATTEMPTS = 50
+
+
+def _unique_violation(err: IntegrityError) -> bool:
+    """Whether `err` is a unique-constraint violation (PostgreSQL SQLSTATE 23505, or SQLite's message)."""
+    orig = err.orig
+    return getattr(orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(orig)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of an approval token (tokens are 256-bit random, so a plain SHA-256 is enough)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    """Typed access to the database behind `engine` (build it with `make_engine`, after `migrate`)."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # Incidents.
+
+    def open_incident(self, page: Page, *, service: str | None = None) -> tuple[Incident, bool]:
+        """The incident for `page`'s fingerprint, created if new; the flag says whether it was created.
+
+        A repeated page (same fingerprint) returns the existing incident, whatever its status.
+        """
+        row = Incident(
+            fingerprint=page.fingerprint(),
+            title=page.title,
+            service=service or page.service_hint,
+            channel=page.channel,
+            thread_ts=page.message_ts,
+            opened_at=self.clock(),
+            page=page.model_dump(mode="json"),
+        )
+        with self._session() as s:
+            s.add(row)
+            try:
+                s.commit()
+                return row, True
+            except IntegrityError as err:
+                if not _unique_violation(err):
+                    raise
+                s.rollback()
+            existing = s.exec(select(Incident).where(Incident.fingerprint == row.fingerprint)).one()
+            return existing, False
+
+    def find_open_incident(self, fingerprint: str) -> Incident | None:
+        """The open incident with this fingerprint, if any."""
+        with self._session() as s:
+            stmt = select(Incident).where(
+                Incident.fingerprint == fingerprint, Incident.status == IncidentStatus.OPEN.value
+            )
+            return s.exec(stmt).first()
+
+    def get_incident(self, incident_id: int) -> Incident | None:
+        """The incident with this id, if any."""
+        with self._session() as s:
+            return s.get(Incident, incident_id)
+
+    def set_incident_messages(
+        self,
+        incident_id: int,
+        *,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+        status_message_ts: str | None = None,
+    ) -> None:
+        """Record where the incident lives in Slack; arguments left as None are not changed."""
+        values = {
+            k: v
+            for k, v in {
+                "channel": channel,
+                "thread_ts": thread_ts,
+                "status_message_ts": status_message_ts,
+            }.items()
+            if v is not None
+        }
+        if not values:
+            return
+        with self._session() as s:
+            s.exec(sa.update(Incident).where(col(Incident.id) == incident_id).values(**values))
+            s.commit()
+
+    def resolve_incident(self, incident_id: int) -> bool:
+        """Mark an open incident resolved; False if it was not open."""
+        with self._session() as s:
+            result = s.exec(
+                sa.update(Incident)
+                .where(col(Incident.id) == incident_id, col(Incident.status) == IncidentStatus.OPEN.value)
+                .values(status=IncidentStatus.RESOLVED.value, resolved_at=self.clock())
+            )
+            s.commit()
+            return result.rowcount == 1
+
+    def recent_incidents(self, limit: int = 20) -> list[Incident]:
+        """The most recently opened incidents, newest first."""
+        with self._session() as s:
+            stmt = (
+                select(Incident)
+                .order_by(col(Incident.opened_at).desc(), col(Incident.id).desc())
+                .limit(limit)
+            )
+            return list(s.exec(stmt).all())
+
+    # Investigations.
+
+    def start_investigation(self, incident_id: int, workflow_id: str) -> Investigation:
+        """The investigation run by `workflow_id`, created (running) if new: calling it again is harmless."""
+        with self._session() as s:
+            existing = s.exec(select(Investigation).where(Investigation.workflow_id == workflow_id)).first()
+            if existing is not None:
+                return existing
+            row = Investigation(incident_id=incident_id, workflow_id=workflow_id, started_at=self.clock())
+            s.add(row)
+            try:
+                s.commit()
+                return row
+            except IntegrityError as err:
+                if not _unique_violation(err):
+                    raise
+                s.rollback()
+            return s.exec(select(Investigation).where(Investigation.workflow_id == workflow_id)).one()
+
+    def get_investigation(self, investigation_id: int) -> Investigation | None:
+        """The investigation with this id, if any."""
+        with self._session() as s:
+            return s.get(Investigation, investigation_id)
+
+    def investigation_for_workflow(self, workflow_id: str) -> Investigation | None:
+        """The investigation run by `workflow_id`, if any."""
+        with self._session() as s:
+            return s.exec(select(Investigation).where(Investigation.workflow_id == workflow_id)).first()
+
+    def investigations_of(self, incident_id: int) -> list[Investigation]:
+        """An incident's investigations, oldest first."""
+        with self._session() as s:
+            stmt = (
+                select(Investigation)
+                .where(Investigation.incident_id == incident_id)
+                .order_by(col(Investigation.id))
+            )
+            return list(s.exec(stmt).all())
+
+    def finish_investigation(self, investigation_id: int, status: InvestigationStatus) -> bool:
+        """Move a running investigation to done or failed; False if it was not running."""
+        status = InvestigationStatus(status)
+        if status is InvestigationStatus.RUNNING:
+            raise ValueError("finish_investigation takes done or failed")
+        with self._session() as s:
+            result = s.exec(
+                sa.update(Investigation)
+                .where(
+                    col(Investigation.id) == investigation_id,
+                    col(Investigation.status) == InvestigationStatus.RUNNING.value,
+                )
+                .values(status=status.value, finished_at=self.clock())
+            )
+            s.commit()
+            return result.rowcount == 1
+
+    def open_investigations(self) -> list[Investigation]:
+        """Investigations still running, oldest first (what a restarted process looks at)."""
+        with self._session() as s:
+            stmt = (
+                select(Investigation)
+                .where(Investigation.status == InvestigationStatus.RUNNING.value)
+                .order_by(col(Investigation.id))
+            )
+            return list(s.exec(stmt).all())
+
+    # Findings.
+
+    def add_finding(
+        self,
+        investigation_id: int,
+        *,
+        kind: str,
+        summary: str,
+        service: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Finding:
+        """Store a finding before it is posted; it gets the next `seq` of its investigation (1, 2, ...).
+
+        PostgreSQL serialises writers of one investigation on its row (FOR NO KEY UPDATE, which still lets
+        other rows reference it); SQLite has one writer at a time, and a writer that lost the race retries.
+        """
+        last: IntegrityError | None = None
+        for _ in range(_SEQ_ATTEMPTS):
+            with self._session() as s:
+                s.exec(
+                    select(Investigation.id)
+                    .where(Investigation.id == investigation_id)
+                    .with_for_update(key_share=True)
+                ).first()
+                current = s.exec(
+                    select(sa.func.max(Finding.seq)).where(Finding.investigation_id == investigation_id)
+                ).one()
+                row = Finding(
+                    investigation_id=investigation_id,
+                    seq=(current or 0) + 1,
+                    kind=kind,
+                    service=service,
+                    summary=summary,
+                    detail=detail or {},
+                    found_at=self.clock(),
+                )
+                s.add(row)
+                try:
+                    s.commit()
+                    return row
+                except IntegrityError as err:
+                    if not _unique_violation(err):
+                        raise
+                    last = err  # another writer took this seq: read the new maximum and try again
+        assert last is not None
+        raise last
+
+    def findings(self, investigation_id: int) -> list[Finding]:
+        """An investigation's findings in `seq` order."""
+        with self._session() as s:
+            stmt = (
+                select(Finding).where(Finding.investigation_id == investigation_id).order_by(col(Finding.seq))
+            )
+            return list(s.exec(stmt).all())
+
+    def unposted_findings(self, investigation_id: int) -> list[Finding]:
+        """Findings not yet accepted by Slack, in `seq` order: what to (re)post."""
+        with self._session() as s:
+            stmt = (
+                select(Finding)
+                .where(Finding.investigation_id == investigation_id, col(Finding.posted_ts).is_(None))
+                .order_by(col(Finding.seq))
+            )
+            return list(s.exec(stmt).all())
+
+    def mark_posted(self, finding_id: int, ts: str) -> bool:
+        """Record the Slack message `ts` of a posted finding; False if it was already marked (first ts wins)."""
+        with self._session() as s:
+            result = s.exec(
+                sa.update(Finding)
+                .where(col(Finding.id) == finding_id, col(Finding.posted_ts).is_(None))
+                .values(posted_ts=ts)
+            )
+            s.commit()
+            return result.rowcount == 1
+
+    # Steering.
+
+    def add_steering(
+        self,
+        investigation_id: int,
+        *,
+        user: str,
+        text: str,
+        understood: bool,
+        directive: dict[str, Any] | None = None,
+    ) -> SteeringMessage:
+        """Store a steering reply and what it was understood to ask (None when it was not understood)."""
+        row = SteeringMessage(
+            investigation_id=investigation_id,
+            user=user,
+            text=text,
+            understood=understood,
+            directive=directive,
+            received_at=self.clock(),
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def steering_messages(self, investigation_id: int) -> list[SteeringMessage]:
+        """An investigation's steering replies, oldest first."""
+        with self._session() as s:
+            stmt = (
+                select(SteeringMessage)
+                .where(SteeringMessage.investigation_id == investigation_id)
+                .order_by(col(SteeringMessage.id))
+            )
+            return list(s.exec(stmt).all())
+
+    # Reports.
+
+    def save_report(self, investigation_id: int, version: int, body: dict[str, Any]) -> ReportVersion:
+        """Store version `version` of a report; versions are immutable, so saving one again returns the first.
+
+        The investigation's `report_version` becomes the highest version saved.
+        """
+        if version < 1:
+            raise ValueError("report versions start at 1")
+        row = ReportVersion(
+            investigation_id=investigation_id, version=version, body=body, created_at=self.clock()
+        )
+        with self._session() as s:
+            try:
+                s.add(row)
+                s.flush()
+                s.exec(
+                    sa.update(Investigation)
+                    .where(
+                        col(Investigation.id) == investigation_id, col(Investigation.report_version) < version
+                    )
+                    .values(report_version=version)
+                )
+                s.commit()
+                return row
+            except IntegrityError as err:
+                if not _unique_violation(err):
+                    raise
+                s.rollback()
+            return s.exec(
+                select(ReportVersion).where(
+                    ReportVersion.investigation_id == investigation_id, ReportVersion.version == version
+                )
+            ).one()
+
+    def latest_report(self, investigation_id: int) -> ReportVersion | None:
+        """The highest version of an investigation's report, if any."""
+        with self._session() as s:
+            stmt = (
+                select(ReportVersion)
+                .where(ReportVersion.investigation_id == investigation_id)
+                .order_by(col(ReportVersion.version).desc())
+                .limit(1)
+            )
+            return s.exec(stmt).first()
+
+    def report_versions(self, investigation_id: int) -> list[ReportVersion]:
+        """Every version of an investigation's report, oldest first."""
+        with self._session() as s:
+            stmt = (
+                select(ReportVersion)
+                .where(ReportVersion.investigation_id == investigation_id)
+                .order_by(col(ReportVersion.version))
+            )
+            return list(s.exec(stmt).all())
+
+    # Actions and approvals.
+
+    def propose_action(self, investigation_id: int, name: str, params: dict[str, Any]) -> ActionRecord:
+        """Store an executable action, status proposed."""
+        row = ActionRecord(
+            investigation_id=investigation_id, name=name, params=params, created_at=self.clock()
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def get_action(self, action_id: int) -> ActionRecord | None:
+        """The action with this id, if any."""
+        with self._session() as s:
+            return s.get(ActionRecord, action_id)
+
+    def actions(self, investigation_id: int) -> list[ActionRecord]:
+        """An investigation's actions, oldest first."""
+        with self._session() as s:
+            stmt = (
+                select(ActionRecord)
+                .where(ActionRecord.investigation_id == investigation_id)
+                .order_by(col(ActionRecord.id))
+            )
+            return list(s.exec(stmt).all())
+
+    def set_action_status(
+        self, action_id: int, status: ActionStatus, *, expected: Collection[ActionStatus] | None = None
+    ) -> bool:
+        """Set an action's status, only from one of the `expected` statuses when given (compare-and-set).
+
+        False when the action does not exist or was not in an expected status.
+        """
+        stmt = sa.update(ActionRecord).where(col(ActionRecord.id) == action_id)
+        if expected is not None:
+            stmt = stmt.where(col(ActionRecord.status).in_([ActionStatus(e).value for e in expected]))
+        with self._session() as s:
+            result = s.exec(stmt.values(status=ActionStatus(status).value))
+            s.commit()
+            return result.rowcount == 1
+
+    def create_approval(self, action_id: int, scope: str, ttl: timedelta) -> str:
+        """Mint an approval of `action_id` for `scope`, valid for `ttl`; returns the raw token, stored only hashed."""
+        if ttl <= timedelta(0):
+            raise ValueError("an approval needs a positive ttl")
+        token = secrets.token_urlsafe(32)
+        row = Approval(
+            action_id=action_id, token_hash=hash_token(token), scope=scope, expires_at=self.clock() + ttl
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return token
+
+    def consume_approval(
+        self, token: str, scope: str, now: datetime, *, approver: str | None = None
+    ) -> Approval | None:
+        """Use an approval once: the used row if `token` is unused, for `scope` and unexpired at `now`, else None.
+
+        One conditional UPDATE decides, so of two concurrent consumers exactly one wins.
+        """
+        token_hash = hash_token(token)
+        with self._session() as s:
+            result = s.exec(
+                sa.update(Approval)
+                .where(
+                    col(Approval.token_hash) == token_hash,
+                    col(Approval.scope) == scope,
+                    col(Approval.used_at).is_(None),
+                    col(Approval.expires_at) > now,
+                )
+                .values(used_at=now, approver=approver)
+            )
+            if result.rowcount != 1:
+                s.rollback()
+                return None
+            s.commit()
+            return s.exec(select(Approval).where(Approval.token_hash == token_hash)).one()
+
+    # Audit.
+
+    def audit(self, actor: str, verb: str, subject: str, detail: dict[str, Any] | None = None) -> AuditEntry:
+        """Append an audit entry (the table refuses updates and deletes)."""
+        row = AuditEntry(at=self.clock(), actor=actor, verb=verb, subject=subject, detail=detail or {})
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def audit_log(self, subject: str | None = None, limit: int = 100) -> list[AuditEntry]:
+        """The latest `limit` audit entries (about `subject` if given), in the order they were written."""
+        stmt = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+        if subject is not None:
+            stmt = stmt.where(AuditEntry.subject == subject)
+        with self._session() as s:
+            return list(reversed(s.exec(stmt).all()))
+
+    # Inbound deliveries.
+
+    def record_delivery(self, source: str, delivery_id: str) -> bool:
+        """Remember a delivery; False when `(source, delivery_id)` was already seen (drop the retry)."""
+        with self._session() as s:
+            s.add(InboundDelivery(source=source, delivery_id=delivery_id, received_at=self.clock()))
+            try:
+                s.commit()
+                return True
+            except IntegrityError as err:
+                if not _unique_violation(err):
+                    raise
+                return False
+
+    # Feedback.
+
+    def add_feedback(self, investigation_id: int, user: str, verdict: Verdict, note: str = "") -> Feedback:
+        """Store a rating of an investigation's answer."""
+        row = Feedback(
+            investigation_id=investigation_id,
+            user=user,
+            verdict=Verdict(verdict).value,
+            note=note,
+            at=self.clock(),
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def feedback_for(self, investigation_id: int) -> list[Feedback]:
+        """An investigation's ratings, oldest first."""
+        with self._session() as s:
+            stmt = (
+                select(Feedback)
+                .where(Feedback.investigation_id == investigation_id)
+                .order_by(col(Feedback.id))
+            )
+            return list(s.exec(stmt).all())
+
+    # Recommendations.
+
+    def add_recommendation(
+        self,
+        title: str,
+        body: str,
+        incident_ids: Sequence[int] = (),
+        status: RecommendationStatus = RecommendationStatus.PROPOSED,
+    ) -> RecommendationRecord:
+        """Store a prevention recommendation."""
+        now = self.clock()
+        row = RecommendationRecord(
+            title=title,
+            body=body,
+            incident_ids=list(incident_ids),
+            status=RecommendationStatus(status).value,
+            created_at=now,
+            updated_at=now,
+        )
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def get_recommendation(self, recommendation_id: int) -> RecommendationRecord | None:
+        """The recommendation with this id, if any."""
+        with self._session() as s:
+            return s.get(RecommendationRecord, recommendation_id)
+
+    def recommendations(self, status: RecommendationStatus | None = None) -> list[RecommendationRecord]:
+        """Recommendations (with `status` if given), oldest first."""
+        stmt = select(RecommendationRecord).order_by(col(RecommendationRecord.id))
+        if status is not None:
+            stmt = stmt.where(RecommendationRecord.status == RecommendationStatus(status).value)
+        with self._session() as s:
+            return list(s.exec(stmt).all())
+
+    def update_recommendation(
+        self,
+        recommendation_id: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        incident_ids: Sequence[int] | None = None,
+        status: RecommendationStatus | None = None,
+    ) -> RecommendationRecord | None:
+        """Change the given fields and `updated_at`; the updated row, or None if there is no such row."""
+        with self._session() as s:
+            row = s.get(RecommendationRecord, recommendation_id, with_for_update=True)
+            if row is None:
+                return None
+            if title is not None:
+                row.title = title
+            if body is not None:
+                row.body = body
+            if incident_ids is not None:
+                row.incident_ids = list(incident_ids)
+            if status is not None:
+                row.status = RecommendationStatus(status).value
+            row.updated_at = self.clock()
+            s.add(row)
+            s.commit()
+            return row
+
+    def delete_recommendation(self, recommendation_id: int) -> bool:
+        """Delete a recommendation; False if there was none."""
+        with self._session() as s:
+            result = s.exec(
+                sa.delete(RecommendationRecord).where(col(RecommendationRecord.id) == recommendation_id)
+            )
+            s.commit()
+            return result.rowcount == 1
