@@ -1,0 +1,265 @@
+"""Verify pages delivered to us directly: PagerDuty Webhooks v3 signatures and SNS message signatures.
+
+PagerDuty signs the raw body with HMAC-SHA256 and sends ``X-PagerDuty-Signature: v1=<hex>``, with one
+``v1=`` entry per active secret while a secret is being rotated (PagerDuty developer docs, webhooks
+"Signatures").
+
+SNS signs a canonical string built from the message's fields with the private key behind
+``SigningCertURL``; ``SignatureVersion`` 1 is RSA PKCS#1 v1.5 with SHA1, 2 with SHA256 (AWS SNS developer
+guide, "Verifying the signatures of Amazon SNS messages"). The verifier only trusts certificates fetched
+over HTTPS from an SNS host, only accepts allow-listed topics and rejects stale messages. Where the
+certificate comes from is a policy passed in, so tests serve their own certificate on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import threading
+import urllib.parse
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+# -- PagerDuty ---------------------------------------------------------------------------------------------------
+
+
+def verify_pagerduty_signature(raw_body: bytes, header: str | None, secrets: Sequence[str]) -> bool:
+    """True when some ``v1=`` entry of `header` is the HMAC-SHA256 of `raw_body` under one of `secrets`.
+
+    Compares in constant time, on the raw bytes as received; an absent header or no secrets is False.
+    """
+    if not header or not secrets:
+        return False
+    offered: list[str] = []
+    for part in header.split(","):
+        version, _, value = part.strip().partition("=")
+        if version.strip() == "v1" and value.strip():
+            offered.append(value.strip().lower())
+    if not offered:
+        return False
+    ok = False
+    for secret in secrets:
+        if not secret:
+            continue
+        expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+        for candidate in offered:
+            # no early exit: every comparison runs, so timing says nothing about which one matched
+            ok |= hmac.compare_digest(expected, candidate)
+    return ok
+
+
+# -- SNS ---------------------------------------------------------------------------------------------------------
+
+#: Production policy for SigningCertURL hosts (also in settings as ``sns_cert_host_pattern``).
+SNS_CERT_HOST_PATTERN = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
+
+#: The keys signed, in this order, for each message type (``Subject`` only when present).
+SIGNED_KEYS: dict[str, tuple[str, ...]] = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+    "UnsubscribeConfirmation": (
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ),
+}
+_OPTIONAL_KEYS = frozenset({"Subject"})
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
+
+
+class SnsVerificationError(Exception):
+    """An SNS message failed verification; ``reason`` says what was wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def sns_string_to_sign(message: Mapping[str, Any]) -> bytes:
+    """The canonical string SNS signs: ``Key\\nValue\\n`` for each signed key of the message's type."""
+    mtype = message.get("Type")
+    keys = SIGNED_KEYS.get(mtype) if isinstance(mtype, str) else None
+    if keys is None:
+        raise SnsVerificationError(f"unknown message Type {mtype!r}")
+    out: list[str] = []
+    for key in keys:
+        value = message.get(key)
+        if value is None:
+            if key in _OPTIONAL_KEYS:
+                continue
+            raise SnsVerificationError(f"missing field {key}")
+        if not isinstance(value, str):
+            raise SnsVerificationError(f"field {key} is not a string")
+        out.append(f"{key}\n{value}\n")
+    return "".join(out).encode("utf-8")
+
+
+def host_policy(pattern: str | re.Pattern[str] = SNS_CERT_HOST_PATTERN) -> Callable[[str], bool]:
+    """A certificate-URL policy: ``https``, default port, no credentials, host matching `pattern`, a ``.pem``."""
+    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+
+    def allowed(url: str) -> bool:
+        try:
+            parts = urllib.parse.urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return False
+        host = parts.hostname or ""
+        return (
+            parts.scheme == "https"
+            and port in (None, 443)
+            and not parts.username
+            and not parts.password
+            and bool(regex.fullmatch(host))
+            and parts.path.endswith(".pem")
+        )
+
+    return allowed
+
+
+def fetch_url(url: str, timeout: float = 5.0) -> bytes:
+    """GET `url` with a timeout, refusing redirects; the default certificate fetcher."""
+    response = httpx.get(url, timeout=timeout, follow_redirects=False)
+    response.raise_for_status()
+    return response.content
+
+
+def _parse_timestamp(value: str) -> datetime:
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class SnsVerifier:
+    """Checks SNS HTTP(S) messages: signature, certificate origin, topic and age.
+
+    `cert_url_allowed` is a policy callable or a host regex (default: AWS SNS hosts over HTTPS);
+    `fetch_cert` returns the PEM bytes at a URL (default: :func:`fetch_url`); certificates are cached
+    per URL. An empty `topic_allowlist` allows no topic at all.
+    """
+
+    def __init__(
+        self,
+        cert_url_allowed: Callable[[str], bool] | str | re.Pattern[str] = SNS_CERT_HOST_PATTERN,
+        fetch_cert: Callable[[str], bytes] | None = None,
+        topic_allowlist: Sequence[str] = (),
+        *,
+        max_age: timedelta = timedelta(hours=1),
+        max_future_skew: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] | None = None,
+        cache_size: int = 32,
+    ) -> None:
+        self._allowed = cert_url_allowed if callable(cert_url_allowed) else host_policy(cert_url_allowed)
+        self._fetch = fetch_cert or fetch_url
+        self._topics = frozenset(topic_allowlist)
+        self._max_age = max_age
+        self._max_future_skew = max_future_skew
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._cache: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def verify(self, message: Mapping[str, Any]) -> None:
+        """Return if `message` is authentic, fresh and from an allowed topic; else raise SnsVerificationError."""
+        if not isinstance(message, Mapping):
+            raise SnsVerificationError("message is not a JSON object")
+        mtype = message.get("Type")
+        if not isinstance(mtype, str) or mtype not in SIGNED_KEYS:
+            raise SnsVerificationError(f"unknown message Type {mtype!r}")
+        version = str(message.get("SignatureVersion", ""))
+        hash_factory = _HASHES.get(version)
+        if hash_factory is None:
+            raise SnsVerificationError(f"unsupported SignatureVersion {version!r}")
+
+        topic = message.get("TopicArn")
+        if not isinstance(topic, str) or not topic:
+            raise SnsVerificationError("missing TopicArn")
+        if topic not in self._topics:
+            raise SnsVerificationError(f"topic {topic} is not in the allow-list")
+
+        stamp = message.get("Timestamp")
+        if not isinstance(stamp, str):
+            raise SnsVerificationError("missing Timestamp")
+        try:
+            sent = _parse_timestamp(stamp)
+        except ValueError:
+            raise SnsVerificationError(f"unreadable Timestamp {stamp!r}") from None
+        now = self._clock()
+        if now - sent > self._max_age:
+            raise SnsVerificationError(f"message is stale: sent {stamp}, older than {self._max_age}")
+        if sent - now > self._max_future_skew:
+            raise SnsVerificationError(f"message Timestamp {stamp} is in the future")
+
+        cert_url = message.get("SigningCertURL", message.get("SigningCertUrl"))
+        if not isinstance(cert_url, str) or not cert_url:
+            raise SnsVerificationError("missing SigningCertURL")
+        if not self._allowed(cert_url):
+            raise SnsVerificationError(f"certificate URL {cert_url} is not an allowed SNS host")
+
+        signature_b64 = message.get("Signature")
+        if not isinstance(signature_b64, str) or not signature_b64:
+            raise SnsVerificationError("missing Signature")
+        try:
+            signature = base64.b64decode(signature_b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise SnsVerificationError("Signature is not valid base64") from None
+
+        canonical = sns_string_to_sign(message)
+        key = self._public_key(cert_url)
+        try:
+            key.verify(signature, canonical, padding.PKCS1v15(), hash_factory())
+        except InvalidSignature:
+            raise SnsVerificationError("signature does not match the message") from None
+
+    def _public_key(self, url: str) -> rsa.RSAPublicKey:
+        with self._lock:
+            cached = self._cache.get(url)
+            if cached is not None:
+                self._cache.move_to_end(url)
+                return cached
+        try:
+            pem = self._fetch(url)
+        except Exception as exc:
+            raise SnsVerificationError(f"could not fetch signing certificate {url}: {exc}") from None
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+        except ValueError:
+            raise SnsVerificationError(f"signing certificate at {url} is not a PEM certificate") from None
+        now = self._clock()
+        if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+            raise SnsVerificationError(f"signing certificate at {url} is outside its validity period")
+        key = cert.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise SnsVerificationError(f"signing certificate at {url} does not hold an RSA key")
+        with self._lock:
+            self._cache[url] = key
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return key
