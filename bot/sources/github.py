@@ -38,7 +38,14 @@ class GithubSource:
     ) -> None:
         auth = Auth.Token(token) if token else None
         retry = GithubRetry(total=3, backoff_factor=0.2)
-        self._gh = Github(base_url=base_url, auth=auth, timeout=int(timeout), retry=retry, per_page=50)
+        self._gh = Github(
+            base_url=base_url,
+            auth=auth,
+            timeout=int(timeout),
+            retry=retry,
+            per_page=50,
+            seconds_between_requests=0.0,
+        )
         self._web = base_url.replace("api.github.com", "github.com").rstrip("/")
 
     def deploys(self, repo: str, since: datetime, until: datetime) -> ToolResult[list[Change]]:

@@ -32,8 +32,11 @@ THROTTLE_CODES = frozenset(
 class AwsClients:
     """A cache of boto3 clients for one region (boto3 clients are thread-safe; sessions are not)."""
 
-    def __init__(self, region: str, max_attempts: int = 3, read_timeout: float = 15.0) -> None:
+    def __init__(
+        self, region: str, max_attempts: int = 3, read_timeout: float = 15.0, endpoint_url: str | None = None
+    ) -> None:
         self.region = region
+        self._endpoint = endpoint_url
         self._config = Config(
             region_name=region,
             retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -50,7 +53,7 @@ class AwsClients:
         with self._lock:
             client = self._clients.get(service)
             if client is None:
-                client = self._session.client(service, config=self._config)
+                client = self._session.client(service, config=self._config, endpoint_url=self._endpoint)
                 self._clients[service] = client
             return client
 

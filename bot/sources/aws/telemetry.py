@@ -1,0 +1,200 @@
+"""Telemetry, read-only: a service's signals from CloudWatch (through the metric catalog), its log lines
+from CloudWatch Logs, the paging alarm and its history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.sources.aws.catalog import (
+    ServiceResources,
+    SignalMetric,
+    dependency_signals,
+    instance_signals,
+    signals_for,
+)
+from bot.sources.aws.clients import AwsClients, classify
+from bot.sources.result import ToolResult, guarded
+
+#: (service, signal, instance or None) -> (unix seconds, values), both sorted by time.
+SeriesMap = dict[tuple[str, str, str | None], tuple[list[int], list[float]]]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One log event."""
+
+    time: int
+    message: str
+    stream: str
+    group: str
+
+
+@dataclass(frozen=True)
+class AlarmInfo:
+    """The paging alarm as CloudWatch describes it."""
+
+    name: str
+    state: str
+    reason: str
+    namespace: str | None
+    metric: str | None
+    dimensions: dict[str, str]
+    updated: datetime | None
+    threshold: float | None
+
+
+class Telemetry:
+    """Reads metrics, logs and alarms."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._c = clients
+
+    def signals(
+        self,
+        service: str,
+        kind: str,
+        res: ServiceResources,
+        start: datetime,
+        end: datetime,
+        instances: dict[str, str] | None = None,
+        org: str | None = None,
+        callees: Sequence[str] = (),
+    ) -> ToolResult[SeriesMap]:
+        """Every catalogued signal of a service (and of each of its instances) at 1-minute resolution."""
+        plan: list[tuple[tuple[str, str, str | None], SignalMetric, ServiceResources]] = [
+            ((service, sm.signal, None), sm, res) for sm in signals_for(kind)
+        ]
+        if org:
+            for name, iid in sorted((instances or {}).items()):
+                ires = ServiceResources(service=service, instance_id=iid)
+                plan += [((service, sm.signal, name), sm, ires) for sm in instance_signals(kind, org)]
+            for callee in callees:
+                dres = ServiceResources(service=service, dependency=callee)
+                plan += [((callee, sm.signal, f"via {service}"), sm, dres) for sm in dependency_signals(org)]
+        return guarded("cloudwatch:GetMetricData", lambda: self._fetch(plan, start, end), classify)
+
+    def _fetch(
+        self,
+        plan: list[tuple[tuple[str, str, str | None], SignalMetric, ServiceResources]],
+        start: datetime,
+        end: datetime,
+    ) -> SeriesMap:
+        cw = self._c.get("cloudwatch")
+        queries: list[dict[str, Any]] = []
+        owners: list[tuple[tuple[str, str, str | None], SignalMetric, str]] = []
+        for i, (key, sm, res) in enumerate(plan):
+            prefix = f"s{i}"
+            q = sm.queries(res, 60, prefix)
+            if q:
+                queries += q
+                owners.append((key, sm, prefix))
+        timestamps: dict[str, list[object]] = {}
+        values: dict[str, list[float]] = {}
+        for i in range(0, len(queries), 500):
+            kwargs: dict[str, Any] = {
+                "MetricDataQueries": queries[i : i + 500],
+                "StartTime": start,
+                "EndTime": end,
+                "ScanBy": "TimestampAscending",
+            }
+            while True:
+                page = cw.get_metric_data(**kwargs)
+                for r in page.get("MetricDataResults", []):
+                    timestamps.setdefault(r["Id"], []).extend(r.get("Timestamps", []))
+                    values.setdefault(r["Id"], []).extend(r.get("Values", []))
+                token = page.get("NextToken")
+                if not token:
+                    break
+                kwargs["NextToken"] = token
+        out: SeriesMap = {}
+        for key, sm, prefix in owners:
+            points = sm.series(timestamps, values, prefix)
+            if not points:
+                continue
+            ordered = sorted(
+                (int(t.timestamp()) if isinstance(t, datetime) else int(str(t)), v) for t, v in points.items()
+            )
+            out[key] = ([t for t, _ in ordered], [v for _, v in ordered])
+        return out
+
+    def log_lines(
+        self,
+        group: str,
+        start: datetime,
+        end: datetime,
+        terms: Sequence[str] = ("ERROR", "WARN", "FATAL"),
+        limit: int = 3000,
+    ) -> ToolResult[list[LogRecord]]:
+        """Lines of a log group in [start, end] that contain any of `terms`, up to `limit` per term."""
+        return guarded(
+            f"logs:FilterLogEvents:{group}", lambda: self._lines(group, start, end, terms, limit), classify
+        )
+
+    def _lines(
+        self, group: str, start: datetime, end: datetime, terms: Sequence[str], limit: int
+    ) -> list[LogRecord]:
+        logs = self._c.get("logs")
+        out: dict[tuple[int, str, str], LogRecord] = {}
+        for term in terms:
+            kwargs: dict[str, Any] = {
+                "logGroupName": group,
+                "startTime": int(start.timestamp() * 1000),
+                "endTime": int(end.timestamp() * 1000),
+                "filterPattern": term,
+            }
+            got = 0
+            while got < limit:
+                page = logs.filter_log_events(**kwargs)
+                for ev in page.get("events", []):
+                    rec = LogRecord(
+                        int(ev["timestamp"] // 1000), ev["message"], ev.get("logStreamName", ""), group
+                    )
+                    out[(rec.time, rec.stream, rec.message)] = rec
+                    got += 1
+                token = page.get("nextToken")
+                if not token or not page.get("events"):
+                    break
+                kwargs["nextToken"] = token
+        return sorted(out.values(), key=lambda r: (r.time, r.stream, r.message))
+
+    def alarm(self, name: str) -> ToolResult[AlarmInfo]:
+        """The alarm called `name`, with its metric and dimensions."""
+
+        def fetch() -> AlarmInfo | None:
+            cw = self._c.get("cloudwatch")
+            alarms = cw.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
+            if not alarms:
+                return None
+            a = alarms[0]
+            dims = {d["Name"]: d["Value"] for d in a.get("Dimensions", [])}
+            namespace, metric = a.get("Namespace"), a.get("MetricName")
+            for m in a.get("Metrics", []) or []:
+                stat = m.get("MetricStat")
+                if stat:
+                    namespace = namespace or stat["Metric"].get("Namespace")
+                    metric = metric or stat["Metric"].get("MetricName")
+                    dims.update({d["Name"]: d["Value"] for d in stat["Metric"].get("Dimensions", [])})
+            return AlarmInfo(
+                name=a["AlarmName"],
+                state=a.get("StateValue", ""),
+                reason=a.get("StateReason", ""),
+                namespace=namespace,
+                metric=metric,
+                dimensions=dims,
+                updated=a.get("StateUpdatedTimestamp"),
+                threshold=a.get("Threshold"),
+            )
+
+        return guarded("cloudwatch:DescribeAlarms", fetch, classify)  # type: ignore[arg-type]
+
+    def alarms_in_alarm(self) -> ToolResult[list[str]]:
+        """Names of every alarm currently in ALARM."""
+
+        def fetch() -> list[str]:
+            cw = self._c.get("cloudwatch")
+            return [a["AlarmName"] for a in cw.describe_alarms(StateValue="ALARM").get("MetricAlarms", [])]
+
+        return guarded("cloudwatch:DescribeAlarms", fetch, classify)

@@ -1,0 +1,326 @@
+"""Discover the estate from AWS: services by their `service` tag across ECS, Auto Scaling, Lambda,
+DynamoDB, RDS, SQS and CloudFormation; the load balancers behind them; who calls whom from X-Ray and the
+callers' dependency metrics. Usable on its own (a topology view, answering questions)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from bot.domain import Gap, Resource, Service, ServiceKind, Topology
+from bot.sources.aws.catalog import ServiceResources, alb_dimension
+from bot.sources.aws.clients import AwsClients, classify
+from bot.sources.result import ToolResult, guarded
+
+TAG = "service"
+REPO_TAGS = ("repo", "repository", "github_repo")
+
+
+@dataclass
+class ServiceInfo:
+    """What the bot knows of one service's AWS footprint."""
+
+    name: str
+    kind: str = "unknown"
+    resources: ServiceResources | None = None
+    stack: str | None = None
+    repo: str | None = None
+    log_groups: list[str] = field(default_factory=list)
+    instances: dict[str, str] = field(default_factory=dict)  # Name tag -> instance id
+    launched: dict[str, datetime] = field(default_factory=dict)  # Name tag -> launch time
+    arns: list[str] = field(default_factory=list)
+    task_family: str | None = None
+
+    def res(self) -> ServiceResources:
+        """The service's resources for the metric catalog."""
+        return self.resources or ServiceResources(service=self.name)
+
+
+@dataclass
+class Estate:
+    """Discovered services and call edges, plus what could not be read."""
+
+    services: dict[str, ServiceInfo] = field(default_factory=dict)
+    edges: set[tuple[str, str]] = field(default_factory=set)
+    gaps: list[Gap] = field(default_factory=list)
+    org: str | None = None
+
+    def topology(self) -> Topology:
+        """The domain view of the estate."""
+        out = []
+        for name in sorted(self.services):
+            info = self.services[name]
+            kind = (
+                ServiceKind(info.kind) if info.kind in ServiceKind._value2member_map_ else ServiceKind.UNKNOWN
+            )
+            calls = tuple(sorted(b for a, b in self.edges if a == name))
+            resources = tuple(
+                Resource(type=a.split(":")[2], id=a.rsplit("/", 1)[-1], arn=a) for a in sorted(info.arns)
+            )
+            out.append(Service(name=name, kind=kind, calls=calls, repo=info.repo, resources=resources))
+        return Topology(services=tuple(out))
+
+    def service_of(self, text: str) -> str | None:
+        """The service a resource id, ARN, instance or name belongs to (longest service name that matches)."""
+        low = text.lower()
+        for name, info in sorted(self.services.items()):
+            if text in info.arns or text in info.instances or text in info.instances.values():
+                return name
+        matches = [n for n in self.services if _token_in(n, low)]
+        return max(matches, key=lambda n: (len(n), n)) if matches else None
+
+
+def _token_in(name: str, text: str) -> bool:
+    import re
+
+    return re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", text) is not None
+
+
+def _tags(
+    pairs: list[dict[str, str]] | dict[str, str] | None, key: str = "Key", value: str = "Value"
+) -> dict[str, str]:
+    if not pairs:
+        return {}
+    if isinstance(pairs, dict):
+        return dict(pairs)
+    return {p.get(key, ""): p.get(value, "") for p in pairs}
+
+
+class TopologyReader:
+    """Reads the estate with read-only describe calls, in parallel."""
+
+    def __init__(self, clients: AwsClients, workers: int = 8) -> None:
+        self._c = clients
+        self._workers = workers
+        self._lock = threading.Lock()
+
+    def discover(self, since: datetime | None = None, until: datetime | None = None) -> Estate:
+        """Every tagged service, its resources and the call edges; unreadable APIs become gaps."""
+        estate = Estate()
+        steps: list[tuple[str, Callable[[Estate], None]]] = [
+            ("ecs:DescribeServices", self._ecs),
+            ("autoscaling:DescribeAutoScalingGroups", self._asg),
+            ("lambda:ListFunctions", self._lambda),
+            ("dynamodb:ListTables", self._dynamodb),
+            ("rds:DescribeDBInstances", self._rds),
+            ("sqs:ListQueues", self._sqs),
+            ("cloudformation:DescribeStacks", self._stacks),
+            ("cloudwatch:ListMetrics", self._dependency_edges),
+        ]
+        if since and until:
+            steps.append(("xray:GetServiceGraph", lambda e: self._xray(e, since, until)))
+
+        def run(step: tuple[str, Callable[[Estate], None]]) -> ToolResult[bool]:
+            name, fn = step
+
+            def call() -> bool:
+                fn(estate)
+                return True
+
+            return guarded(name, call, classify)
+
+        with ThreadPoolExecutor(self._workers) as pool:
+            results = list(pool.map(run, steps))
+        results.append(run(("logs:DescribeLogGroups", self._log_groups)))  # needs the service names
+        estate.gaps.extend(g for r in results if (g := r.gap()) is not None)
+        for a, b in list(estate.edges):
+            if b not in estate.services:
+                estate.services[b] = ServiceInfo(name=b, kind="external")
+            if a not in estate.services:
+                estate.edges.discard((a, b))
+        return estate
+
+    def _service(self, estate: Estate, name: str, kind: str | None = None) -> ServiceInfo:
+        with self._lock:
+            info = estate.services.setdefault(name, ServiceInfo(name=name))
+            if kind and info.kind in ("unknown", "external"):
+                info.kind = kind
+            return info
+
+    def _set_resources(self, info: ServiceInfo, **values: Any) -> None:
+        with self._lock:
+            info.resources = replace(info.res(), **{k: v for k, v in values.items() if v is not None})
+
+    def _repo(self, info: ServiceInfo, tags: dict[str, str]) -> None:
+        for key in REPO_TAGS:
+            if tags.get(key):
+                info.repo = tags[key]
+
+    def _target_group_dims(self, tg_arns: list[str]) -> tuple[str | None, str | None]:
+        if not tg_arns:
+            return None, None
+        elb = self._c.get("elbv2")
+        tgs = elb.describe_target_groups(TargetGroupArns=tg_arns[:1]).get("TargetGroups", [])
+        if not tgs:
+            return None, None
+        lbs = tgs[0].get("LoadBalancerArns") or []
+        return (alb_dimension(lbs[0]) if lbs else None), alb_dimension(tgs[0]["TargetGroupArn"])
+
+    def _ecs(self, estate: Estate) -> None:
+        ecs = self._c.get("ecs")
+        for cluster_arn in ecs.list_clusters().get("clusterArns", []):
+            arns = ecs.list_services(cluster=cluster_arn, maxResults=100).get("serviceArns", [])
+            for i in range(0, len(arns), 10):
+                described = ecs.describe_services(
+                    cluster=cluster_arn, services=arns[i : i + 10], include=["TAGS"]
+                )
+                for svc in described.get("services", []):
+                    tags = _tags(svc.get("tags"), "key", "value")
+                    name = tags.get(TAG)
+                    if not name:
+                        continue
+                    info = self._service(estate, name, "ecs")
+                    self._repo(info, tags)
+                    tg = [
+                        lb["targetGroupArn"]
+                        for lb in svc.get("loadBalancers", [])
+                        if lb.get("targetGroupArn")
+                    ]
+                    lb_dim, tg_dim = self._target_group_dims(tg)
+                    cluster = cluster_arn.rsplit("/", 1)[-1]
+                    self._set_resources(
+                        info,
+                        cluster=cluster,
+                        ecs_service=svc["serviceName"],
+                        load_balancer=lb_dim,
+                        target_group=tg_dim,
+                    )
+                    with self._lock:
+                        info.arns.append(svc["serviceArn"])
+                        info.task_family = (
+                            svc.get("taskDefinition", "").rsplit("/", 1)[-1].split(":")[0] or None
+                        )
+
+    def _asg(self, estate: Estate) -> None:
+        asg = self._c.get("autoscaling")
+        groups = asg.describe_auto_scaling_groups(MaxRecords=100).get("AutoScalingGroups", [])
+        ec2 = self._c.get("ec2")
+        for g in groups:
+            tags = _tags(g.get("Tags"))
+            name = tags.get(TAG)
+            if not name:
+                continue
+            info = self._service(estate, name, "asg")
+            self._repo(info, tags)
+            lb_dim, tg_dim = self._target_group_dims(list(g.get("TargetGroupARNs", [])))
+            self._set_resources(
+                info, asg=g["AutoScalingGroupName"], load_balancer=lb_dim, target_group=tg_dim
+            )
+            with self._lock:
+                info.arns.append(g.get("AutoScalingGroupARN", g["AutoScalingGroupName"]))
+        filters = [{"Name": "tag-key", "Values": [TAG]}]
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+            for res in page.get("Reservations", []):
+                for inst in res.get("Instances", []):
+                    tags = _tags(inst.get("Tags"))
+                    name = tags.get(TAG)
+                    if not name or name not in estate.services:
+                        continue
+                    info = estate.services[name]
+                    label = tags.get("Name", inst["InstanceId"])
+                    with self._lock:
+                        info.instances[label] = inst["InstanceId"]
+                        if inst.get("LaunchTime"):
+                            info.launched[label] = inst["LaunchTime"]
+
+    def _lambda(self, estate: Estate) -> None:
+        lam = self._c.get("lambda")
+        for page in lam.get_paginator("list_functions").paginate():
+            for fn in page.get("Functions", []):
+                tags = lam.list_tags(Resource=fn["FunctionArn"]).get("Tags", {})
+                name = tags.get(TAG)
+                if not name:
+                    continue
+                info = self._service(estate, name, "lambda")
+                self._repo(info, tags)
+                self._set_resources(info, function=fn["FunctionName"])
+                with self._lock:
+                    info.arns.append(fn["FunctionArn"])
+
+    def _dynamodb(self, estate: Estate) -> None:
+        ddb = self._c.get("dynamodb")
+        for table in ddb.list_tables().get("TableNames", []):
+            arn = ddb.describe_table(TableName=table)["Table"]["TableArn"]
+            tags = _tags(ddb.list_tags_of_resource(ResourceArn=arn).get("Tags"))
+            name = tags.get(TAG)
+            if name:
+                info = self._service(estate, name, "dynamodb")
+                self._set_resources(info, table=table)
+                with self._lock:
+                    info.arns.append(arn)
+
+    def _rds(self, estate: Estate) -> None:
+        rds = self._c.get("rds")
+        for db in rds.describe_db_instances().get("DBInstances", []):
+            tags = _tags(db.get("TagList"))
+            name = tags.get(TAG)
+            if name:
+                info = self._service(estate, name, "rds")
+                self._set_resources(info, db_instance=db["DBInstanceIdentifier"])
+                with self._lock:
+                    info.arns.append(db["DBInstanceArn"])
+
+    def _sqs(self, estate: Estate) -> None:
+        sqs = self._c.get("sqs")
+        for url in sqs.list_queues().get("QueueUrls", []):
+            tags = sqs.list_queue_tags(QueueUrl=url).get("Tags", {})
+            name = tags.get(TAG)
+            if name:
+                info = self._service(estate, name, "sqs")
+                self._set_resources(info, queue=url.rsplit("/", 1)[-1])
+                with self._lock:
+                    info.arns.append(url)
+
+    def _stacks(self, estate: Estate) -> None:
+        cfn = self._c.get("cloudformation")
+        for page in cfn.get_paginator("describe_stacks").paginate():
+            for st in page.get("Stacks", []):
+                tags = _tags(st.get("Tags"))
+                name = tags.get(TAG)
+                if name:
+                    info = self._service(estate, name)
+                    self._repo(info, tags)
+                    with self._lock:
+                        info.stack = st["StackName"]
+
+    def _log_groups(self, estate: Estate) -> None:
+        logs = self._c.get("logs")
+        groups: list[str] = []
+        for page in logs.get_paginator("describe_log_groups").paginate():
+            groups.extend(g["logGroupName"] for g in page.get("logGroups", []))
+        with self._lock:
+            names = list(estate.services)
+        for group in groups:
+            owner = [n for n in names if _token_in(n, group.lower())]
+            if owner:
+                best = max(owner, key=lambda n: (len(n), n))
+                with self._lock:
+                    estate.services[best].log_groups.append(group)
+
+    def _dependency_edges(self, estate: Estate) -> None:
+        cw = self._c.get("cloudwatch")
+        for page in cw.get_paginator("list_metrics").paginate(MetricName="Calls"):
+            for m in page.get("Metrics", []):
+                ns = m.get("Namespace", "")
+                if not ns.endswith("/Dependencies"):
+                    continue
+                dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
+                if "Service" in dims and "Dependency" in dims:
+                    with self._lock:
+                        estate.edges.add((dims["Service"], dims["Dependency"]))
+                        estate.org = ns.split("/", 1)[0]
+
+    def _xray(self, estate: Estate, since: datetime, until: datetime) -> None:
+        xray = self._c.get("xray")
+        graph = xray.get_service_graph(StartTime=since, EndTime=until)
+        by_ref = {s["ReferenceId"]: s.get("Name", "") for s in graph.get("Services", [])}
+        for s in graph.get("Services", []):
+            for e in s.get("Edges", []):
+                callee = by_ref.get(e.get("ReferenceId"))
+                if callee and s.get("Name") and callee != s.get("Name"):
+                    with self._lock:
+                        estate.edges.add((s["Name"], callee))
