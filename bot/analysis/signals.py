@@ -7,13 +7,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bot.analysis.anomaly import Direction, assess_series, robust_baseline
+from bot.analysis.anomaly import Direction, assess_series, persistent, robust_baseline
 from bot.analysis.facts import SignalState
 
 #: Robust z-score a departure must reach to count.
 THRESHOLD = 6.0
 #: Where a departure is said to start when walking back from its onset.
-START_LEVEL = 1.5
+START_LEVEL = 3.0
 #: A departure that took longer than this to reach the threshold crept up (a ramp), in seconds.
 RAMP_SECONDS = 15 * 60
 #: A signal must also move by at least this share of its baseline level (jitter on tiny levels is not news).
@@ -53,27 +53,31 @@ def assess_signal(
     wt = [t for t, _ in win]
     wv = [v for _, v in win]
     found = assess_series(service, signal, wt, wv, base, THRESHOLD)
-    bad_sign = -1.0 if found.direction is Direction.DOWN else 1.0
-    if found.direction is Direction.BOTH:
-        peak_i = max(range(len(wv)), key=lambda i: abs(wv[i] - base.median))
-    else:
-        peak_i = max(range(len(wv)), key=lambda i: bad_sign * (wv[i] - base.median))
+    sign = -1.0 if found.direction is Direction.DOWN else 1.0
+    min_move = max(MIN_RELATIVE_CHANGE * abs(base.median), MIN_ABSOLUTE_CHANGE.get(signal, 0.0))
+
+    def departure(v: float) -> float:
+        return abs(v - base.median) if found.direction is Direction.BOTH else sign * (v - base.median)
+
+    held = persistent(found.scores)
+    real = [held[i] >= THRESHOLD and departure(wv[i]) >= min_move for i in range(len(wv))]
+    # The onset is the first point of a departure that is both unusual and big, held for two points.
+    i_onset = next((i for i in range(len(real)) if real[i] and (i + 1 == len(real) or real[i + 1])), None)
+    peak_i = max(range(len(wv)), key=lambda i: departure(wv[i]))
     peak_value = wv[peak_i]
-    moved = abs(peak_value - base.median)
-    big_enough = moved >= max(MIN_RELATIVE_CHANGE * abs(base.median), MIN_ABSOLUTE_CHANGE.get(signal, 0.0))
-    onset = found.onset if big_enough else None
+    onset = wt[i_onset] if i_onset is not None else None
     start = None
     sustained = False
     ramp = False
-    if onset is not None:
-        i = wt.index(onset)
-        j = i
-        while j > 0 and found.scores[j - 1] >= START_LEVEL:
+    if i_onset is not None and onset is not None:
+        j = i_onset
+        while j > 0 and held[j - 1] >= START_LEVEL and departure(wv[j - 1]) > 0:
             j -= 1
         start = wt[j]
-        tail = found.scores[-3:]
-        sustained = sum(1 for s in tail if s >= THRESHOLD / 2) >= 2
-        ramp = onset - start >= RAMP_SECONDS
+        sustained = sum(1 for k in range(max(0, len(real) - 3), len(real)) if held[k] >= THRESHOLD / 2) >= 2
+        # A ramp (a leak, a slow saturation) takes long to get most of the way to its peak.
+        near_peak = next(k for k in range(j, len(wv)) if departure(wv[k]) >= 0.7 * departure(peak_value))
+        ramp = wt[near_peak] - start >= RAMP_SECONDS
         if ramp:
             start = min(start, ramp_start(wt[j:], wv[j:], base.median))
     return SignalState(
@@ -116,8 +120,12 @@ def assess_all(
     out: list[SignalState] = []
     for key in sorted(series, key=lambda k: (k[0], k[1], k[2] or "")):
         times, values = series[key]
-        fleet = series.get((key[0], key[1], None)) if key[2] else None
-        fallback = [v for t, v in zip(*fleet, strict=True) if t < reference_end] if fleet else []
+        fallback: list[float] = []
+        if key[2]:
+            # An instance with no history of its own is judged against its siblings' early history.
+            for other, (ots, ovs) in series.items():
+                if other[:2] == key[:2] and other[2] and not other[2].startswith("via ") and other != key:
+                    fallback += [v for t, v in zip(ots, ovs, strict=True) if t < reference_end]
         state = assess_signal(key[0], key[1], key[2], times, values, page_time, reference_end, fallback)
         if state is not None:
             out.append(state)

@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from bot.analysis.anomaly import SeriesAnomaly, assess_series, robust_baseline
 from bot.analysis.diagnose import Diagnosis, affected_services, diagnose
-from bot.analysis.facts import ChangeFact, Facts, InstanceFact, LogFact, SignalState
+from bot.analysis.facts import ChangeFact, Facts, InstanceFact, LogFact
 from bot.analysis.logs import Line, mine_templates, split_level
 from bot.analysis.plan import PlanContext, build_plan
 from bot.analysis.ranking import Alarm, Graph, rank_root_causes
@@ -204,7 +204,9 @@ class Investigator:
         series: SeriesMap = {}
 
         def metrics(info: ServiceInfo) -> None:
-            callees = [b for a, b in estate.edges if a == info.name]
+            callees = [
+                b for a, b in sorted(estate.edges) if a == info.name and estate.services[b].kind == "external"
+            ]
             data = run.result(
                 self.telemetry.signals(
                     info.name, info.kind, info.res(), since, now, info.instances, estate.org, callees
@@ -218,7 +220,11 @@ class Investigator:
                 states = assess_all(data, _ts(now), start)
             for s in states:
                 if s.instance and s.instance.startswith("via "):
-                    s = _as_dependency(s)
+                    # A third party seen from one caller: its signals, as the caller sees them.
+                    s = replace(s, instance=None)
+                    with lock:
+                        if any(x.service == s.service and x.signal == s.signal for x in facts.signals):
+                            continue
                 with lock:
                     facts.signals.append(s)
                 if s.anomalous and s.onset is not None:
@@ -340,9 +346,12 @@ class Investigator:
                 facts.instances.append(InstanceFact(name, label, _ts(launched), None))
         futures.append(pool.submit(cloudtrail))
         repos: dict[str, list[str]] = {}
+        known = (run.result(self.deps.github.accessible_repos()) or []) if self.deps.github else []
         for name, info in sorted(estate.services.items()):
-            if info.repo:
-                repos.setdefault(info.repo, []).append(name)
+            repo = info.repo or _repo_for(name, known)
+            if repo:
+                info.repo = repo
+                repos.setdefault(repo, []).append(name)
         for repo, services in sorted(repos.items()):
             futures.append(pool.submit(deploys, repo, services))
         return futures
@@ -442,9 +451,10 @@ def _stream_label(stream: str, info: ServiceInfo) -> str:
     return stream
 
 
-def _as_dependency(s: SignalState) -> SignalState:
-    """A callee's signal as seen by one caller, kept under the callee with the caller in `instance`."""
-    return s
+def _repo_for(service: str, repos: Sequence[str]) -> str | None:
+    """The repository named after a service (`owner/<service>`), when there is exactly one."""
+    hits = [r for r in repos if r.rsplit("/", 1)[-1].lower() == service.lower()]
+    return hits[0] if len(hits) == 1 else None
 
 
 def _scope(page: Page, alarm: Any, estate: Estate) -> str | None:

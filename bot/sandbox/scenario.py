@@ -99,6 +99,7 @@ class Commit(Strict):
 
 
 class Parameter(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
     name: str
     old: str | None = None
     new: str

@@ -265,11 +265,17 @@ def _series(world: World, rng: random.Random) -> None:
             if ev.effect is not None and ev.effect.service == spec.name:
                 eff = ev.effect
                 for sig, target in eff.levels.items():
-                    key = SeriesKey(spec.name, sig, eff.instance)
-                    if key not in raw:
-                        raw[key] = [levels.get(sig, _neutral(sig, levels))] * n
+                    keys = [SeriesKey(spec.name, sig, eff.instance)]
+                    if eff.instance is None and sig in INSTANCE_SIGNALS:
+                        # A fleet-wide effect on a per-instance signal shows on every instance too.
+                        keys += [
+                            SeriesKey(spec.name, sig, i.name) for i in world.instances.get(spec.name, [])
+                        ]
                     until = n if eff.until is None else math.floor(eff.until) - world.start
-                    _overlay(raw[key], math.floor(ev.at) - world.start, until, target, eff.ramp)
+                    for key in keys:
+                        if key not in raw:
+                            raw[key] = [levels.get(sig, _neutral(sig, levels))] * n
+                        _overlay(raw[key], math.floor(ev.at) - world.start, until, target, eff.ramp)
             if ev.traffic is not None and ev.traffic.service == spec.name:
                 key = SeriesKey(spec.name, "requests_per_min")
                 if key in raw:
@@ -346,7 +352,7 @@ def _fill(message: str, rng: random.Random) -> str:
         if name in ("ms", "latency", "duration"):
             return str(rng.randint(3, 900))
         if name in ("path", "route"):
-            return rng.choice(["api/items", "api/orders", "healthz", "api/users", "api/robots"])
+            return rng.choice(["api/items", "api/orders", "healthz", "api/users", "api/status"])
         return str(rng.randint(1, 64))
 
     return _PLACEHOLDER.sub(one, message)

@@ -113,6 +113,14 @@ class GithubSource:
 
         return guarded(f"github:{repo}:commits", fetch, _classify)
 
+    def accessible_repos(self) -> ToolResult[list[str]]:
+        """Full names of the repositories the token can read."""
+        return guarded(
+            "github:user/repos",
+            lambda: sorted(r.full_name for r in self._gh.get_user().get_repos()),
+            _classify,
+        )
+
     def commit_url(self, repo: str, sha: str) -> str:
         """The web address of a commit."""
         return f"{self._web}/{repo}/commit/{sha}"

@@ -157,8 +157,36 @@ class TopologyReader:
         tgs = elb.describe_target_groups(TargetGroupArns=tg_arns[:1]).get("TargetGroups", [])
         if not tgs:
             return None, None
-        lbs = tgs[0].get("LoadBalancerArns") or []
-        return (alb_dimension(lbs[0]) if lbs else None), alb_dimension(tgs[0]["TargetGroupArn"])
+        tg_arn = tgs[0]["TargetGroupArn"]
+        lbs = list(tgs[0].get("LoadBalancerArns") or []) or self._listener_map().get(tg_arn, [])
+        return (alb_dimension(lbs[0]) if lbs else None), alb_dimension(tg_arn)
+
+    def _listener_map(self) -> dict[str, list[str]]:
+        """Target group ARN -> load balancers that forward to it, from listeners and their rules (once)."""
+        with self._lock:
+            cached: dict[str, list[str]] | None = getattr(self, "_tg_to_lb", None)
+        if cached is not None:
+            return cached
+        elb = self._c.get("elbv2")
+        out: dict[str, list[str]] = {}
+        for lb in elb.describe_load_balancers().get("LoadBalancers", []):
+            lb_arn = lb["LoadBalancerArn"]
+            for listener in elb.describe_listeners(LoadBalancerArn=lb_arn).get("Listeners", []):
+                actions = list(listener.get("DefaultActions", []))
+                for rule in elb.describe_rules(ListenerArn=listener["ListenerArn"]).get("Rules", []):
+                    actions += rule.get("Actions", [])
+                for action in actions:
+                    targets = [action.get("TargetGroupArn")]
+                    targets += [
+                        t.get("TargetGroupArn")
+                        for t in action.get("ForwardConfig", {}).get("TargetGroups", [])
+                    ]
+                    for tg in targets:
+                        if tg and lb_arn not in out.setdefault(tg, []):
+                            out[tg].append(lb_arn)
+        with self._lock:
+            self._tg_to_lb = out
+        return out
 
     def _ecs(self, estate: Estate) -> None:
         ecs = self._c.get("ecs")
