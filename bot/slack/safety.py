@@ -20,6 +20,7 @@ BACKTICK_STANDIN = "\u02cb"  # MODIFIER LETTER GRAVE ACCENT
 ELLIPSIS = "…"
 
 _BROADCAST = re.compile(r"@(channel|here|everyone|group)\b", re.IGNORECASE)
+_SPECIAL_OPEN = re.compile(r"<([!@#])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,4}$")
 
@@ -136,11 +137,13 @@ def untrusted_plain(text: str | None, limit: int = 3000) -> str:
     """Make untrusted text safe for a ``plain_text`` field (headers, buttons, modals).
 
     ``plain_text`` is never parsed for mentions or links, so ``&<>`` are left as they are (escaping them
-    would show the entities); credentials are still redacted and broadcast words still broken.
+    would show the entities); credentials are still redacted, broadcast words still broken, and ``<!``,
+    ``<@``, ``<#`` get a zero-width joiner too, in case a field is ever switched to mrkdwn.
     """
     if text is None:
         return ""
-    return truncate(_neutralise_broadcasts(redact(_clean(text))), limit)
+    out = _SPECIAL_OPEN.sub(lambda m: "<" + ZWJ + m.group(1), _neutralise_broadcasts(redact(_clean(text))))
+    return truncate(out, limit)
 
 
 def code_span(text: str | None, limit: int = 3000) -> str:
