@@ -162,6 +162,8 @@ class Facts:
     cleared_changes: frozenset[str] = frozenset()
     focus_services: frozenset[str] = frozenset()
     window_start: int | None = None
+    #: Raw service-level series (service, signal) -> (times, values), for the metric ranking.
+    series: dict[tuple[str, str], tuple[list[int], list[float]]] = field(default_factory=dict)
 
     def callees(self, service: str) -> list[str]:
         """Services `service` calls, sorted."""

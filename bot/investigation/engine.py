@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bot.analysis.anomaly import SeriesAnomaly, assess_series, robust_baseline
+from bot.analysis.anomaly import SeriesData, Window
 from bot.analysis.diagnose import Diagnosis, affected_services, diagnose
 from bot.analysis.facts import ChangeFact, Facts, InstanceFact, LogFact
 from bot.analysis.logs import Line, mine_templates, split_level
 from bot.analysis.plan import PlanContext, build_plan
-from bot.analysis.ranking import Alarm, Graph, rank_root_causes
-from bot.analysis.signals import assess_all
+from bot.analysis.ranking import Alarm, Graph, rank_from_series
+from bot.analysis.signals import assess_all, reference_length
 from bot.domain import (
     Category,
     Evidence,
@@ -216,6 +216,9 @@ class Investigator:
                 return
             with lock:
                 series.update(data)
+                for (svc, signal, inst), points in data.items():
+                    if inst is None or inst.startswith("via "):
+                        facts.series.setdefault((svc, signal), points)
                 start = min(ts[0] for ts, _ in series.values() if ts)
                 states = assess_all(data, _ts(now), start)
             for s in states:
@@ -544,30 +547,41 @@ def _attribute(facts: Facts, estate: Estate) -> None:
 
 
 def _metric_ranking(facts: Facts) -> list[str]:
-    """The metric-only ranking of origins (the same ranking the benchmark measures)."""
-    if not facts.alarm_service:
-        return []
+    """The metric-only ranking of origins: the same ranking analysis the benchmark measures."""
     affected = affected_services(facts)
-    anomalies: list[SeriesAnomaly] = []
-    for s in facts.signals:
-        if s.instance is not None or s.service not in affected or s.onset is None:
-            continue
-        base = robust_baseline([s.baseline] * 5 + [s.baseline * 1.01])
-        if base is None:
-            continue
-        anomalies.append(assess_series(s.service, s.signal, [s.onset], [s.peak_value], base, 1.0))
-    if not any(a.node == facts.alarm_service for a in anomalies):
-        return sorted(affected, key=lambda n: (affected[n], n))
-    alarm_metric = facts.alarm_signal or next(a.metric for a in anomalies if a.node == facts.alarm_service)
-    if not any(a.key == (facts.alarm_service, alarm_metric) for a in anomalies):
-        alarm_metric = next(a.metric for a in anomalies if a.node == facts.alarm_service)
-    ranked = rank_root_causes(
+    fallback = sorted(affected, key=lambda n: (affected[n], n))
+    if not facts.alarm_service or not facts.series:
+        return fallback
+    alarm_metric = facts.alarm_signal
+    if (facts.alarm_service, alarm_metric) not in facts.series:
+        own = sorted(
+            (
+                s
+                for s in facts.signals
+                if s.service == facts.alarm_service and s.instance is None and s.anomalous
+            ),
+            key=lambda s: (-s.score, s.signal),
+        )
+        if not own:
+            return fallback
+        alarm_metric = own[0].signal
+    assert alarm_metric is not None
+    first = min(ts[0] for ts, _ in facts.series.values() if ts)
+    reference_end = first + reference_length(facts.page_time - first)
+    series = {
+        key: SeriesData(tuple(ts), tuple(vs))
+        for key, (ts, vs) in facts.series.items()
+        if key[0] not in facts.ignored_services
+    }
+    ranked = rank_from_series(
         Graph(nodes=tuple(sorted(facts.services)), edges=tuple(sorted(facts.edges))),
-        anomalies,
+        series,
+        Window(first, reference_end - 1),
+        Window(reference_end, facts.page_time),
         Alarm(node=facts.alarm_service, metric=alarm_metric, time=facts.page_time),
     )
     order = [r.node for r in ranked]
-    return order or sorted(affected, key=lambda n: (affected[n], n))
+    return order + [n for n in fallback if n not in order]
 
 
 def _impact(facts: Facts, affected: dict[str, int], page: Page) -> str:

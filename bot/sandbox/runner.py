@@ -4,6 +4,7 @@ investigate through boto3 and PyGithub exactly as in production."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,6 +71,19 @@ def page_for(sc: Scenario, world: World, aws: AwsEstate) -> Page:
     )
 
 
+_MOTO: MotoServer | None = None
+_MOTO_LOCK = threading.Lock()
+
+
+def shared_moto() -> MotoServer:
+    """The process's moto server (moto keeps its state in module globals, so one per process; reset per use)."""
+    global _MOTO
+    with _MOTO_LOCK:
+        if _MOTO is None:
+            _MOTO = MotoServer()
+        return _MOTO
+
+
 @contextmanager
 def sandbox(
     sc: Scenario, *, t0: datetime | None = None, latency: float = 0.0, moto: MotoServer | None = None
@@ -80,7 +94,7 @@ def sandbox(
         if any(g.partition(":")[0] == "github" for g in sc.gaps):
             gh.fail_next(".*", status=403, times=10**9, message="Resource not accessible by integration")
         seed_github(gh, world)
-        with materialise_aws(world, moto=moto, latency=latency) as aws:
+        with materialise_aws(world, moto=moto or shared_moto(), latency=latency) as aws:
             yield Sandbox(world, aws, gh, page_for(sc, world, aws))
 
 
