@@ -7,7 +7,6 @@ stack trace.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -66,7 +65,9 @@ def migrate() -> None:
 @_friendly
 def demo(
     scenario: Annotated[str | None, typer.Option(help="scenario id or file (default: the flagship)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print every Slack call as one JSON object")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print every Slack call as one JSON object")
+    ] = False,
 ) -> None:
     """Run the whole bot offline against the simulated estate and show the Slack thread it writes."""
     from bot.sandbox.demo import run_demo
@@ -126,9 +127,9 @@ def serve() -> None:
     from bot.slack.server import serve as run_server
 
     settings = load_settings()
-    settings.require("slack_bot_token", "slack_signing_secret") if not settings.slack_app_token else settings.require(
-        "slack_bot_token"
-    )
+    settings.require(
+        "slack_bot_token", "slack_signing_secret"
+    ) if not settings.slack_app_token else settings.require("slack_bot_token")
     run_server(settings)
 
 
@@ -149,4 +150,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

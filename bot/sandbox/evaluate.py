@@ -72,9 +72,8 @@ def _noise_ruled_out(event: Event, outcome: Outcome, scenario: Scenario) -> bool
                 and parts[0] == "signal"
                 and parts[1] == eff.service
                 and parts[2] in eff.levels
-            ):
-                if eff.instance is None or parts[3] in ("", eff.instance):
-                    return True
+            ) and (eff.instance is None or parts[3] in ("", eff.instance)):
+                return True
         return False
     if event.traffic is not None:
         return any(ref.startswith(f"signal:{event.traffic.service}:requests_per_min") for ref in refs)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain import Page, PageSource
+from bot.domain import Page, PageSource, Report
 from bot.investigation.engine import Deps, Investigator, Listener, Outcome
 from bot.investigation.render import report_text
 from bot.investigation.steering import Steering
@@ -120,7 +120,8 @@ class Printed:
     text: str
 
     @property
-    def report(self) -> object:
+    def report(self) -> Report:
+        """The report."""
         return self.outcome.report
 
 
