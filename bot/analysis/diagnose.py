@@ -403,8 +403,13 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
             origin = svc
             order = [svc, *[o for o in order if o != svc]]
             break
+    cleared = [
+        ChangeVerdict(c, 0.0, ("you said this change is fine",), c.service)
+        for c in facts.changes
+        if c.id in facts.cleared_changes
+    ]
     verdicts = sorted(
-        (_score_change(c, facts, affected, origin) for c in verdicts_all),
+        [*(_score_change(c, facts, affected, origin) for c in verdicts_all), *cleared],
         key=lambda v: (-v.score, -v.change.at, v.change.id),
     )
     guilty_v = verdicts[0] if verdicts and verdicts[0].score >= CHANGE_THRESHOLD else None

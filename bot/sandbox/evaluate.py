@@ -177,9 +177,33 @@ def evaluate_paths(paths: Sequence[Path]) -> dict[str, Any]:
     scenarios = [load_scenario(f) for f in files]  # every file validated before anything starts
     scores: list[Score] = []
     for sc in scenarios:
-        outcome = run_scenario(sc)
+        try:
+            outcome = run_scenario(sc)
+        except Exception as exc:  # one broken scenario must not hide the others' scores
+            scores.append(failed(sc, f"{type(exc).__name__}: {exc}"))
+            continue
         scores.append(score(sc, outcome))
     return summarise(scores)
+
+
+def failed(sc: Scenario, error: str) -> Score:
+    """The score of a scenario that could not be run, with the error as its answer."""
+    return Score(
+        id=sc.id,
+        solved=False,
+        top1=False,
+        top3=False,
+        category_ok=False,
+        change_ok=False,
+        mitigation_ok=False,
+        evidence_ok=False,
+        ruled_out_ok=False,
+        gaps_ok=False,
+        first_finding_s=None,
+        report_s=0.0,
+        missing_evidence=[],
+        answer=f"error: {error[:200]}",
+    )
 
 
 def summarise(scores: Sequence[Score]) -> dict[str, Any]:
