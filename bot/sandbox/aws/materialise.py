@@ -24,8 +24,8 @@ Resource naming and topology (``org`` and ``account`` from the scenario; every r
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 import math
 import random
 import statistics
@@ -44,12 +44,12 @@ from bot.sandbox.aws import moto_times
 from bot.sandbox.aws.cloudtrail import CloudTrailService, CloudTrailStore
 from bot.sandbox.aws.cloudwatch import CloudWatchService, CloudWatchStore, alarm_reason, metric_key
 from bot.sandbox.aws.fillins import Activity, ScalingActivities, StackResource, StackResources
-from bot.sandbox.aws.gateway import Gateway, Gaps, Handler
+from bot.sandbox.aws.gateway import Gaps, Gateway, Handler
 from bot.sandbox.aws.logs_insights import InsightsService, LogRecord
-from bot.sandbox.aws.protocol import Reply, Request, error_reply, iso
+from bot.sandbox.aws.protocol import Reply, Request
 from bot.sandbox.aws.xray import GraphModel, MinuteStats, XRayService, trace_documents
-from bot.sandbox.scenario import Event, ServiceSpec
-from bot.sandbox.world import SeriesKey, World, baseline
+from bot.sandbox.scenario import Event, ServiceSpec, parse_scenario
+from bot.sandbox.world import SeriesKey, World, baseline, simulate
 from bot.sources.aws.catalog import (
     AlarmSpec,
     ServiceResources,
@@ -70,6 +70,34 @@ RELEASED_BEFORE = timedelta(days=3)
 AMI = "ami-0fa3fe0fa7920f68e"
 
 
+#: A tiny estate with every kind of service, to warm moto up (see MotoServer.warm_up).
+WARM_UP: dict[str, Any] = {
+    "format": "scenario/1",
+    "id": "warm-up",
+    "title": "warm-up",
+    "history_minutes": 30,
+    "services": [
+        {"name": "w-ecs", "kind": "ecs", "calls": ["w-lambda", "w-ext"], "repo": "o/w"},
+        {"name": "w-asg", "kind": "asg", "instances": 1, "calls": ["w-ddb", "w-rds", "w-sqs"], "repo": "o/a"},
+        {"name": "w-lambda", "kind": "lambda", "repo": "o/l"},
+        {"name": "w-ddb", "kind": "dynamodb"},
+        {"name": "w-rds", "kind": "rds"},
+        {"name": "w-sqs", "kind": "sqs"},
+        {"name": "w-ext", "kind": "external"},
+    ],
+    "events": [
+        {"at": -20, "change": {"service": "w-ecs", "via": "github-actions", "commit": {"sha": "abcdef1", "message": "m", "author": "a"}}},
+        {"at": -19, "change": {"service": "w-lambda", "via": "github-actions", "commit": {"sha": "abcdef2", "message": "m", "author": "a"}}},
+        {"at": -18, "change": {"service": "w-asg", "via": "cloudformation", "stack_change": "lt"}},
+        {"at": -17, "change": {"service": "w-asg", "via": "parameter", "parameter": {"name": "/w-asg/x", "old": "1", "new": "2"}}},
+        {"at": -16, "instances": {"service": "w-asg", "launched": 1, "terminated": 1}},
+        {"at": -5, "logs": {"service": "w-ecs", "level": "ERROR", "rate_per_min": 2, "message": "x"}},
+    ],
+    "page": {"source": "cloudwatch", "service": "w-ecs", "signal": "error_rate", "name": "w"},
+    "truth": {"root_cause_service": None, "category": "false-alarm", "mitigation": "none"},
+}
+
+
 class MotoServer:
     """A ThreadedMotoServer on 127.0.0.1, port 0; reusable across materialisations with :meth:`reset`."""
 
@@ -81,6 +109,7 @@ class MotoServer:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"
+        self._warm: set[str] = set()
 
     def _post(self, path: str) -> None:
         with urlopen(UrlRequest(self.url + path, data=b"", method="POST"), timeout=30) as resp:
@@ -93,6 +122,23 @@ class MotoServer:
     def seed(self, seed: int) -> None:
         """Make moto's random ids deterministic from here on."""
         self._post(f"/moto-api/seed?a={seed}")
+
+    def warm_up(self, region: str) -> None:
+        """Once per server and region, materialise a tiny estate of every kind and throw it away.
+
+        moto's first use of a service in a process draws random numbers that later uses do not (lazy
+        imports and backend set-up), so without this the first estate's ids would differ from every later one.
+        """
+        if region in self._warm:
+            return
+        self._warm.add(region)
+        data = dict(WARM_UP)
+        data["account"] = {"region": region}
+        world = simulate(parse_scenario(data, "<warm-up>"), datetime(2026, 1, 1, tzinfo=UTC))
+        self.seed(1)
+        self.reset()
+        self.seed(1)
+        _Builder(world, self.url).build(traces_per_minute=1, trace_minutes=5)
 
     def stop(self) -> None:
         self._server.stop()
@@ -179,9 +225,13 @@ def materialise_aws(
     """
     owns = moto is None
     server = moto or MotoServer()
-    if not owns:
-        server.reset()
-    server.seed(world.scenario.effective_seed % (2**32))
+    # moto's backends are process-wide: always start from empty. Resetting can itself create resources
+    # (the default VPC), so seed before and after it.
+    seed = world.scenario.effective_seed % (2**32)
+    server.warm_up(world.scenario.account.region)
+    server.seed(seed)
+    server.reset()
+    server.seed(seed)
     try:
         builder = _Builder(world, server.url)
         builder.build(traces_per_minute, trace_minutes)
@@ -287,6 +337,7 @@ class _Builder:
         self.ecs_events: dict[str, list[tuple[datetime, str, str]]] = {}
         self.ingestion: dict[tuple[str, str, int], int] = {}
         self.image = ""
+        self.db_subnet_group = ""
         self.clock: moto_times.Clock | None = None
 
     # ---- helpers ---------------------------------------------------------------------------------------
@@ -342,15 +393,37 @@ class _Builder:
         self._alarm()
         self._trail_background()
         moto_times.fix_log_events(self.account, self.region, self.ingestion)
+        for spec in self.sc.services:
+            if spec.kind == "asg":
+                moto_times.fix_asg_created(self.account, self.region, f"{spec.name}-asg", self.t(self.world.start) - BUILT_BEFORE)
         for name, events in self.ecs_events.items():
             moto_times.fix_ecs_service(self.account, self.region, self.cluster, name, len(self.ecs_tasks[name]), events)
 
     def _shared(self, built: datetime) -> None:
         ec2 = self.c("ec2")
-        vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-        vpc = vpcs[0]["VpcId"]
-        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
-        self.subnets = sorted(subnets, key=lambda s: s["AvailabilityZone"])[:3]
+        # moto re-creates the default VPC while resetting, with ids that depend on which backends existed
+        # before; remove it and build our own after the seed, so every id is the same run after run.
+        for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+            for sub in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+                ec2.delete_subnet(SubnetId=sub["SubnetId"])
+            for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+                ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
+                ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
+            ec2.delete_vpc(VpcId=vpc["VpcId"])
+        net = f"{self.org}-prod"
+        vpc = ec2.create_vpc(
+            CidrBlock="10.20.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": net}]}]
+        )["Vpc"]["VpcId"]
+        self.subnets = []
+        for i, zone in enumerate(("a", "b", "c")):
+            az = f"{self.region}{zone}"
+            sub = ec2.create_subnet(
+                VpcId=vpc,
+                CidrBlock=f"10.20.{16 * i}.0/20",
+                AvailabilityZone=az,
+                TagSpecifications=[{"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": f"{net}-private-{zone}"}]}],
+            )["Subnet"]
+            self.subnets.append(sub)
         self.image = AMI
         self.vpc = vpc
         elb = self.c("elbv2")
@@ -487,7 +560,17 @@ class _Builder:
             self.markers[name].append(table)
         elif spec.kind == "rds":
             self.at(built)
+            if not self.db_subnet_group:
+                self.db_subnet_group = f"{self.org}-prod"
+                self.c("rds").create_db_subnet_group(
+                    DBSubnetGroupName=self.db_subnet_group,
+                    DBSubnetGroupDescription=f"{self.org} production databases",
+                    SubnetIds=[s["SubnetId"] for s in self.subnets],
+                )
+            sg = self.c("ec2").create_security_group(GroupName=f"{name}-db", Description=f"{name} database", VpcId=self.vpc)["GroupId"]
             self.c("rds").create_db_instance(
+                DBSubnetGroupName=self.db_subnet_group,
+                VpcSecurityGroupIds=[sg],
                 DBInstanceIdentifier=name,
                 DBInstanceClass="db.r6g.large",
                 Engine="postgres",
@@ -582,6 +665,7 @@ class _Builder:
             InstanceType="m6i.large",
             MinCount=1,
             MaxCount=1,
+            ClientToken=f"{inst.name}-{self.hexid(12)}",
             SubnetId=subnet["SubnetId"],
             LaunchTemplate={"LaunchTemplateId": self.lt_ids[spec.name], "Version": "$Latest"},
             TagSpecifications=[{"ResourceType": "instance", "Tags": self.tags(spec.name, inst.name)}],
@@ -800,14 +884,24 @@ class _Builder:
             model.kinds[spec.name] = spec.kind
             model.calls[spec.name] = list(spec.calls)
             per: dict[int, MinuteStats] = {}
+            last: dict[str, float] = {}
+
+            def held(signal: str, minute: int, default: float) -> float:
+                """The value, or the last one seen where a datapoint is missing (traces have no gaps)."""
+                v = self._v(spec.name, signal, minute)  # noqa: B023
+                if v is None:
+                    return last.get(signal, default)  # noqa: B023
+                last[signal] = v  # noqa: B023
+                return v
+
             for m in self.world.minutes:
-                req = self._v(spec.name, "requests_per_min", m)
-                if req is None:
+                if SeriesKey(spec.name, "requests_per_min") not in self.world.series:
                     continue
-                err = self._v(spec.name, "error_rate", m) or 0.0
-                p50 = self._v(spec.name, "latency_p50_ms", m) or 20.0
-                p99 = max(self._v(spec.name, "latency_p99_ms", m) or p50 * 4, p50)
-                thr = self._v(spec.name, "throttles_per_min", m) or 0.0
+                req = held("requests_per_min", m, 0.0)
+                err = held("error_rate", m, 0.0)
+                p50 = held("latency_p50_ms", m, 20.0)
+                p99 = max(held("latency_p99_ms", m, p50 * 4), p50)
+                thr = held("throttles_per_min", m, 0.0)
                 per[self._epoch_minute(m)] = MinuteStats(req, req * err, req * 0.001, thr, p50 / 1000, p99 / 1000)
             model.stats[spec.name] = per
 

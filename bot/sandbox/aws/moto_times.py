@@ -124,3 +124,9 @@ def set_deployment_updated(account: str, region: str, cluster: str, service: str
     ecs = _backend("moto.ecs.models", "ecs_backends", account, region)
     for dep in ecs.services[f"{cluster}:{service}"].deployments:
         dep["updatedAt"] = updated.astimezone(UTC).replace(tzinfo=None)
+
+
+def fix_asg_created(account: str, region: str, group: str, when: datetime) -> None:
+    """moto stamps an Auto Scaling group with the local wall-clock time (``datetime.now()``), not ``utcnow``."""
+    asg = _backend("moto.autoscaling.models", "autoscaling_backends", account, region)
+    asg.autoscaling_groups[group].created_time = when.astimezone(UTC).replace(tzinfo=None).isoformat()
