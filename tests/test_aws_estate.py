@@ -60,7 +60,9 @@ def test_alarm_is_in_alarm_with_history(estates: Estates, public_world: World) -
     alarm = cw.describe_alarms(AlarmNames=[page.name])["MetricAlarms"][0]
     assert alarm["StateValue"] == "ALARM"
     assert alarm["StateReason"].startswith("Threshold Crossed")
-    history = cw.describe_alarm_history(AlarmName=page.name, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    history = cw.describe_alarm_history(AlarmName=page.name, HistoryItemType="StateUpdate")[
+        "AlarmHistoryItems"
+    ]
     latest = history[0]
     assert latest["HistorySummary"] == "Alarm updated from OK to ALARM"
     assert latest["Timestamp"].timestamp() == public_world.time(page.at).timestamp()
@@ -75,7 +77,14 @@ def test_page_signal_onset_is_at_the_right_minute(estates: Estates, public_world
     sc = public_world.scenario
     page = sc.page
     effects = sorted(
-        (e for e in sc.events if e.effect and e.effect.service == page.service and page.signal in e.effect.levels and e.effect.instance is None),
+        (
+            e
+            for e in sc.events
+            if e.effect
+            and e.effect.service == page.service
+            and page.signal in e.effect.levels
+            and e.effect.instance is None
+        ),
         key=lambda e: e.at,
     )
     assert effects, "the page signal has an effect on the paged service"
@@ -119,7 +128,9 @@ def test_error_logs_and_stack_traces_are_there(estates: Estates, public_world: W
         )
         rows = logs.get_query_results(queryId=q["queryId"])
         assert rows["status"] == "Complete" and rows["results"]
-        first_bin = min(cell["value"] for row in rows["results"] for cell in row if cell["field"] == "bin(1m)")
+        first_bin = min(
+            cell["value"] for row in rows["results"] for cell in row if cell["field"] == "bin(1m)"
+        )
         assert first_bin >= public_world.time(math.floor(ev.at)).strftime("%Y-%m-%d %H:%M")
         checked += 1
     assert checked or not any(e.logs for e in sc.events)
@@ -135,9 +146,13 @@ def test_changes_appear_at_their_scenario_time(estates: Estates, public_world: W
         when = public_world.time(ev.at)
         spec = sc.service(ch.service)
         if ch.via == "github-actions" and spec.kind == "ecs":
-            svc = est.client("ecs").describe_services(cluster=est.resources[spec.name].cluster, services=[spec.name])["services"][0]
+            svc = est.client("ecs").describe_services(
+                cluster=est.resources[spec.name].cluster, services=[spec.name]
+            )["services"][0]
             deployment = svc["deployments"][0]
-            td = est.client("ecs").describe_task_definition(taskDefinition=deployment["taskDefinition"])["taskDefinition"]
+            td = est.client("ecs").describe_task_definition(taskDefinition=deployment["taskDefinition"])[
+                "taskDefinition"
+            ]
             if ch.commit and td["containerDefinitions"][0]["image"].endswith(f":{ch.commit.sha}"):
                 assert deployment["createdAt"].timestamp() == when.timestamp()
             revisions = est.client("ecs").list_task_definitions(familyPrefix=spec.name)["taskDefinitionArns"]
@@ -148,13 +163,19 @@ def test_changes_appear_at_their_scenario_time(estates: Estates, public_world: W
             events = est.client("cloudformation").describe_stack_events(StackName=spec.name)["StackEvents"]
             stamps = {e["Timestamp"].timestamp() for e in events if e["ResourceStatus"] == "UPDATE_COMPLETE"}
             assert when.timestamp() in stamps
-            versions = est.client("ec2").describe_launch_template_versions(LaunchTemplateName=f"{spec.name}-lt")["LaunchTemplateVersions"]
+            versions = est.client("ec2").describe_launch_template_versions(
+                LaunchTemplateName=f"{spec.name}-lt"
+            )["LaunchTemplateVersions"]
             assert any(v["CreateTime"].timestamp() == when.timestamp() for v in versions)
         elif ch.via == "github-actions" and spec.kind == "lambda":
             versions = est.client("lambda").list_versions_by_function(FunctionName=spec.name)["Versions"]
             assert len(versions) >= 3  # $LATEST, the release before, this deploy
         elif ch.via in ("console", "iam", "ssm-session", "parameter", "scaling"):
-            name = {"ssm-session": "StartSession", "parameter": "PutParameter", "scaling": "SetDesiredCapacity"}.get(ch.via, ch.action)
+            name = {
+                "ssm-session": "StartSession",
+                "parameter": "PutParameter",
+                "scaling": "SetDesiredCapacity",
+            }.get(ch.via, ch.action)
             records = _lookup(trail, "EventName", str(name))
             assert records, f"CloudTrail has {name}"
             rec = records[0]
@@ -176,7 +197,9 @@ def _quote(text: str) -> str:
 
 
 def _lookup(trail: Any, key: str, value: str) -> list[dict[str, Any]]:
-    out = trail.lookup_events(LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], MaxResults=50)
+    out = trail.lookup_events(
+        LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}], MaxResults=50
+    )
     return list(out["Events"])
 
 
@@ -185,14 +208,18 @@ def test_scaling_activities_for_churn(estates: Estates, public_world: World) -> 
         pytest.skip("no instance churn in this scenario")
     est = _estate(estates, public_world)
     for service in sorted({a.service for a in public_world.activities}):
-        acts = est.client("autoscaling").describe_scaling_activities(AutoScalingGroupName=f"{service}-asg")["Activities"]
+        acts = est.client("autoscaling").describe_scaling_activities(AutoScalingGroupName=f"{service}-asg")[
+            "Activities"
+        ]
         expected = [a for a in public_world.activities if a.service == service]
         assert len(acts) == len(expected)
         assert acts == sorted(acts, key=lambda a: a["StartTime"], reverse=True)
         first = min(a.minute for a in expected)
         assert min(a["StartTime"] for a in acts) >= public_world.time(first)
         assert all(a["StatusCode"] == "Successful" and a["Cause"].startswith("At ") for a in acts)
-        live = est.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[f"{service}-asg"])
+        live = est.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[f"{service}-asg"]
+        )
         alive = {est.instance_ids[i.name] for i in public_world.instances[service] if i.alive(0)}
         assert {i["InstanceId"] for i in live["AutoScalingGroups"][0]["Instances"]} == alive
 
@@ -219,7 +246,15 @@ GAP_SCENARIO: dict[str, Any] = {
     ],
     "events": [
         {"at": -10, "logs": {"service": "forge", "level": "ERROR", "rate_per_min": 5, "message": "boom"}},
-        {"at": -9, "change": {"service": "forge", "via": "ssm-session", "instance": "i-forge-1", "user": "arn:aws:iam::123456789012:user/dyana"}},
+        {
+            "at": -9,
+            "change": {
+                "service": "forge",
+                "via": "ssm-session",
+                "instance": "i-forge-1",
+                "user": "arn:aws:iam::123456789012:user/dyana",
+            },
+        },
         {"at": -8, "effect": {"service": "gateway", "error_rate": 0.3}},
     ],
     "page": {"source": "pagerduty", "service": "gateway", "signal": "error_rate", "name": "gw", "at": 0},
@@ -248,7 +283,12 @@ def test_gaps_answer_access_denied(estates: Estates) -> None:
     assert err.value.response["Error"]["Code"] == "AccessDeniedException"
     assert "log-group:/ec2/forge" in err.value.response["Error"]["Message"]
     with pytest.raises(ClientError):
-        logs.start_query(logGroupNames=["/ecs/gateway", "/ec2/forge"], startTime=0, endTime=int(T0.timestamp()), queryString="fields @message")
+        logs.start_query(
+            logGroupNames=["/ecs/gateway", "/ec2/forge"],
+            startTime=0,
+            endTime=int(T0.timestamp()),
+            queryString="fields @message",
+        )
     assert logs.filter_log_events(logGroupName="/ecs/gateway", limit=1)["events"]
     assert logs.describe_log_groups()["logGroups"]
     assert est.client("cloudwatch").describe_alarms()["MetricAlarms"]
@@ -260,10 +300,14 @@ def test_gaps_in_every_protocol(estates: Estates) -> None:
 
     world = _gap_world()
     est = _estate(estates, world, gaps=["metrics", "autoscaling", "xray", "ecs"])
-    calls = [
+    calls: list[tuple[Any, dict[str, Any], str]] = [
         (est.client("cloudwatch").describe_alarms, {}, "AccessDenied"),
         (est.client("autoscaling").describe_scaling_activities, {}, "AccessDenied"),
-        (est.client("xray").get_service_graph, {"StartTime": T0 - timedelta(hours=1), "EndTime": T0}, "AccessDeniedException"),
+        (
+            est.client("xray").get_service_graph,
+            {"StartTime": T0 - timedelta(hours=1), "EndTime": T0},
+            "AccessDeniedException",
+        ),
         (est.client("ecs").list_services, {"cluster": "acme-prod"}, "AccessDeniedException"),
     ]
     for fn, kwargs, code in calls:
@@ -307,7 +351,11 @@ def test_cloudwatch_speaks_cbor_as_botocore_parses_it(estates: Estates) -> None:
             {
                 "Id": "p99",
                 "MetricStat": {
-                    "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": "TargetResponseTime", "Dimensions": _tg_dims(est, "gateway")},
+                    "Metric": {
+                        "Namespace": "AWS/ApplicationELB",
+                        "MetricName": "TargetResponseTime",
+                        "Dimensions": _tg_dims(est, "gateway"),
+                    },
                     "Period": 300,
                     "Stat": "p99",
                 },
@@ -320,7 +368,11 @@ def test_cloudwatch_speaks_cbor_as_botocore_parses_it(estates: Estates) -> None:
         f"{est.endpoint_url}/service/GraniteServiceVersion20100801/operation/GetMetricData",
         data=cbor2.dumps(params),
         method="POST",
-        headers={"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor", "Authorization": "Credential=t/20261122/us-east-1/monitoring/aws4_request"},
+        headers={
+            "Content-Type": "application/cbor",
+            "smithy-protocol": "rpc-v2-cbor",
+            "Authorization": "Credential=t/20261122/us-east-1/monitoring/aws4_request",
+        },
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         raw = {"body": resp.read(), "headers": dict(resp.headers.items()), "status_code": resp.status}
@@ -332,7 +384,10 @@ def test_cloudwatch_speaks_cbor_as_botocore_parses_it(estates: Estates) -> None:
 
 def _tg_dims(est: AwsEstate, service: str) -> list[dict[str, str]]:
     res = est.resources[service]
-    return [{"Name": "LoadBalancer", "Value": str(res.load_balancer)}, {"Name": "TargetGroup", "Value": str(res.target_group)}]
+    return [
+        {"Name": "LoadBalancer", "Value": str(res.load_balancer)},
+        {"Name": "TargetGroup", "Value": str(res.target_group)},
+    ]
 
 
 def test_percentiles_differ_and_statistics_are_real(estates: Estates) -> None:
@@ -358,10 +413,22 @@ def test_percentiles_differ_and_statistics_are_real(estates: Estates) -> None:
         assert p["SampleCount"] > 100 and p["Unit"] == "Seconds"
     cw.put_metric_data(
         Namespace="Test/Put",
-        MetricData=[{"MetricName": "Lat", "Values": [1.0, 2.0, 100.0], "Counts": [50, 49, 1], "Timestamp": T0 - timedelta(minutes=1)}],
+        MetricData=[
+            {
+                "MetricName": "Lat",
+                "Values": [1.0, 2.0, 100.0],
+                "Counts": [50, 49, 1],
+                "Timestamp": T0 - timedelta(minutes=1),
+            }
+        ],
     )
     got = cw.get_metric_statistics(
-        Namespace="Test/Put", MetricName="Lat", StartTime=T0 - timedelta(minutes=5), EndTime=T0, Period=300, Statistics=["Sum", "SampleCount"]
+        Namespace="Test/Put",
+        MetricName="Lat",
+        StartTime=T0 - timedelta(minutes=5),
+        EndTime=T0,
+        Period=300,
+        Statistics=["Sum", "SampleCount"],
     )["Datapoints"][0]
     assert got["SampleCount"] == 100 and got["Sum"] == 50 + 98 + 100
     metrics = cw.list_metrics(Namespace="AWS/ApplicationELB", MetricName="RequestCount")["Metrics"]
@@ -413,25 +480,40 @@ def _dump(est: AwsEstate, world: World) -> str:
         for sm in signals_for(spec.kind):
             q = sm.queries(est.resources[spec.name])
             if q:
-                out[f"metric/{spec.name}/{sm.signal}"] = cw.get_metric_data(MetricDataQueries=q, StartTime=world.time(world.start), EndTime=world.time(1))["MetricDataResults"]
+                out[f"metric/{spec.name}/{sm.signal}"] = cw.get_metric_data(
+                    MetricDataQueries=q, StartTime=world.time(world.start), EndTime=world.time(1)
+                )["MetricDataResults"]
     ecs = est.client("ecs")
-    out["ecs"] = ecs.describe_services(cluster="acme-prod", services=[s.name for s in world.scenario.services if s.kind == "ecs"])["services"]
+    out["ecs"] = ecs.describe_services(
+        cluster="acme-prod", services=[s.name for s in world.scenario.services if s.kind == "ecs"]
+    )["services"]
     out["taskdefs"] = ecs.list_task_definitions()["taskDefinitionArns"]
     out["instances"] = est.client("ec2").describe_instances()["Reservations"]
     out["asgs"] = est.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     out["activities"] = est.client("autoscaling").describe_scaling_activities()["Activities"]
     cfn = est.client("cloudformation")
     for stack in cfn.describe_stacks()["Stacks"]:
-        out[f"stack/{stack['StackName']}"] = [stack, cfn.describe_stack_events(StackName=stack["StackName"])["StackEvents"], cfn.list_stack_resources(StackName=stack["StackName"])["StackResourceSummaries"]]
+        out[f"stack/{stack['StackName']}"] = [
+            stack,
+            cfn.describe_stack_events(StackName=stack["StackName"])["StackEvents"],
+            cfn.list_stack_resources(StackName=stack["StackName"])["StackResourceSummaries"],
+        ]
     out["trail"] = est.client("cloudtrail").lookup_events(MaxResults=50)["Events"]
     logs = est.client("logs")
     for group in sorted(g for gs in est.log_groups.values() for g in gs):
         out[f"logs/{group}"] = logs.filter_log_events(logGroupName=group, limit=200)["events"]
         out[f"streams/{group}"] = logs.describe_log_streams(logGroupName=group)["logStreams"]
     out["ssm"] = est.client("ssm").describe_parameters()["Parameters"]
-    out["graph"] = est.client("xray").get_service_graph(StartTime=world.time(-30), EndTime=world.time(0))["Services"]
-    out["traces"] = est.client("xray").get_trace_summaries(StartTime=world.time(-30), EndTime=world.time(0))["TraceSummaries"]
-    out["tables"] = [est.client("dynamodb").describe_table(TableName=t)["Table"] for t in est.client("dynamodb").list_tables()["TableNames"]]
+    out["graph"] = est.client("xray").get_service_graph(StartTime=world.time(-30), EndTime=world.time(0))[
+        "Services"
+    ]
+    out["traces"] = est.client("xray").get_trace_summaries(StartTime=world.time(-30), EndTime=world.time(0))[
+        "TraceSummaries"
+    ]
+    out["tables"] = [
+        est.client("dynamodb").describe_table(TableName=t)["Table"]
+        for t in est.client("dynamodb").list_tables()["TableNames"]
+    ]
     out["tgs"] = est.client("elbv2").describe_target_groups()["TargetGroups"]
     for v in out.values():
         if isinstance(v, dict):

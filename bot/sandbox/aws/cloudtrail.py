@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,14 +80,22 @@ class CloudTrailStore:
         if resources:
             doc["resources"] = [{"accountId": self.account_id, "type": t, "ARN": n} for t, n in resources]
         ev = TrailEvent(
-            event_id, name, time, source, username, tuple(resources or ()), json.dumps(doc), read_only, access_key
+            event_id,
+            name,
+            time,
+            source,
+            username,
+            tuple(resources or ()),
+            json.dumps(doc),
+            read_only,
+            access_key,
         )
         with self.lock:
             self.events.append(ev)
             self.events.sort(key=lambda e: (e.time, e.event_id), reverse=True)
 
 
-_ATTRS = {
+_ATTRS: dict[str, Callable[[TrailEvent, str], bool]] = {
     "EventName": lambda e, v: e.name == v,
     "Username": lambda e, v: e.username == v,
     "EventSource": lambda e, v: e.source == v,
@@ -111,12 +120,16 @@ class CloudTrailService:
         p = req.params()
         attrs = p.get("LookupAttributes") or []
         if len(attrs) > 1:
-            return error_reply(req, "InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")
+            return error_reply(
+                req, "InvalidLookupAttributesException", "You cannot specify more than one lookup attribute."
+            )
         events = list(self.store.events)
         for a in attrs:
             test = _ATTRS.get(a.get("AttributeKey", ""))
             if test is None:
-                return error_reply(req, "InvalidLookupAttributesException", f"Invalid attribute key: {a.get('AttributeKey')}")
+                return error_reply(
+                    req, "InvalidLookupAttributesException", f"Invalid attribute key: {a.get('AttributeKey')}"
+                )
             events = [e for e in events if test(e, a.get("AttributeValue", ""))]
         if "StartTime" in p:
             events = [e for e in events if e.time.timestamp() >= float(p["StartTime"])]

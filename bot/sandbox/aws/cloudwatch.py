@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import itertools
 import json
 import math
 import threading
@@ -37,7 +38,7 @@ class Component:
             return 0.0
         if x >= pts[-1][1]:
             return 1.0
-        for (q0, v0), (q1, v1) in zip(pts, pts[1:], strict=False):
+        for (q0, v0), (q1, v1) in itertools.pairwise(pts):
             if v0 <= x < v1:
                 return q0 + (q1 - q0) * (x - v0) / (v1 - v0)
         return 1.0
@@ -53,7 +54,14 @@ class StatSet:
     maximum: float = -math.inf
     parts: list[Component] = field(default_factory=list)
 
-    def add(self, count: float, total: float, minimum: float, maximum: float, points: tuple[tuple[float, float], ...]) -> None:
+    def add(
+        self,
+        count: float,
+        total: float,
+        minimum: float,
+        maximum: float,
+        points: tuple[tuple[float, float], ...],
+    ) -> None:
         self.count += count
         self.total += total
         self.minimum = min(self.minimum, minimum)
@@ -159,7 +167,9 @@ class CloudWatchStore:
         if points is None:
             points = ((0.0, minimum), (1.0, maximum))
         with self.lock:
-            self.data.setdefault(key, {}).setdefault(minute, StatSet()).add(count, total, minimum, maximum, points)
+            self.data.setdefault(key, {}).setdefault(minute, StatSet()).add(
+                count, total, minimum, maximum, points
+            )
             if unit and key not in self.units:
                 self.units[key] = unit
 
@@ -205,7 +215,7 @@ class CloudWatchStore:
                     "AlarmType": "MetricAlarm",
                     "Timestamp": at,
                     "HistoryItemType": "ConfigurationUpdate",
-                    "HistorySummary": f"Alarm \"{name}\" {'updated' if old else 'created'}",
+                    "HistorySummary": f'Alarm "{name}" {"updated" if old else "created"}',
                     "HistoryData": json.dumps(
                         {
                             "version": "1.0",
@@ -251,7 +261,9 @@ class CloudWatchStore:
             )
 
     # ---- reading -------------------------------------------------------------------------------------
-    def series(self, key: MetricKey, stat: str, start: datetime, end: datetime, period: int) -> list[tuple[int, float]]:
+    def series(
+        self, key: MetricKey, stat: str, start: datetime, end: datetime, period: int
+    ) -> list[tuple[int, float]]:
         """(epoch seconds of period start, value) ascending, for periods that have data."""
         points = self.data.get(key)
         if not points:
@@ -271,7 +283,9 @@ class CloudWatchStore:
                 out.append((b, v))
         return out
 
-    def keys_matching(self, namespace: str | None, name: str | None, dims: list[dict[str, Any]] | None) -> list[MetricKey]:
+    def keys_matching(
+        self, namespace: str | None, name: str | None, dims: list[dict[str, Any]] | None
+    ) -> list[MetricKey]:
         """Metrics matching ListMetrics filters (a dimension filter without Value matches any value)."""
         out = []
         for key in self.data:
@@ -281,14 +295,24 @@ class CloudWatchStore:
             if name and mn != name:
                 continue
             have = dict(kd)
-            if any(d["Name"] not in have or ("Value" in d and have[d["Name"]] != d["Value"]) for d in dims or []):
+            if any(
+                d["Name"] not in have or ("Value" in d and have[d["Name"]] != d["Value"]) for d in dims or []
+            ):
                 continue
             out.append(key)
         return sorted(out)
 
 
 def _alarm_history_view(alarm: dict[str, Any]) -> dict[str, Any]:
-    keep = ("AlarmName", "Namespace", "MetricName", "Threshold", "ComparisonOperator", "EvaluationPeriods", "Period")
+    keep = (
+        "AlarmName",
+        "Namespace",
+        "MetricName",
+        "Threshold",
+        "ComparisonOperator",
+        "EvaluationPeriods",
+        "Period",
+    )
     return {k[0].lower() + k[1:]: alarm[k] for k in keep if alarm.get(k) is not None}
 
 
@@ -337,7 +361,10 @@ def _binop(op: ast.operator, a: dict[int, float] | float, b: dict[int, float] | 
 
     if isinstance(a, float) and isinstance(b, float):
         raise MathError("constant expression")
-    keys = sorted(set(a) & set(b)) if isinstance(a, dict) and isinstance(b, dict) else sorted(a if isinstance(a, dict) else b)  # type: ignore[arg-type]
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) & set(b))
+    else:
+        keys = sorted(a) if isinstance(a, dict) else sorted(b) if isinstance(b, dict) else []
     out: dict[int, float] = {}
     for t in keys:
         x = a[t] if isinstance(a, dict) else a
@@ -357,10 +384,14 @@ class CloudWatchService:
     def handle(self, req: Request) -> Reply:
         """Answer in the request's protocol: rpc-v2-cbor, or json 1.0 (which botocore 1.44 prefers)."""
         if req.protocol not in ("cbor", "json"):
-            return error_reply(req, "InvalidAction", "the sandbox's CloudWatch speaks rpc-v2-cbor and json 1.0 only")
+            return error_reply(
+                req, "InvalidAction", "the sandbox's CloudWatch speaks rpc-v2-cbor and json 1.0 only"
+            )
         op = getattr(self, f"op_{req.operation}", None)
         if op is None:
-            return error_reply(req, "InvalidAction", f"The action {req.operation} is not valid for this endpoint.")
+            return error_reply(
+                req, "InvalidAction", f"The action {req.operation} is not valid for this endpoint."
+            )
         try:
             out = op(req.params())
             if req.protocol == "json":
@@ -383,7 +414,9 @@ class CloudWatchService:
             m = ms["Metric"]
             stat = ms["Stat"]
             if not valid_stat(stat):
-                raise ValueError(f"The value {stat} for parameter MetricDataQueries.member.Stat is not valid.")
+                raise ValueError(
+                    f"The value {stat} for parameter MetricDataQueries.member.Stat is not valid."
+                )
             period = int(ms["Period"])
             if period % 60:
                 raise ValueError("The parameter Period must be a multiple of 60.")
@@ -452,7 +485,13 @@ class CloudWatchService:
             if "StatisticValues" in d:
                 sv = d["StatisticValues"]
                 self.store.put(
-                    key, minute, count=sv["SampleCount"], total=sv["Sum"], minimum=sv["Minimum"], maximum=sv["Maximum"], unit=unit
+                    key,
+                    minute,
+                    count=sv["SampleCount"],
+                    total=sv["Sum"],
+                    minimum=sv["Minimum"],
+                    maximum=sv["Maximum"],
+                    unit=unit,
                 )
             elif "Values" in d:
                 counts = d.get("Counts") or [1.0] * len(d["Values"])
@@ -492,7 +531,11 @@ class CloudWatchService:
         for a in sorted(self.store.alarms.values(), key=lambda a: a["AlarmName"]):
             members = [(a["Namespace"], a["MetricName"], a["Dimensions"])] if a.get("MetricName") else []
             members += [
-                (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Metric"].get("Dimensions"))
+                (
+                    m["MetricStat"]["Metric"]["Namespace"],
+                    m["MetricStat"]["Metric"]["MetricName"],
+                    m["MetricStat"]["Metric"].get("Dimensions"),
+                )
                 for m in a.get("Metrics") or []
                 if "MetricStat" in m
             ]
@@ -510,7 +553,10 @@ class CloudWatchService:
             items = [i for i in items if i["Timestamp"] >= _time(p["StartDate"])]
         if p.get("EndDate"):
             items = [i for i in items if i["Timestamp"] <= _time(p["EndDate"])]
-        items.sort(key=lambda i: i["Timestamp"], reverse=p.get("ScanBy", "TimestampDescending") == "TimestampDescending")
+        items.sort(
+            key=lambda i: i["Timestamp"],
+            reverse=p.get("ScanBy", "TimestampDescending") == "TimestampDescending",
+        )
         offset = int(p.get("NextToken") or 0)
         size = int(p.get("MaxRecords") or 100)
         out: dict[str, Any] = {"AlarmHistoryItems": items[offset : offset + size]}
@@ -525,7 +571,9 @@ def _time(value: Any) -> datetime:
     return datetime.fromtimestamp(float(value), UTC)
 
 
-def alarm_reason(signal: str, threshold: float, values: list[tuple[datetime, float]], op: str) -> tuple[str, str]:
+def alarm_reason(
+    signal: str, threshold: float, values: list[tuple[datetime, float]], op: str
+) -> tuple[str, str]:
     """StateReason and StateReasonData as CloudWatch writes them for a threshold crossing."""
     shown = ", ".join(f"{v:g} ({t.strftime('%d/%m/%y %H:%M:%S')})" for t, v in values)
     words = {"GreaterThanThreshold": "greater than", "LessThanThreshold": "less than"}.get(op, op)
@@ -541,6 +589,8 @@ def alarm_reason(signal: str, threshold: float, values: list[tuple[datetime, flo
         "period": 60,
         "recentDatapoints": [v for _, v in values],
         "threshold": threshold,
-        "evaluatedDatapoints": [{"timestamp": iso(t), "sampleCount": 1.0, "value": v} for t, v in reversed(values)],
+        "evaluatedDatapoints": [
+            {"timestamp": iso(t), "sampleCount": 1.0, "value": v} for t, v in reversed(values)
+        ],
     }
     return reason, json.dumps(data)

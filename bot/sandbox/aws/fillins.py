@@ -108,7 +108,9 @@ class StackResources:
         p = req.params()
         name = p.get("StackName")
         if not name and op == "DescribeStackResources" and p.get("PhysicalResourceId"):
-            rows = [r for rs in self.resources.values() for r in rs if r.physical_id == p["PhysicalResourceId"]]
+            rows = [
+                r for rs in self.resources.values() for r in rs if r.physical_id == p["PhysicalResourceId"]
+            ]
             if not rows:
                 return None
             name = rows[0].stack_name
@@ -132,7 +134,11 @@ class StackResources:
         if p.get("LogicalResourceId"):
             rows = [r for r in rows if r.logical_id == p["LogicalResourceId"]]
             if not rows and op == "DescribeStackResource":
-                return error_reply(req, "ValidationError", f"Resource {p['LogicalResourceId']} does not exist for stack {name}")
+                return error_reply(
+                    req,
+                    "ValidationError",
+                    f"Resource {p['LogicalResourceId']} does not exist for stack {name}",
+                )
 
         def one(r: StackResource, tag: str) -> str:
             return (
@@ -146,4 +152,6 @@ class StackResources:
 
         if op == "DescribeStackResource":
             return xml_reply(op, one(rows[0], "StackResourceDetail"), _CFN_NS)
-        return xml_reply(op, "<StackResources>" + "".join(one(r, "member") for r in rows) + "</StackResources>", _CFN_NS)
+        return xml_reply(
+            op, "<StackResources>" + "".join(one(r, "member") for r in rows) + "</StackResources>", _CFN_NS
+        )

@@ -37,7 +37,15 @@ GAP_SERVICES: dict[str, tuple[str, ...]] = {
     "lambda": ("lambda",),
 }
 
-_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-authenticate", "proxy-authorization", "te", "upgrade"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "upgrade",
+}
 _LOG_KEYS = ("logGroupName", "logGroupNames", "logGroupIdentifier", "logGroupIdentifiers")
 
 
@@ -66,7 +74,10 @@ class Gaps:
             if source == "logs":
                 asked = _log_groups(req)
                 for group in self.log_groups.get(service, []):
-                    if any(a == group or a.endswith(f":log-group:{group}") or a.endswith(f":log-group:{group}:*") for a in asked):
+                    if any(
+                        a == group or a.endswith(f":log-group:{group}") or a.endswith(f":log-group:{group}:*")
+                        for a in asked
+                    ):
                         return True, f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{group}:*"
                 continue
             text = req.path + " " + req.body.decode("utf-8", "replace")
@@ -138,7 +149,7 @@ class Gateway:
     def url(self) -> str:
         """``http://127.0.0.1:<port>``."""
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> Gateway:
         self._thread = threading.Thread(target=self.server.serve_forever, name="aws-gateway", daemon=True)
@@ -173,7 +184,9 @@ class Gateway:
 
     def proxy(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Forward to moto and hand back its status, headers and body."""
-        conn = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port or 80, timeout=60)
+        conn = http.client.HTTPConnection(
+            self.upstream.hostname or "127.0.0.1", self.upstream.port or 80, timeout=60
+        )
         try:
             fwd = {k: v for k, v in headers.items() if k not in _HOP}
             conn.request(method, path, body=body or None, headers=fwd)

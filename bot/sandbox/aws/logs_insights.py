@@ -111,22 +111,26 @@ _BIN = re.compile(r"^bin\((\d+)([smhd])\)$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def run_query(query: str, records: Sequence[LogRecord], account_id: str) -> tuple[list[list[dict[str, str]]], int]:
+def run_query(
+    query: str, records: Sequence[LogRecord], account_id: str
+) -> tuple[list[list[dict[str, str]]], int]:
     """Run a query; returns result rows (lists of {field, value}) and the number of records matched."""
     rows: list[dict[str, Any]] = []
-    for r in records:
+    for rec in records:
         row: dict[str, Any] = {
-            "@timestamp": _fmt_ts(r.timestamp),
-            "@message": r.message,
-            "@logStream": r.stream,
-            "@log": f"{account_id}:{r.group}",
-            "@ingestionTime": _fmt_ts(r.ingestion),
-            "@ptr": hashlib.sha1(f"{r.group}/{r.stream}/{r.timestamp}/{r.message}".encode()).hexdigest()[:40],
-            "_ts": r.timestamp,
+            "@timestamp": _fmt_ts(rec.timestamp),
+            "@message": rec.message,
+            "@logStream": rec.stream,
+            "@log": f"{account_id}:{rec.group}",
+            "@ingestionTime": _fmt_ts(rec.ingestion),
+            "@ptr": hashlib.sha1(
+                f"{rec.group}/{rec.stream}/{rec.timestamp}/{rec.message}".encode()
+            ).hexdigest()[:40],
+            "_ts": rec.timestamp,
         }
-        if r.message.startswith("{"):
+        if rec.message.startswith("{"):
             try:
-                doc = json.loads(r.message)
+                doc = json.loads(rec.message)
                 if isinstance(doc, dict):
                     row.update({k: v for k, v in doc.items() if not isinstance(v, dict | list)})
             except ValueError:
@@ -196,10 +200,20 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _binner(step: int) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: _fmt_ts((row["_ts"] // step) * step)
+
+
+def _getter(field: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: row.get(field)
+
+
 def _stats(rest: str, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
     m = _STATS.match(rest.strip())
     if not m:
-        raise QueryError(f"unsupported stats: {rest!r} (the sandbox knows count(*) [as x] [by bin(Nm) | fields])")
+        raise QueryError(
+            f"unsupported stats: {rest!r} (the sandbox knows count(*) [as x] [by bin(Nm) | fields])"
+        )
     arg = m.group("arg") or "*"
     name = m.group("alias") or f"count({arg})"
     keys: list[tuple[str, Callable[[dict[str, Any]], Any]]] = []
@@ -207,9 +221,9 @@ def _stats(rest: str, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
         b = _BIN.match(part)
         if b:
             step = int(b.group(1)) * _UNITS[b.group(2).lower()] * 1000
-            keys.append((part, lambda r, s=step: _fmt_ts((r["_ts"] // s) * s)))
+            keys.append((part, _binner(step)))
         else:
-            keys.append((part, lambda r, f=part: r.get(f)))
+            keys.append((part, _getter(part)))
     groups: dict[tuple[Any, ...], int] = {}
     for r in rows:
         if arg != "*" and r.get(arg) is None:
@@ -240,7 +254,9 @@ class InsightsService:
             groups = list(p.get("logGroupNames") or [])
             if p.get("logGroupName"):
                 groups.append(p["logGroupName"])
-            groups += [g.split(":log-group:")[-1].removesuffix(":*") for g in p.get("logGroupIdentifiers") or []]
+            groups += [
+                g.split(":log-group:")[-1].removesuffix(":*") for g in p.get("logGroupIdentifiers") or []
+            ]
             if not groups:
                 return error_reply(req, "InvalidParameterException", "Log group names must be specified.")
             start, end = int(p["startTime"]) * 1000, int(p["endTime"]) * 1000 + 999
@@ -277,7 +293,13 @@ class InsightsService:
             return json_reply(
                 {
                     "queries": [
-                        {"queryId": k, "queryString": v["queryString"], "status": v["status"], "createTime": v["createTime"], "logGroupName": v["logGroupName"]}
+                        {
+                            "queryId": k,
+                            "queryString": v["queryString"],
+                            "status": v["status"],
+                            "createTime": v["createTime"],
+                            "logGroupName": v["logGroupName"],
+                        }
                         for k, v in self.queries.items()
                     ]
                 }

@@ -24,6 +24,7 @@ Resource naming and topology (``org`` and ``account`` from the scenario; every r
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import math
@@ -86,10 +87,31 @@ WARM_UP: dict[str, Any] = {
         {"name": "w-ext", "kind": "external"},
     ],
     "events": [
-        {"at": -20, "change": {"service": "w-ecs", "via": "github-actions", "commit": {"sha": "abcdef1", "message": "m", "author": "a"}}},
-        {"at": -19, "change": {"service": "w-lambda", "via": "github-actions", "commit": {"sha": "abcdef2", "message": "m", "author": "a"}}},
+        {
+            "at": -20,
+            "change": {
+                "service": "w-ecs",
+                "via": "github-actions",
+                "commit": {"sha": "abcdef1", "message": "m", "author": "a"},
+            },
+        },
+        {
+            "at": -19,
+            "change": {
+                "service": "w-lambda",
+                "via": "github-actions",
+                "commit": {"sha": "abcdef2", "message": "m", "author": "a"},
+            },
+        },
         {"at": -18, "change": {"service": "w-asg", "via": "cloudformation", "stack_change": "lt"}},
-        {"at": -17, "change": {"service": "w-asg", "via": "parameter", "parameter": {"name": "/w-asg/x", "old": "1", "new": "2"}}},
+        {
+            "at": -17,
+            "change": {
+                "service": "w-asg",
+                "via": "parameter",
+                "parameter": {"name": "/w-asg/x", "old": "1", "new": "2"},
+            },
+        },
         {"at": -16, "instances": {"service": "w-asg", "launched": 1, "terminated": 1}},
         {"at": -5, "logs": {"service": "w-ecs", "level": "ERROR", "rate_per_min": 2, "message": "x"}},
     ],
@@ -187,7 +209,7 @@ class AwsEstate:
         """A boto3 client for this estate (no retries unless `config` says otherwise)."""
         kwargs.setdefault("config", _CFG)
         return boto3.client(
-            service,  # type: ignore[call-overload]
+            service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
             aws_access_key_id="testing",
@@ -284,13 +306,24 @@ def _user_identity(user: str, account: str) -> tuple[dict[str, Any], str]:
             "arn": user,
             "accountId": account,
             "sessionContext": {
-                "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}", "accountId": account, "userName": role}
+                "sessionIssuer": {
+                    "type": "Role",
+                    "arn": f"arn:aws:iam::{account}:role/{role}",
+                    "accountId": account,
+                    "userName": role,
+                }
             },
         }
         return ident, session or role
     name = user.rsplit("/", 1)[-1]
     arn = user if user.startswith("arn:") else f"arn:aws:iam::{account}:user/{name}"
-    return {"type": "IAMUser", "principalId": f"AIDA{name.upper():0<17}"[:21], "arn": arn, "accountId": account, "userName": name}, name
+    return {
+        "type": "IAMUser",
+        "principalId": f"AIDA{name.upper():0<17}"[:21],
+        "arn": arn,
+        "accountId": account,
+        "userName": name,
+    }, name
 
 
 def _zip(text: str) -> bytes:
@@ -344,7 +377,7 @@ class _Builder:
     def c(self, service: str) -> Any:
         if service not in self._clients:
             self._clients[service] = boto3.client(
-                service,  # type: ignore[call-overload]
+                service,
                 endpoint_url=self.moto_url,
                 region_name=self.region,
                 aws_access_key_id="testing",
@@ -367,7 +400,11 @@ class _Builder:
         return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
     def tags(self, spec_name: str, name: str) -> list[dict[str, str]]:
-        return [{"Key": "Name", "Value": name}, {"Key": "service", "Value": spec_name}, {"Key": "env", "Value": "prod"}]
+        return [
+            {"Key": "Name", "Value": name},
+            {"Key": "service", "Value": spec_name},
+            {"Key": "env", "Value": "prod"},
+        ]
 
     def _records_for(self, groups: list[str]) -> list[LogRecord]:
         return [r for g in groups for r in self.records.get(g, [])]
@@ -395,24 +432,33 @@ class _Builder:
         moto_times.fix_log_events(self.account, self.region, self.ingestion)
         for spec in self.sc.services:
             if spec.kind == "asg":
-                moto_times.fix_asg_created(self.account, self.region, f"{spec.name}-asg", self.t(self.world.start) - BUILT_BEFORE)
+                moto_times.fix_asg_created(
+                    self.account, self.region, f"{spec.name}-asg", self.t(self.world.start) - BUILT_BEFORE
+                )
         for name, events in self.ecs_events.items():
-            moto_times.fix_ecs_service(self.account, self.region, self.cluster, name, len(self.ecs_tasks[name]), events)
+            moto_times.fix_ecs_service(
+                self.account, self.region, self.cluster, name, len(self.ecs_tasks[name]), events
+            )
 
     def _shared(self, built: datetime) -> None:
         ec2 = self.c("ec2")
         # moto re-creates the default VPC while resetting, with ids that depend on which backends existed
         # before; remove it and build our own after the seed, so every id is the same run after run.
         for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
-            for sub in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+            for sub in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])[
+                "Subnets"
+            ]:
                 ec2.delete_subnet(SubnetId=sub["SubnetId"])
-            for igw in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+            for igw in ec2.describe_internet_gateways(
+                Filters=[{"Name": "attachment.vpc-id", "Values": [vpc["VpcId"]]}]
+            )["InternetGateways"]:
                 ec2.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
                 ec2.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
             ec2.delete_vpc(VpcId=vpc["VpcId"])
         net = f"{self.org}-prod"
         vpc = ec2.create_vpc(
-            CidrBlock="10.20.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": net}]}]
+            CidrBlock="10.20.0.0/16",
+            TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": net}]}],
         )["Vpc"]["VpcId"]
         self.subnets = []
         for i, zone in enumerate(("a", "b", "c")):
@@ -421,7 +467,9 @@ class _Builder:
                 VpcId=vpc,
                 CidrBlock=f"10.20.{16 * i}.0/20",
                 AvailabilityZone=az,
-                TagSpecifications=[{"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": f"{net}-private-{zone}"}]}],
+                TagSpecifications=[
+                    {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": f"{net}-private-{zone}"}]}
+                ],
             )["Subnet"]
             self.subnets.append(sub)
         self.image = AMI
@@ -439,13 +487,26 @@ class _Builder:
         self.topic_arn = sns.create_topic(Name=f"{self.org}-oncall")["TopicArn"]
         self.pd_topic = sns.create_topic(Name=f"{self.org}-pagerduty")["TopicArn"]
         iam = self.c("iam")
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        trust = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        )
         iam.create_role(RoleName=DEPLOY_ROLE, AssumeRolePolicyDocument=trust)
         self.role_arns: dict[str, str] = {}
         for spec in self.sc.services:
             if spec.kind in ("ecs", "lambda", "asg"):
                 role = f"{spec.name}-{'lambda' if spec.kind == 'lambda' else 'task'}"
-                self.role_arns[spec.name] = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+                self.role_arns[spec.name] = iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)[
+                    "Role"
+                ]["Arn"]
 
     def _stack(self, spec: ServiceSpec, version: str, description: str) -> str:
         template = {
@@ -492,17 +553,26 @@ class _Builder:
                 taskDefinition=td,
                 desiredCount=hosts,
                 launchType="FARGATE",
-                loadBalancers=[{"targetGroupArn": self.tg_arns[name], "containerName": name, "containerPort": 8080}],
+                loadBalancers=[
+                    {"targetGroupArn": self.tg_arns[name], "containerName": name, "containerPort": 8080}
+                ],
                 tags=[{"key": t["Key"], "value": t["Value"]} for t in tags],
                 propagateTags="SERVICE",
             )
             self.ecs_tasks[name] = [self.hexid(32) for _ in range(hosts)]
             self.ecs_events[name] = [
-                (released + timedelta(minutes=4), self.uid(), f"(service {name}) has reached a steady state."),
+                (
+                    released + timedelta(minutes=4),
+                    self.uid(),
+                    f"(service {name}) has reached a steady state.",
+                ),
             ]
             res.update(cluster=self.cluster, ecs_service=name)
             svc_arn = f"arn:aws:ecs:{self.region}:{self.account}:service/{self.cluster}/{name}"
-            stack_rows += [("Service", svc_arn, "AWS::ECS::Service"), ("TaskDefinition", td, "AWS::ECS::TaskDefinition")]
+            stack_rows += [
+                ("Service", svc_arn, "AWS::ECS::Service"),
+                ("TaskDefinition", td, "AWS::ECS::TaskDefinition"),
+            ]
             self.log_groups[name] = [f"/ecs/{name}"]
         elif spec.kind == "asg":
             self.at(built)
@@ -523,11 +593,23 @@ class _Builder:
                 TargetGroupARNs=[self.tg_arns[name]],
                 HealthCheckType="ELB",
                 HealthCheckGracePeriod=120,
-                Tags=[{"Key": t["Key"], "Value": t["Value"], "PropagateAtLaunch": True, "ResourceId": group, "ResourceType": "auto-scaling-group"} for t in tags],
+                Tags=[
+                    {
+                        "Key": t["Key"],
+                        "Value": t["Value"],
+                        "PropagateAtLaunch": True,
+                        "ResourceId": group,
+                        "ResourceType": "auto-scaling-group",
+                    }
+                    for t in tags
+                ],
             )
             res.update(asg=group)
             self.markers[name] += [group, f"{name}-lt"]
-            stack_rows += [("AutoScalingGroup", group, "AWS::AutoScaling::AutoScalingGroup"), ("LaunchTemplate", lt, "AWS::EC2::LaunchTemplate")]
+            stack_rows += [
+                ("AutoScalingGroup", group, "AWS::AutoScaling::AutoScalingGroup"),
+                ("LaunchTemplate", lt, "AWS::EC2::LaunchTemplate"),
+            ]
             self.log_groups[name] = [f"/ec2/{name}"]
         elif spec.kind == "lambda":
             self.at(released)
@@ -567,7 +649,9 @@ class _Builder:
                     DBSubnetGroupDescription=f"{self.org} production databases",
                     SubnetIds=[s["SubnetId"] for s in self.subnets],
                 )
-            sg = self.c("ec2").create_security_group(GroupName=f"{name}-db", Description=f"{name} database", VpcId=self.vpc)["GroupId"]
+            sg = self.c("ec2").create_security_group(
+                GroupName=f"{name}-db", Description=f"{name} database", VpcId=self.vpc
+            )["GroupId"]
             self.c("rds").create_db_instance(
                 DBSubnetGroupName=self.db_subnet_group,
                 VpcSecurityGroupIds=[sg],
@@ -584,7 +668,9 @@ class _Builder:
             stack_rows.append(("Database", name, "AWS::RDS::DBInstance"))
         elif spec.kind == "sqs":
             self.at(built)
-            url = self.c("sqs").create_queue(QueueName=name, tags={t["Key"]: t["Value"] for t in tags})["QueueUrl"]
+            url = self.c("sqs").create_queue(QueueName=name, tags={t["Key"]: t["Value"] for t in tags})[
+                "QueueUrl"
+            ]
             res.update(queue=name)
             stack_rows.append(("Queue", url, "AWS::SQS::Queue"))
         self.resources[name] = ServiceResources(**res)
@@ -625,7 +711,11 @@ class _Builder:
                         "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
                         "logConfiguration": {
                             "logDriver": "awslogs",
-                            "options": {"awslogs-group": f"/ecs/{name}", "awslogs-region": self.region, "awslogs-stream-prefix": "ecs"},
+                            "options": {
+                                "awslogs-group": f"/ecs/{name}",
+                                "awslogs-region": self.region,
+                                "awslogs-stream-prefix": "ecs",
+                            },
                         },
                     }
                 ],
@@ -636,7 +726,7 @@ class _Builder:
     # ---- the story in time order ----------------------------------------------------------------------
     def _timeline(self) -> None:
         steps: list[tuple[float, int, str, Any]] = []
-        for svc, fleet in sorted(self.world.instances.items()):
+        for _svc, fleet in sorted(self.world.instances.items()):
             for inst in fleet:
                 launched = self.world.start - 60 * 24 * 2 if inst.launched is None else inst.launched
                 steps.append((launched, 0, "launch", inst))
@@ -673,15 +763,21 @@ class _Builder:
         iid = r["Instances"][0]["InstanceId"]
         self.instance_ids[inst.name] = iid
         self.c("autoscaling").attach_instances(InstanceIds=[iid], AutoScalingGroupName=f"{spec.name}-asg")
-        self.c("elbv2").register_targets(TargetGroupArn=self.tg_arns[spec.name], Targets=[{"Id": iid, "Port": 8080}])
+        self.c("elbv2").register_targets(
+            TargetGroupArn=self.tg_arns[spec.name], Targets=[{"Id": iid, "Port": 8080}]
+        )
         self.c("logs").create_log_stream(logGroupName=f"/ec2/{spec.name}", logStreamName=iid)
         self.markers[spec.name] += [iid, inst.name]
 
     def _terminate(self, inst: Any, when: datetime) -> None:
         iid = self.instance_ids[inst.name]
         group = f"{inst.service}-asg"
-        self.c("autoscaling").detach_instances(InstanceIds=[iid], AutoScalingGroupName=group, ShouldDecrementDesiredCapacity=True)
-        self.c("elbv2").deregister_targets(TargetGroupArn=self.tg_arns[inst.service], Targets=[{"Id": iid, "Port": 8080}])
+        self.c("autoscaling").detach_instances(
+            InstanceIds=[iid], AutoScalingGroupName=group, ShouldDecrementDesiredCapacity=True
+        )
+        self.c("elbv2").deregister_targets(
+            TargetGroupArn=self.tg_arns[inst.service], Targets=[{"Id": iid, "Port": 8080}]
+        )
         self.c("ec2").terminate_instances(InstanceIds=[iid])
 
     def _activity(self, act: Any) -> None:
@@ -706,7 +802,11 @@ class _Builder:
             else:
                 why = f"an instance was taken out of service in response to {reason}"
         cause = f"At {when.strftime('%Y-%m-%dT%H:%M:%SZ')} {why}."
-        subnet = self.subnets[sorted(self.instance_ids.values()).index(iid) % len(self.subnets)] if iid in self.instance_ids.values() else self.subnets[0]
+        subnet = (
+            self.subnets[sorted(self.instance_ids.values()).index(iid) % len(self.subnets)]
+            if iid in self.instance_ids.values()
+            else self.subnets[0]
+        )
         self.activities.activities.append(
             Activity(
                 activity_id=self.uid(),
@@ -716,14 +816,27 @@ class _Builder:
                 cause=cause,
                 start=when,
                 end=when + timedelta(seconds=30 + self.rng.randint(0, 90)),
-                details=json.dumps({"Subnet ID": subnet["SubnetId"], "Availability Zone": subnet["AvailabilityZone"]}),
+                details=json.dumps(
+                    {"Subnet ID": subnet["SubnetId"], "Availability Zone": subnet["AvailabilityZone"]}
+                ),
             )
         )
 
     def _deploy_identity(self) -> tuple[dict[str, Any], str]:
-        return _user_identity(f"arn:aws:sts::{self.account}:assumed-role/{DEPLOY_ROLE}/GitHubActions", self.account)
+        return _user_identity(
+            f"arn:aws:sts::{self.account}:assumed-role/{DEPLOY_ROLE}/GitHubActions", self.account
+        )
 
-    def _ct(self, name: str, when: datetime, source: str, user: str | None, request: dict[str, Any] | None, resources: list[tuple[str, str]], **kw: Any) -> None:
+    def _ct(
+        self,
+        name: str,
+        when: datetime,
+        source: str,
+        user: str | None,
+        request: dict[str, Any] | None,
+        resources: list[tuple[str, str]],
+        **kw: Any,
+    ) -> None:
         ident, username = self._deploy_identity() if user is None else _user_identity(user, self.account)
         self.trail.record(
             event_id=self.uid(),
@@ -742,49 +855,151 @@ class _Builder:
         assert ch is not None
         spec = self.sc.service(ch.service)
         name = spec.name
-        gh = {"source_ip": "4.175.114.51", "user_agent": "aws-cli/2.22.4 md/command#deploy exec-env/GitHubActions"}
+        gh = {
+            "source_ip": "4.175.114.51",
+            "user_agent": "aws-cli/2.22.4 md/command#deploy exec-env/GitHubActions",
+        }
         if ch.via in ("github-actions", "cloudformation"):
             version = ch.commit.sha if ch.commit else f"stack-{self.hexid(7)}"
             user = ch.user if ch.via == "cloudformation" else None
             ctx = gh if user is None else {}
             if ch.via == "github-actions" and spec.kind == "ecs":
                 td = self._register_task(spec, version)
-                self.c("ecs").update_service(cluster=self.cluster, service=name, taskDefinition=td, forceNewDeployment=True)
-                moto_times.set_deployment_updated(self.account, self.region, self.cluster, name, when + timedelta(minutes=4))
-                self._ct("RegisterTaskDefinition", when, "ecs.amazonaws.com", None, {"family": name, "containerDefinitions": [{"name": name, "image": f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{name}:{version}"}]}, [("AWS::ECS::TaskDefinition", td)], **ctx)
-                self._ct("UpdateService", when + timedelta(seconds=3), "ecs.amazonaws.com", None, {"cluster": self.cluster, "service": name, "taskDefinition": td, "forceNewDeployment": True}, [("AWS::ECS::Service", name)], **ctx)
+                self.c("ecs").update_service(
+                    cluster=self.cluster, service=name, taskDefinition=td, forceNewDeployment=True
+                )
+                moto_times.set_deployment_updated(
+                    self.account, self.region, self.cluster, name, when + timedelta(minutes=4)
+                )
+                self._ct(
+                    "RegisterTaskDefinition",
+                    when,
+                    "ecs.amazonaws.com",
+                    None,
+                    {
+                        "family": name,
+                        "containerDefinitions": [
+                            {
+                                "name": name,
+                                "image": f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{name}:{version}",
+                            }
+                        ],
+                    },
+                    [("AWS::ECS::TaskDefinition", td)],
+                    **ctx,
+                )
+                self._ct(
+                    "UpdateService",
+                    when + timedelta(seconds=3),
+                    "ecs.amazonaws.com",
+                    None,
+                    {
+                        "cluster": self.cluster,
+                        "service": name,
+                        "taskDefinition": td,
+                        "forceNewDeployment": True,
+                    },
+                    [("AWS::ECS::Service", name)],
+                    **ctx,
+                )
                 tasks = self.ecs_tasks[name]
                 new = [self.hexid(32) for _ in tasks]
                 self.ecs_events[name] += [
-                    (when + timedelta(seconds=20), self.uid(), f"(service {name}) has started {len(new)} tasks: " + " ".join(f"(task {t})" for t in new) + "."),
-                    (when + timedelta(minutes=2), self.uid(), f"(service {name}) has stopped {len(tasks)} running tasks: " + " ".join(f"(task {t})" for t in tasks) + "."),
+                    (
+                        when + timedelta(seconds=20),
+                        self.uid(),
+                        f"(service {name}) has started {len(new)} tasks: "
+                        + " ".join(f"(task {t})" for t in new)
+                        + ".",
+                    ),
+                    (
+                        when + timedelta(minutes=2),
+                        self.uid(),
+                        f"(service {name}) has stopped {len(tasks)} running tasks: "
+                        + " ".join(f"(task {t})" for t in tasks)
+                        + ".",
+                    ),
                     (when + timedelta(minutes=4), self.uid(), f"(service {name}) deployment completed."),
-                    (when + timedelta(minutes=5), self.uid(), f"(service {name}) has reached a steady state."),
+                    (
+                        when + timedelta(minutes=5),
+                        self.uid(),
+                        f"(service {name}) has reached a steady state.",
+                    ),
                 ]
                 self.ecs_tasks[name] = new
-                self.stack_resources.add(StackResource(name, self.stack_ids[name], "TaskDefinition", td, "AWS::ECS::TaskDefinition", when))
+                self.stack_resources.add(
+                    StackResource(
+                        name, self.stack_ids[name], "TaskDefinition", td, "AWS::ECS::TaskDefinition", when
+                    )
+                )
             elif ch.via == "github-actions" and spec.kind == "lambda":
-                fn = self.c("lambda").update_function_code(FunctionName=name, ZipFile=_zip(f"def main(event, context):\n    return {{'release': '{version}'}}\n"), Publish=True)
+                fn = self.c("lambda").update_function_code(
+                    FunctionName=name,
+                    ZipFile=_zip(f"def main(event, context):\n    return {{'release': '{version}'}}\n"),
+                    Publish=True,
+                )
                 ver = fn.get("Version", "$LATEST")
                 if ver == "$LATEST":
                     ver = self.c("lambda").publish_version(FunctionName=name, Description=version)["Version"]
                 self.c("lambda").update_alias(FunctionName=name, Name="live", FunctionVersion=ver)
                 arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
-                self._ct("UpdateFunctionCode20150331v2", when, "lambda.amazonaws.com", None, {"functionName": name, "publish": True}, [("AWS::Lambda::Function", arn)], **ctx)
-                self._ct("PublishVersion20150331", when + timedelta(seconds=2), "lambda.amazonaws.com", None, {"functionName": name, "description": version}, [("AWS::Lambda::Function", arn)], **ctx)
-                self._ct("UpdateAlias20150331", when + timedelta(seconds=4), "lambda.amazonaws.com", None, {"functionName": name, "name": "live", "functionVersion": ver}, [("AWS::Lambda::Function", arn)], **ctx)
-            if spec.kind == "asg" or ch.via == "cloudformation" or (ch.via == "github-actions" and spec.kind not in ("ecs", "lambda")):
+                self._ct(
+                    "UpdateFunctionCode20150331v2",
+                    when,
+                    "lambda.amazonaws.com",
+                    None,
+                    {"functionName": name, "publish": True},
+                    [("AWS::Lambda::Function", arn)],
+                    **ctx,
+                )
+                self._ct(
+                    "PublishVersion20150331",
+                    when + timedelta(seconds=2),
+                    "lambda.amazonaws.com",
+                    None,
+                    {"functionName": name, "description": version},
+                    [("AWS::Lambda::Function", arn)],
+                    **ctx,
+                )
+                self._ct(
+                    "UpdateAlias20150331",
+                    when + timedelta(seconds=4),
+                    "lambda.amazonaws.com",
+                    None,
+                    {"functionName": name, "name": "live", "functionVersion": ver},
+                    [("AWS::Lambda::Function", arn)],
+                    **ctx,
+                )
+            if (
+                spec.kind == "asg"
+                or ch.via == "cloudformation"
+                or (ch.via == "github-actions" and spec.kind not in ("ecs", "lambda"))
+            ):
                 if name in self.lt_ids:
                     ltv = self.c("ec2").create_launch_template_version(
                         LaunchTemplateId=self.lt_ids[name],
                         SourceVersion="$Latest",
                         VersionDescription=version,
-                        LaunchTemplateData={"ImageId": self.image, "InstanceType": "m6i.large", "UserData": ""},
+                        LaunchTemplateData={
+                            "ImageId": self.image,
+                            "InstanceType": "m6i.large",
+                            "UserData": "",
+                        },
                     )["LaunchTemplateVersion"]["VersionNumber"]
                     self.c("autoscaling").update_auto_scaling_group(
-                        AutoScalingGroupName=f"{name}-asg", LaunchTemplate={"LaunchTemplateId": self.lt_ids[name], "Version": str(ltv)}
+                        AutoScalingGroupName=f"{name}-asg",
+                        LaunchTemplate={"LaunchTemplateId": self.lt_ids[name], "Version": str(ltv)},
                     )
-                    self.stack_resources.add(StackResource(name, self.stack_ids[name], "LaunchTemplate", self.lt_ids[name], "AWS::EC2::LaunchTemplate", when))
+                    self.stack_resources.add(
+                        StackResource(
+                            name,
+                            self.stack_ids[name],
+                            "LaunchTemplate",
+                            self.lt_ids[name],
+                            "AWS::EC2::LaunchTemplate",
+                            when,
+                        )
+                    )
                 if name in self.stack_ids:
                     desc = ch.stack_change or (ch.commit.message if ch.commit else f"{name} update")
                     self.c("cloudformation").update_stack(
@@ -792,7 +1007,18 @@ class _Builder:
                         TemplateBody=self._stack(spec, version, desc),
                         Parameters=[{"ParameterKey": "Version", "ParameterValue": version}],
                     )
-                    self._ct("UpdateStack", when, "cloudformation.amazonaws.com", user, {"stackName": name, "parameters": [{"parameterKey": "Version", "parameterValue": version}]}, [("AWS::CloudFormation::Stack", self.stack_ids[name])], **ctx)
+                    self._ct(
+                        "UpdateStack",
+                        when,
+                        "cloudformation.amazonaws.com",
+                        user,
+                        {
+                            "stackName": name,
+                            "parameters": [{"parameterKey": "Version", "parameterValue": version}],
+                        },
+                        [("AWS::CloudFormation::Stack", self.stack_ids[name])],
+                        **ctx,
+                    )
         elif ch.via == "parameter":
             par = ch.parameter
             assert par is not None
@@ -802,7 +1028,25 @@ class _Builder:
                 ssm.put_parameter(Name=par.name, Value=par.old, Type="String", Overwrite=True)
                 self.at(when)
             ssm.put_parameter(Name=par.name, Value=par.new, Type="String", Overwrite=True)
-            self._ct("PutParameter", when, "ssm.amazonaws.com", ch.user or f"arn:aws:iam::{self.account}:user/ops", {"name": par.name, "type": "String", "overwrite": True, "value": "HIDDEN_DUE_TO_SECURITY_REASONS"}, [("AWS::SSM::Parameter", f"arn:aws:ssm:{self.region}:{self.account}:parameter{par.name if par.name.startswith('/') else '/' + par.name}")], response={"version": 2, "tier": "Standard"})
+            self._ct(
+                "PutParameter",
+                when,
+                "ssm.amazonaws.com",
+                ch.user or f"arn:aws:iam::{self.account}:user/ops",
+                {
+                    "name": par.name,
+                    "type": "String",
+                    "overwrite": True,
+                    "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
+                },
+                [
+                    (
+                        "AWS::SSM::Parameter",
+                        f"arn:aws:ssm:{self.region}:{self.account}:parameter{par.name if par.name.startswith('/') else '/' + par.name}",
+                    )
+                ],
+                response={"version": 2, "tier": "Standard"},
+            )
             self.markers[name].append(par.name)
         elif ch.via in ("console", "iam"):
             action = ch.action or "Unknown"
@@ -815,19 +1059,65 @@ class _Builder:
                 req["policy"] = ch.policy
                 if source == "iam.amazonaws.com":
                     req["policyDocument"] = ch.policy
-            kw: dict[str, Any] = {"user_agent": "AWS Internal" if ch.via == "console" else "aws-cli/2.22.4 Python/3.12.6", "source_ip": "198.51.100.23"}
-            self._ct(action, when, source, ch.user or f"arn:aws:iam::{self.account}:user/unknown", req, [(_resource_type(resource, spec.kind), resource)], **kw)
+            kw: dict[str, Any] = {
+                "user_agent": "AWS Internal" if ch.via == "console" else "aws-cli/2.22.4 Python/3.12.6",
+                "source_ip": "198.51.100.23",
+            }
+            self._ct(
+                action,
+                when,
+                source,
+                ch.user or f"arn:aws:iam::{self.account}:user/unknown",
+                req,
+                [(_resource_type(resource, spec.kind), resource)],
+                **kw,
+            )
         elif ch.via == "ssm-session":
             target = self.instance_ids.get(ch.instance or "", ch.instance or "")
             user = ch.user or f"arn:aws:iam::{self.account}:user/unknown"
             _, username = _user_identity(user, self.account)
             session = f"{username}-{self.hexid(17)}"
             res = [("AWS::EC2::Instance", target), ("AWS::EC2::Instance", ch.instance or target)]
-            self._ct("StartSession", when, "ssm.amazonaws.com", user, {"target": target}, res, response={"sessionId": session, "tokenValue": "Value hidden due to security reasons.", "streamUrl": f"wss://ssmmessages.{self.region}.amazonaws.com/v1/data-channel/{session}?role=publish_subscribe"}, source_ip="198.51.100.23", user_agent="aws-cli/2.22.4 Python/3.12.6 exec-env/CloudShell")
-            self._ct("TerminateSession", when + timedelta(minutes=6, seconds=12), "ssm.amazonaws.com", user, {"sessionId": session}, [("AWS::SSM::Session", session)], response={"sessionId": session}, source_ip="198.51.100.23", user_agent="aws-cli/2.22.4 Python/3.12.6 exec-env/CloudShell")
+            self._ct(
+                "StartSession",
+                when,
+                "ssm.amazonaws.com",
+                user,
+                {"target": target},
+                res,
+                response={
+                    "sessionId": session,
+                    "tokenValue": "Value hidden due to security reasons.",
+                    "streamUrl": f"wss://ssmmessages.{self.region}.amazonaws.com/v1/data-channel/{session}?role=publish_subscribe",
+                },
+                source_ip="198.51.100.23",
+                user_agent="aws-cli/2.22.4 Python/3.12.6 exec-env/CloudShell",
+            )
+            self._ct(
+                "TerminateSession",
+                when + timedelta(minutes=6, seconds=12),
+                "ssm.amazonaws.com",
+                user,
+                {"sessionId": session},
+                [("AWS::SSM::Session", session)],
+                response={"sessionId": session},
+                source_ip="198.51.100.23",
+                user_agent="aws-cli/2.22.4 Python/3.12.6 exec-env/CloudShell",
+            )
         elif ch.via == "scaling":
             user = ch.user or f"arn:aws:iam::{self.account}:user/ops"
-            self._ct("SetDesiredCapacity", when, "autoscaling.amazonaws.com", user, {"autoScalingGroupName": f"{name}-asg", "desiredCapacity": ch.desired, "honorCooldown": False}, [("AWS::AutoScaling::AutoScalingGroup", f"{name}-asg")])
+            self._ct(
+                "SetDesiredCapacity",
+                when,
+                "autoscaling.amazonaws.com",
+                user,
+                {
+                    "autoScalingGroupName": f"{name}-asg",
+                    "desiredCapacity": ch.desired,
+                    "honorCooldown": False,
+                },
+                [("AWS::AutoScaling::AutoScalingGroup", f"{name}-asg")],
+            )
 
     # ---- logs ----------------------------------------------------------------------------------------------
     def _logs(self) -> None:
@@ -839,11 +1129,13 @@ class _Builder:
             if not groups:
                 continue
             group = groups[0]
-            ts = int(round(self.t(line.minute).timestamp() * 1000))
+            ts = round(self.t(line.minute).timestamp() * 1000)
             if spec.kind == "asg":
                 stream = self.instance_ids.get(line.instance or "", "")
                 if not stream:
-                    fleet = [i for i in self.world.instances.get(spec.name, []) if i.alive(math.floor(line.minute))]
+                    fleet = [
+                        i for i in self.world.instances.get(spec.name, []) if i.alive(math.floor(line.minute))
+                    ]
                     stream = self.instance_ids[fleet[0].name] if fleet else "unknown"
             elif spec.kind == "ecs":
                 tasks = self._tasks_at(spec.name, line.minute)
@@ -868,7 +1160,11 @@ class _Builder:
             recs = self.records.setdefault(group, [])
             for i in range(0, len(events), 5000):
                 batch = events[i : i + 5000]
-                logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[{"timestamp": t, "message": m} for t, m in batch])
+                logs.put_log_events(
+                    logGroupName=group,
+                    logStreamName=stream,
+                    logEvents=[{"timestamp": t, "message": m} for t, m in batch],
+                )
             for t, m in events:
                 delay = 600 + self.rng.randrange(2400)
                 self.ingestion[(group, stream, t)] = delay
@@ -902,7 +1198,9 @@ class _Builder:
                 p50 = held("latency_p50_ms", m, 20.0)
                 p99 = max(held("latency_p99_ms", m, p50 * 4), p50)
                 thr = held("throttles_per_min", m, 0.0)
-                per[self._epoch_minute(m)] = MinuteStats(req, req * err, req * 0.001, thr, p50 / 1000, p99 / 1000)
+                per[self._epoch_minute(m)] = MinuteStats(
+                    req, req * err, req * 0.001, thr, p50 / 1000, p99 / 1000
+                )
             model.stats[spec.name] = per
 
     def _traces(self, per_minute: int, minutes: int) -> None:
@@ -929,15 +1227,24 @@ class _Builder:
             self._write_signals(spec.name, signals_for(spec.kind), res, None)
             if spec.kind == "asg":
                 for inst in self.world.instances.get(spec.name, []):
-                    ires = ServiceResources(service=spec.name, instance_id=self.instance_ids[inst.name], asg=res.asg)
+                    ires = ServiceResources(
+                        service=spec.name, instance_id=self.instance_ids[inst.name], asg=res.asg
+                    )
                     self._write_signals(spec.name, instance_signals(spec.kind, self.org), ires, inst.name)
             callers = [s for s in self.sc.services if spec.name in s.calls]
             for caller in callers:
                 dres = ServiceResources(service=caller.name, dependency=spec.name)
-                self._write_signals(spec.name, dependency_signals(self.org), dres, None, share=1 / len(callers))
+                self._write_signals(
+                    spec.name, dependency_signals(self.org), dres, None, share=1 / len(callers)
+                )
 
     def _write_signals(
-        self, service: str, signals: list[SignalMetric], res: ServiceResources, instance: str | None, share: float = 1.0
+        self,
+        service: str,
+        signals: list[SignalMetric],
+        res: ServiceResources,
+        instance: str | None,
+        share: float = 1.0,
     ) -> None:
         """Per minute, collect every metric's statistic hints from the signals, then store one StatSet each."""
         fleet = self.world.instances.get(service, [])
@@ -952,17 +1259,8 @@ class _Builder:
             if requests is not None:
                 requests *= share / (alive if instance else 1)
 
-            def value(signal: str) -> float | None:
-                if instance is not None:
-                    v = self._v(service, signal, m, instance)
-                    if v is not None or (SeriesKey(service, signal, instance) in self.world.series):
-                        return v
-                if signal == "requests_per_min":
-                    return requests
-                return self._v(service, signal, m)
-
             for sm in signals:
-                v = value(sm.signal)
+                v = self._value(service, sm.signal, m, instance, requests)
                 if v is None:
                     continue
                 num = sm.numerator
@@ -986,6 +1284,18 @@ class _Builder:
             for key, h in hints.items():
                 self._store(key, minute, h, units[key], requests)
 
+    def _value(
+        self, service: str, signal: str, minute: int, instance: str | None, requests: float | None
+    ) -> float | None:
+        """A signal's value for a service or one instance (the instance's own series where it has one)."""
+        if instance is not None:
+            v = self._v(service, signal, minute, instance)
+            if v is not None or SeriesKey(service, signal, instance) in self.world.series:
+                return v
+        if signal == "requests_per_min":
+            return requests
+        return self._v(service, signal, minute)
+
     def _store(self, key: Any, minute: int, h: dict[str, float], unit: str, requests: float | None) -> None:
         pct = {float(k[1:]) / 100: v for k, v in h.items() if k.startswith("p")}
         count = h.get("SampleCount") or (max(requests, 1.0) if requests else 1.0)
@@ -994,11 +1304,22 @@ class _Builder:
             p99 = max(pct.get(0.99, p50 * 4), p50)
             lo, hi = p50 * 0.35, p99 * 1.35
             points = ((0.0, lo), (0.5, p50), (0.99, p99), (1.0, hi))
-            mean = sum((q1 - q0) * (v0 + v1) / 2 for (q0, v0), (q1, v1) in zip(points, points[1:], strict=False))
-            self.cw.put(key, minute, count=count, total=mean * count, minimum=lo, maximum=hi, points=points, unit=unit)
+            mean = sum((q1 - q0) * (v0 + v1) / 2 for (q0, v0), (q1, v1) in itertools.pairwise(points))
+            self.cw.put(
+                key, minute, count=count, total=mean * count, minimum=lo, maximum=hi, points=points, unit=unit
+            )
         elif "Average" in h and "Maximum" in h:
             avg, mx = h["Average"], max(h["Maximum"], h["Average"])
-            self.cw.put(key, minute, count=60, total=avg * 60, minimum=avg * 0.35, maximum=mx, points=((0.0, avg * 0.35), (0.5, avg), (1.0, mx)), unit=unit)
+            self.cw.put(
+                key,
+                minute,
+                count=60,
+                total=avg * 60,
+                minimum=avg * 0.35,
+                maximum=mx,
+                points=((0.0, avg * 0.35), (0.5, avg), (1.0, mx)),
+                unit=unit,
+            )
         elif "SampleCount" in h and len(h) == 1:
             self.cw.put(key, minute, count=count, total=0.0, minimum=0.0, maximum=0.0, unit=unit)
         else:
@@ -1038,7 +1359,12 @@ class _Builder:
         params = spec_alarm.put_kwargs()
         built = self.t(self.world.start) - BUILT_BEFORE
         self.cw.put_alarm(params, at=built)
-        self.cw.set_state(page.name, "OK", "Threshold Crossed: datapoints were not breaching the threshold.", at=built + timedelta(minutes=3))
+        self.cw.set_state(
+            page.name,
+            "OK",
+            "Threshold Crossed: datapoints were not breaching the threshold.",
+            at=built + timedelta(minutes=3),
+        )
         page_at = self.t(page.at)
         recent = []
         for m in range(math.floor(page.at) - 3, math.floor(page.at)):
@@ -1086,17 +1412,41 @@ class _Builder:
             when = self.t(m) + timedelta(seconds=self.rng.randint(0, 59))
             if self.rng.random() < 0.1:
                 user = self.rng.choice(users)
-                self._ct("ConsoleLogin", when, "signin.amazonaws.com", f"arn:aws:iam::{self.account}:user/{user}", None, [], response={"ConsoleLogin": "Success"}, user_agent="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15", source_ip="198.51.100.77")
+                self._ct(
+                    "ConsoleLogin",
+                    when,
+                    "signin.amazonaws.com",
+                    f"arn:aws:iam::{self.account}:user/{user}",
+                    None,
+                    [],
+                    response={"ConsoleLogin": "Success"},
+                    user_agent="Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15",
+                    source_ip="198.51.100.77",
+                )
                 continue
             name, source, role, read_only = self.rng.choice(readers)
-            who = f"arn:aws:sts::{self.account}:assumed-role/{role}" if role else f"arn:aws:sts::{self.account}:assumed-role/{DEPLOY_ROLE}/GitHubActions"
-            self._ct(name, when, source, who, {}, [], read_only=read_only, user_agent="Boto3/1.35.0 md/Botocore#1.35.0", source_ip="10.0.12.34")
+            who = (
+                f"arn:aws:sts::{self.account}:assumed-role/{role}"
+                if role
+                else f"arn:aws:sts::{self.account}:assumed-role/{DEPLOY_ROLE}/GitHubActions"
+            )
+            self._ct(
+                name,
+                when,
+                source,
+                who,
+                {},
+                [],
+                read_only=read_only,
+                user_agent="Boto3/1.35.0 md/Botocore#1.35.0",
+                source_ip="10.0.12.34",
+            )
 
 
 def _nice(v: float) -> float:
     if v == 0:
         return 0.0
-    digits = 2 - int(math.floor(math.log10(abs(v))))
+    digits = 2 - math.floor(math.log10(abs(v)))
     return round(v, max(digits, 0))
 
 
@@ -1111,7 +1461,9 @@ def _event_source(resource: str, action: str, kind: str) -> str:
         "dynamodb": "dynamodb.amazonaws.com",
         "rds": "rds.amazonaws.com",
         "sqs": "sqs.amazonaws.com",
-    }.get(kind, "iam.amazonaws.com" if action.startswith(("Put", "Attach", "Detach")) else "ec2.amazonaws.com")
+    }.get(
+        kind, "iam.amazonaws.com" if action.startswith(("Put", "Attach", "Detach")) else "ec2.amazonaws.com"
+    )
 
 
 def _resource_type(resource: str, kind: str) -> str:
@@ -1139,4 +1491,3 @@ def _resource_type(resource: str, kind: str) -> str:
         "rds": "AWS::RDS::DBInstance",
         "sqs": "AWS::SQS::Queue",
     }.get(kind, "AWS::Resource")
-

@@ -97,11 +97,18 @@ def fix_log_events(account: str, region: str, ingestion_delay_ms: dict[tuple[str
             for ev in group.streams[stream_name].events:
                 ev.event_id = counter
                 counter += 1
-                ev.ingestion_time = ev.timestamp + ingestion_delay_ms.get((group_name, stream_name, ev.timestamp), 1000)
+                ev.ingestion_time = ev.timestamp + ingestion_delay_ms.get(
+                    (group_name, stream_name, ev.timestamp), 1000
+                )
 
 
 def fix_ecs_service(
-    account: str, region: str, cluster: str, service: str, running: int, events: list[tuple[datetime, str, str]]
+    account: str,
+    region: str,
+    cluster: str,
+    service: str,
+    running: int,
+    events: list[tuple[datetime, str, str]],
 ) -> None:
     """Running tasks as desired, the deployment finished, and the service's event messages (newest first)."""
     ecs = _backend("moto.ecs.models", "ecs_backends", account, region)

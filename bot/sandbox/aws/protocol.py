@@ -135,7 +135,9 @@ def cbor_reply(data: dict[str, Any], status: int = 200, extra: dict[str, str] | 
     return Reply(status, headers, cbor2.dumps(_to_cbor(data)))
 
 
-def json_reply(data: dict[str, Any], status: int = 200, content_type: str = "application/x-amz-json-1.1") -> Reply:
+def json_reply(
+    data: dict[str, Any], status: int = 200, content_type: str = "application/x-amz-json-1.1"
+) -> Reply:
     """A json-1.1 (or rest-json) answer (datetimes become epoch seconds)."""
     headers = {"Content-Type": content_type, "x-amzn-RequestId": request_id()}
     return Reply(status, headers, json.dumps(_to_json(data)).encode())
@@ -174,7 +176,10 @@ def error_reply(req: Request, code: str, message: str, status: int = 400) -> Rep
             {"x-amzn-query-error": f"{query_code};Sender"},
         )
     if req.protocol == "json":
-        headers = {"Content-Type": req.headers.get("content-type", "application/x-amz-json-1.1"), "x-amzn-RequestId": rid}
+        headers = {
+            "Content-Type": req.headers.get("content-type", "application/x-amz-json-1.1"),
+            "x-amzn-RequestId": rid,
+        }
         if req.service == "monitoring":  # awsQueryCompatible: the query-protocol code rides in a header
             headers["x-amzn-query-error"] = f"{code.removesuffix('Exception')};Sender"
         return Reply(status, headers, json.dumps({"__type": code, "message": message}).encode())
@@ -215,5 +220,7 @@ def access_denied(req: Request, account_id: str, resource: str | None = None) ->
     if req.protocol == "cbor":
         return error_reply(req, "AccessDeniedException", message, 403)
     if req.protocol == "ec2":
-        return error_reply(req, "UnauthorizedOperation", f"You are not authorized to perform this operation. {message}", 403)
+        return error_reply(
+            req, "UnauthorizedOperation", f"You are not authorized to perform this operation. {message}", 403
+        )
     return error_reply(req, "AccessDenied", message, 403)

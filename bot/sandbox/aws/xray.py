@@ -58,7 +58,11 @@ def _summary(rows: list[MinuteStats]) -> dict[str, Any]:
     mean = sum(r.requests * (0.6 * r.p50_s + 0.4 * min(r.p99_s, 4 * r.p50_s + r.p99_s / 10)) for r in rows)
     return {
         "OkCount": round(max(total - faults - errors, 0)),
-        "ErrorStatistics": {"ThrottleCount": round(throttles), "OtherCount": round(errors), "TotalCount": round(errors + throttles)},
+        "ErrorStatistics": {
+            "ThrottleCount": round(throttles),
+            "OtherCount": round(errors),
+            "TotalCount": round(errors + throttles),
+        },
         "FaultStatistics": {"OtherCount": round(faults), "TotalCount": round(faults)},
         "TotalCount": round(total),
         "TotalResponseTime": round(mean, 3),
@@ -158,7 +162,9 @@ def trace_documents(model: GraphModel, minutes: list[int], per_minute: int, seed
     def hexid(n: int) -> str:
         return f"{rng.getrandbits(n * 4):0{n}x}"
 
-    def visit(svc: str, minute: int, start: float, trace_id: str, parent: str | None) -> tuple[list[dict[str, Any]], float, bool]:
+    def visit(
+        svc: str, minute: int, start: float, trace_id: str, parent: str | None
+    ) -> tuple[list[dict[str, Any]], float, bool]:
         st = model.stats.get(svc, {}).get(minute)
         if st is None:
             return [], start + 0.01, False
