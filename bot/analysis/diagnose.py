@@ -168,6 +168,14 @@ def _score_change(c: ChangeFact, facts: Facts, affected: dict[str, int], origin:
     proximity = math.exp(-max(dt_min, 0.0) / tau)
     reasons.append(f"{max(dt_min, 0):.0f} min before {target} began failing")
     locality = 1.0 if target == origin else 0.8 if target in affected else 0.9
+    if target in affected:
+        # A service whose own dependency was already failing first is a victim, not an origin.
+        earlier = [
+            d for d in facts.downstream(target)[1:] if d in affected and affected[d] < affected[target]
+        ]
+        if earlier:
+            locality = 0.3
+            reasons.append(f"{', '.join(earlier)}, which {target} calls, was failing before it")
     # Ties to the errors themselves.
     own_errors = _error_logs(facts, target) if target else []
     frames = files_in([f for lg in own_errors for f in lg.frames])
@@ -184,9 +192,13 @@ def _score_change(c: ChangeFact, facts: Facts, affected: dict[str, int], origin:
     if c.instance and target:
         bad = _anomalous_instances(facts, target)
         streams = {st for lg in own_errors if lg.is_new for st in lg.streams}
-        if c.instance in bad or c.instance in streams:
+        alone = bad == [c.instance] or (not bad and streams == {c.instance})
+        if alone:
             link += 0.5
             reasons.append(f"only {c.instance}, the instance it touched, is failing")
+        elif len(bad) > 1 or len(streams) > 1:
+            link -= 0.3
+            reasons.append(f"every instance of {target} failed alike, not only {c.instance}")
     if (
         c.resource
         and target
@@ -224,6 +236,16 @@ def _categorise(
     why: list[str] = []
     symptoms = [s for s in _symptoms(facts) if s.service == root]
     leak = any(s.signal == "memory_pct" and (s.ramp or s.peak_value >= 90) for s in symptoms)
+    if guilty is not None and root is not None:
+        # A resource of the root or of what it calls climbing steadily after the change: something leaks.
+        near = {root, *facts.callees(root)}
+        leak = leak or any(
+            s.service in near
+            and s.signal in SATURATION_SIGNALS
+            and s.ramp
+            and (s.start or 0) >= guilty.at - 120
+            for s in _symptoms(facts)
+        )
     oom = any(
         (lg.exception or "").lower().startswith(("outofmemory", "memoryerror"))
         or "oom" in lg.sample.lower()
@@ -235,7 +257,7 @@ def _categorise(
         via = guilty.via
         if via in ("github-actions", "cloudformation", "deploy", "ecs-deployment", "lambda-version"):
             if leak or oom:
-                why.append("memory climbed after the release until tasks ran out of it")
+                why.append("a resource climbed steadily after the release until it ran out")
                 return Category.RESOURCE_EXHAUSTION, Mitigation.ROLLBACK, why
             return Category.BAD_DEPLOYMENT, Mitigation.ROLLBACK, why
         if via == "parameter":
@@ -261,11 +283,24 @@ def _categorise(
         why.append(
             f"{root}'s own status page reports trouble" if root in bad_status else f"{root} is a third party"
         )
-        return (
-            Category.DEPENDENCY_FAILURE,
-            (Mitigation.WAIT if kind == "external" else Mitigation.FAILOVER),
-            why,
+        if kind != "external":
+            return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER, why
+        # A third party you cannot fix: fail over when its callers also use another, healthy one; else wait.
+        alternatives = sorted(
+            {
+                other
+                for caller in facts.callers(root)
+                for other in facts.callees(caller)
+                if other != root
+                and facts.kinds.get(other) == "external"
+                and other not in bad_status
+                and other not in affected
+            }
         )
+        if alternatives:
+            why.append(f"{', '.join(alternatives)} serves the same callers and is healthy")
+            return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER, why
+        return Category.DEPENDENCY_FAILURE, Mitigation.WAIT, why
     saturated = [s for s in symptoms if s.signal in SATURATION_SIGNALS and not _is_boot_cpu(s, facts)]
     surges = [
         s

@@ -77,7 +77,10 @@ def assess_signal(
         sustained = sum(1 for k in range(max(0, len(real) - 3), len(real)) if held[k] >= THRESHOLD / 2) >= 2
         # A ramp (a leak, a slow saturation) takes long to get most of the way to its peak.
         near_peak = next(k for k in range(j, len(wv)) if departure(wv[k]) >= 0.7 * departure(peak_value))
-        ramp = wt[near_peak] - start >= RAMP_SECONDS
+        ramp = (
+            wt[near_peak] - start >= RAMP_SECONDS
+            and straightness(wt[j : near_peak + 1], wv[j : near_peak + 1]) >= 0.8
+        )
         if ramp:
             start = min(start, ramp_start(wt[j:], wv[j:], base.median))
     return SignalState(
@@ -93,6 +96,18 @@ def assess_signal(
         sustained=sustained,
         ramp=ramp,
     )
+
+
+def straightness(times: Sequence[int], values: Sequence[float]) -> float:
+    """R² of a straight-line fit: near 1 for a steady climb, lower for steps and plateaus."""
+    if len(times) < 4:
+        return 0.0
+    xs = np.asarray(times, dtype=np.float64)
+    ys = np.asarray(values, dtype=np.float64)
+    slope, intercept = np.polyfit(xs - xs[0], ys, 1)
+    resid = ys - (slope * (xs - xs[0]) + intercept)
+    total = float(np.sum((ys - ys.mean()) ** 2))
+    return 1.0 - float(np.sum(resid**2)) / total if total > 0 else 0.0
 
 
 def ramp_start(times: Sequence[int], values: Sequence[float], level: float) -> int:
