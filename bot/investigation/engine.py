@@ -6,6 +6,7 @@ storage records it). An API the bot may not call becomes a gap in the report, ne
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -85,6 +86,55 @@ class Outcome:
 
 
 @dataclass
+class Scoped:
+    """The scope phase's result: the estate and the alarmed service."""
+
+    page: Page
+    estate: Estate
+    service: str | None
+    alarm_signal: str | None
+    since: datetime
+    findings: list[Evidence] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+
+
+@dataclass
+class Gathered:
+    """The gather phase's result: facts (attributed, before steering) and every finding so far."""
+
+    page: Page
+    estate: Estate
+    facts: Facts
+    findings: list[Evidence]
+    gaps: list[Gap]
+    since: datetime
+
+
+@dataclass
+class Concluded:
+    """The conclude phase's result."""
+
+    report: Report
+    diagnosis: Diagnosis
+    facts: Facts
+
+
+class _Timed:
+    """A listener that notes when the first finding came, then passes findings on."""
+
+    def __init__(self, inner: Listener | None) -> None:
+        self.inner = inner
+        self.started = time.monotonic()
+        self.first_s: float | None = None
+
+    def finding(self, evidence: Evidence) -> None:
+        if self.first_s is None:
+            self.first_s = time.monotonic() - self.started
+        if self.inner is not None:
+            self.inner.finding(evidence)
+
+
+@dataclass
 class _Run:
     """State of one running investigation; thread-safe appends."""
 
@@ -145,49 +195,108 @@ class Investigator:
     def investigate(
         self, page: Page, listener: Listener | None = None, steering: Steering | None = None
     ) -> Outcome:
-        """Investigate one page and return the report with the facts behind it."""
-        run = _Run(page=page, listener=listener)
+        """Investigate one page and return the report with the facts behind it (scope, gather, conclude)."""
+        timed = _Timed(listener)
         steering = steering or Steering()
+        scoped = self.scope(page, timed)
+        gathered = self.gather(scoped, timed, steering)
+        done = self.conclude(gathered, steering)
+        return Outcome(
+            done.report,
+            done.facts,
+            done.diagnosis,
+            gathered.estate,
+            timed.first_s,
+            time.monotonic() - timed.started,
+        )
+
+    # --- phases: each returns plain picklable data, so a durable workflow can checkpoint it ------------
+    def scope(self, page: Page, listener: Listener | None = None) -> Scoped:
+        """Discover the estate and map the page to the alarmed service."""
+        run = _Run(page=page, listener=listener)
         now = page.fired_at
-        since = now - self.deps.lookback
-        with ThreadPoolExecutor(self.deps.concurrency) as pool:
+        with ThreadPoolExecutor(2) as pool:
             alarm_f = pool.submit(self.telemetry.alarm, page.alarm_name) if page.alarm_name else None
-            estate = self.topology.discover(since, now)
+            estate = self.topology.discover(now - self.deps.lookback, now)
             for gap in estate.gaps:
                 run.result(ToolResult(status=_status_of(gap), source=gap.source, message=gap.reason))
             alarm = run.result(alarm_f.result()) if alarm_f else None
-            service = _scope(page, alarm, estate)
-            scope = f"{service}" if service else "the estate"
-            run.emit(
-                Evidence(
-                    kind=EvidenceKind.TOPOLOGY,
-                    service=service,
-                    summary=f"{page.alarm_name or page.title} points at {scope}; "
-                    f"{len(estate.services)} services, {len(estate.edges)} call edges",
-                    at=now,
-                    source="topology",
-                )
+        service = _scope(page, alarm, estate)
+        scope = f"{service}" if service else "the estate"
+        run.emit(
+            Evidence(
+                kind=EvidenceKind.TOPOLOGY,
+                service=service,
+                summary=f"{page.alarm_name or page.title} points at {scope}; "
+                f"{len(estate.services)} services, {len(estate.edges)} call edges",
+                at=now,
+                source="topology",
             )
-            facts = Facts(
-                alarm_service=service or "",
-                page_time=_ts(now),
-                alarm_signal=_signal_of(alarm, page),
-                services=tuple(sorted(estate.services)),
-                edges=tuple(sorted(estate.edges)),
-                kinds={n: i.kind for n, i in estate.services.items()},
-                ignored_services=frozenset(steering.ignored),
-                cleared_changes=frozenset(steering.cleared_changes),
-                focus_services=frozenset(steering.focus),
-                window_start=_ts(steering.since) if steering.since else None,
-            )
-            futures = self._gather(pool, run, estate, facts, since, now)
-            for f in futures:
+        )
+        return Scoped(
+            page=page,
+            estate=estate,
+            service=service,
+            alarm_signal=_signal_of(alarm, page),
+            since=now - self.deps.lookback,
+            findings=list(run.findings),
+            gaps=list(run.gaps),
+        )
+
+    def gather(
+        self, scoped: Scoped, listener: Listener | None = None, steering: Steering | None = None
+    ) -> Gathered:
+        """Gather metrics, changes, logs in parallel; the window reaches back to the steering's `since` if earlier."""
+        page = scoped.page
+        now = page.fired_at
+        since = scoped.since
+        if steering is not None and steering.since is not None and steering.since < since:
+            since = steering.since
+        estate = copy.deepcopy(scoped.estate)  # gathering fills in repos; the scoped estate stays as scoped
+        run = _Run(page=page, listener=listener, findings=list(scoped.findings), gaps=list(scoped.gaps))
+        facts = Facts(
+            alarm_service=scoped.service or "",
+            page_time=_ts(now),
+            alarm_signal=scoped.alarm_signal,
+            services=tuple(sorted(estate.services)),
+            edges=tuple(sorted(estate.edges)),
+            kinds={n: i.kind for n, i in estate.services.items()},
+        )
+        with ThreadPoolExecutor(self.deps.concurrency) as pool:
+            for f in self._gather(pool, run, estate, facts, since, now):
                 f.result()
         _attribute(facts, estate)
+        return Gathered(
+            page=page,
+            estate=estate,
+            facts=facts,
+            findings=list(run.findings),
+            gaps=list(run.gaps),
+            since=since,
+        )
+
+    def conclude(self, gathered: Gathered, steering: Steering | None = None) -> Concluded:
+        """Rank origins, diagnose under the steering, and write the report (does not change `gathered`)."""
+        steering = steering or Steering()
+        g = gathered.facts
+        facts = replace(
+            g,
+            kinds=dict(g.kinds),
+            signals=list(g.signals),
+            changes=list(g.changes),
+            logs=list(g.logs),
+            statuses=list(g.statuses),
+            instances=list(g.instances),
+            series=dict(g.series),
+            ignored_services=frozenset(steering.ignored),
+            cleared_changes=_cleared(g.changes, steering),
+            focus_services=frozenset(steering.focus),
+            window_start=_ts(steering.since) if steering.since else None,
+        )
         ranking = _metric_ranking(facts)
         diag = diagnose(facts, ranking)
-        report = self._report(run, page, facts, diag, estate)
-        return Outcome(report, facts, diag, estate, run.first_finding_s, time.monotonic() - run.started)
+        report = self._report(gathered.findings, gathered.gaps, gathered.page, facts, diag, gathered.estate)
+        return Concluded(report=report, diagnosis=diag, facts=facts)
 
     # --- gathering -------------------------------------------------------------------------------------
     def _gather(
@@ -360,7 +469,15 @@ class Investigator:
         return futures
 
     # --- report ----------------------------------------------------------------------------------------
-    def _report(self, run: _Run, page: Page, facts: Facts, diag: Diagnosis, estate: Estate) -> Report:
+    def _report(
+        self,
+        findings: Sequence[Evidence],
+        gaps: Sequence[Gap],
+        page: Page,
+        facts: Facts,
+        diag: Diagnosis,
+        estate: Estate,
+    ) -> Report:
         root = diag.root_service
         info = estate.services.get(root or "")
         ctx = self._plan_context(diag, facts, info, page)
@@ -380,7 +497,7 @@ class Investigator:
                 )
             )
         )
-        evidence = _key_evidence(run.findings, diag, facts)
+        evidence = _key_evidence(findings, diag, facts)
         timeline = _timeline(facts, diag, page)
         return Report(
             page_title=page.title,
@@ -390,7 +507,7 @@ class Investigator:
             evidence=tuple(evidence),
             timeline=tuple(timeline),
             ruled_out=tuple(diag.ruled_out),
-            gaps=tuple(run.gaps),
+            gaps=tuple(gaps),
             plan=plan,
         )
 
@@ -438,6 +555,19 @@ class Investigator:
             commit=g.commit if g else None,
             parent_commit=g.detail if g and g.source == "github" and g.detail else None,
         )
+
+
+def _cleared(changes: Sequence[ChangeFact], steering: Steering) -> frozenset[str]:
+    """Ids of the changes steering declared fine: by id, by commit (a 7+ character prefix), or by time."""
+    out = set(steering.cleared_changes)
+    shas = [s.lower() for s in steering.cleared_changes if len(s) >= 7]
+    before = _ts(steering.changes_since) if steering.changes_since else None
+    for c in changes:
+        if c.commit and any(c.commit.lower().startswith(s) for s in shas):
+            out.add(c.id)
+        if before is not None and c.at < before:
+            out.add(c.id)
+    return frozenset(out)
 
 
 def _status_of(gap: Gap) -> Any:
