@@ -1,0 +1,93 @@
+"""The `Investigations` port (bot.investigation.ports) over the durable runtime and storage.
+
+Surfaces call this: `open` triages a page and enqueues its workflow without waiting for it; `steer` reaches the
+investigation in whichever process runs it (DBOS.send through the system database).
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, or_, select
+
+from bot.domain import Page, Report
+from bot.investigation.ports import InvestigationRef, OpenInvestigation, Status
+from bot.investigation.workflow import Runtime, ref_of, status_for
+from bot.storage.store import Store
+from bot.storage.tables import Incident, IncidentStatus, Investigation
+
+
+class InvestigationService:
+    """Implements `Investigations` for the Slack surface and the CLI."""
+
+    def __init__(self, runtime: Runtime, store: Store) -> None:
+        self.runtime = runtime
+        self.store = store
+
+    def open(self, page: Page) -> InvestigationRef:
+        """Triage `page` and enqueue (or join) its investigation; returns at once.
+
+        A resolved/OK page for an open incident resolves it (status RESOLVED) and returns that incident's
+        investigation. A resolved page that matches no open incident opens nothing: the ref has
+        `investigation_id == 0` and an empty `workflow_id`.
+        """
+        t = self.runtime.start(page)
+        if t.ref is not None:
+            return t.ref
+        return InvestigationRef(
+            investigation_id=0,
+            incident_id=t.incident_id or 0,
+            workflow_id="",
+            channel=page.channel,
+            thread_ts=page.message_ts,
+        )
+
+    def find_by_thread(self, channel: str, thread_ts: str) -> InvestigationRef | None:
+        """The latest investigation of the incident whose thread (or status message) this is."""
+        with Session(self.store.engine) as s:
+            incident = s.exec(
+                select(Incident)
+                .where(
+                    Incident.channel == channel,
+                    or_(Incident.thread_ts == thread_ts, Incident.status_message_ts == thread_ts),
+                )
+                .order_by(col(Incident.id).desc())
+            ).first()
+            if incident is None or incident.id is None:
+                return None
+            inv = s.exec(
+                select(Investigation)
+                .where(Investigation.incident_id == incident.id)
+                .order_by(col(Investigation.id).desc())
+            ).first()
+            if inv is None or inv.id is None:
+                return None
+            return ref_of(incident, inv.id, inv.workflow_id)
+
+    def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
+        """Send a steering message to the investigation's workflow (read between phases)."""
+        if ref.workflow_id:
+            self.runtime.steer(ref.workflow_id, user, text)
+
+    def open_investigations(self) -> list[OpenInvestigation]:
+        """Investigations of incidents not yet resolved, newest first."""
+        with Session(self.store.engine) as s:
+            rows = s.exec(
+                select(Incident, Investigation)
+                .join(Investigation, col(Investigation.incident_id) == col(Incident.id))
+                .where(Incident.status == IncidentStatus.OPEN.value)
+                .order_by(col(Investigation.started_at).desc(), col(Investigation.id).desc())
+            ).all()
+        out: list[OpenInvestigation] = []
+        for incident, inv in rows:
+            assert inv.id is not None
+            latest = self.store.latest_report(inv.id)
+            status = status_for(Report.model_validate(latest.body)) if latest else Status.INVESTIGATING
+            out.append(
+                OpenInvestigation(
+                    ref=ref_of(incident, inv.id, inv.workflow_id),
+                    title=incident.title,
+                    service=incident.service,
+                    status=status.value,
+                    started_at=inv.started_at.isoformat(),
+                )
+            )
+        return out

@@ -1,0 +1,545 @@
+"""Durable investigations on DBOS Transact: one workflow per page, each phase a checkpointed step.
+
+The workflow `inv-<fingerprint>` opens the incident and investigation rows, says what it is looking at, then
+scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way resumes on
+restart (same `executor_id`, same system database) from the first unfinished step. Findings are stored the
+moment they are found and only then handed to the notifier. Steering arrives with `DBOS.send(workflow_id,
+{"user", "text"}, topic="steer")` from any process; the workflow reads it between phases and, after the first
+report, keeps listening for a while, re-issuing the report as a new version after each directive.
+
+Steps run at least once, so every side effect is idempotent: findings carry a key and are stored once,
+report versions are immutable, steering rows are numbered by the workflow, notifiers promise idempotence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from dbos import DBOS, DBOSConfig, Queue, SetWorkflowID, WorkflowHandle
+from sqlalchemy.engine import make_url
+
+from bot.config import Settings
+from bot.domain import Category, Evidence, Mitigation, Page, Report
+from bot.investigation.engine import Deps, Gathered, Investigator, Scoped
+from bot.investigation.ports import InvestigationRef, Notifier, Status
+from bot.investigation.steering import Directive, Steering, apply, describe_change, parse_steering
+from bot.storage.store import Store
+from bot.storage.tables import Finding, Incident, IncidentStatus, InvestigationStatus
+
+log = logging.getLogger(__name__)
+
+#: The DBOS queue investigations run on.
+QUEUE = "investigations"
+#: The `DBOS.send` topic of steering messages.
+STEER_TOPIC = "steer"
+#: Page states that say the problem is over.
+RESOLVED_STATES = frozenset({"OK", "RESOLVED", "resolved", "ok"})
+
+
+def workflow_id_for(page: Page) -> str:
+    """The investigation workflow's id: a repeated page (same fingerprint) joins the same workflow."""
+    return f"inv-{page.fingerprint()}"
+
+
+def is_resolution(page: Page) -> bool:
+    """Whether the page says its problem is over (CloudWatch OK, PagerDuty resolved)."""
+    return (page.state or "") in RESOLVED_STATES
+
+
+def status_for(report: Report) -> Status:
+    """The status a report puts its investigation in."""
+    rc = report.root_cause
+    if rc is None or rc.confidence < 0.5 or (rc.service is None and rc.category is not Category.FALSE_ALARM):
+        return Status.INCONCLUSIVE
+    plan = report.plan
+    if plan is not None and plan.steps and plan.mitigation not in (Mitigation.NONE, Mitigation.WAIT):
+        return Status.MITIGATION_PROPOSED
+    return Status.ROOT_CAUSE_FOUND
+
+
+def root_cause_line(report: Report | None) -> str | None:
+    """`forge (bad-deployment, 92%)`, or None when the report names no root cause."""
+    rc = report.root_cause if report else None
+    if rc is None:
+        return None
+    return f"{rc.service or 'no service (false alarm)'} ({rc.category.value}, {rc.confidence:.0%})"
+
+
+# --- triage ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What triage decided: `new` investigation, `joined` an open one, or the page `resolved` an incident."""
+
+    kind: str
+    ref: InvestigationRef | None
+    incident_id: int | None = None
+
+
+def ref_of(incident: Incident, investigation_id: int, workflow_id: str) -> InvestigationRef:
+    """The reference surfaces use for an investigation of `incident`."""
+    assert incident.id is not None
+    return InvestigationRef(
+        investigation_id=investigation_id,
+        incident_id=incident.id,
+        workflow_id=workflow_id,
+        channel=incident.channel,
+        thread_ts=incident.thread_ts,
+    )
+
+
+def _latest_ref(store: Store, incident: Incident) -> InvestigationRef | None:
+    assert incident.id is not None
+    invs = store.investigations_of(incident.id)
+    if not invs:
+        return None
+    inv = invs[-1]
+    assert inv.id is not None
+    return ref_of(incident, inv.id, inv.workflow_id)
+
+
+def _matching_open_incident(store: Store, page: Page) -> Incident | None:
+    """The open incident this page is about: same fingerprint, else same source and alarm / incident id."""
+    found = store.find_open_incident(page.fingerprint())
+    if found is not None:
+        return found
+    key = page.incident_id or page.alarm_name
+    if not key:
+        return None
+    for inc in store.recent_incidents(200):
+        if inc.status != IncidentStatus.OPEN.value:
+            continue
+        other = inc.page or {}
+        if other.get("source") == page.source.value and key in (
+            other.get("incident_id"),
+            other.get("alarm_name"),
+        ):
+            return inc
+    return None
+
+
+def triage(store: Store, page: Page) -> Triage:
+    """Decide what a page means and record it: idempotent, so the workflow and the surface may both call it.
+
+    An OK/resolved page for an open incident -> `resolved` (the caller resolves it); for none -> `ignored`.
+    Otherwise the incident for the page's fingerprint is opened or found and its investigation row made.
+    """
+    if is_resolution(page):
+        inc = _matching_open_incident(store, page)
+        if inc is None:
+            return Triage("ignored", None)
+        return Triage("resolved", _latest_ref(store, inc), inc.id)
+    incident, created = store.open_incident(page)
+    assert incident.id is not None
+    if not created and not incident.thread_ts and page.channel and page.message_ts:
+        store.set_incident_messages(incident.id, channel=page.channel, thread_ts=page.message_ts)
+        incident.channel, incident.thread_ts = page.channel, page.message_ts
+    wf = workflow_id_for(page)
+    existing = store.investigations_of(incident.id)
+    inv = existing[-1] if existing and not created else store.start_investigation(incident.id, wf)
+    assert inv.id is not None
+    return Triage("new" if created else "joined", ref_of(incident, inv.id, inv.workflow_id), incident.id)
+
+
+# --- the process-wide context the workflow's steps use -----------------------------------------------------
+
+
+@dataclass
+class _Context:
+    store: Store
+    notifier: Notifier
+    deps_factory: Callable[[], Deps]
+    listen_s: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    investigator: Investigator | None = None
+
+    def engine(self) -> Investigator:
+        """The investigator, built on first use (a resumed workflow past gathering never needs one)."""
+        with self.lock:
+            if self.investigator is None:
+                self.investigator = Investigator(self.deps_factory())
+            return self.investigator
+
+
+_ctx: _Context | None = None
+
+
+def _c() -> _Context:
+    if _ctx is None:
+        raise RuntimeError("the investigation runtime is not launched (call launch_runtime first)")
+    return _ctx
+
+
+def _safely(what: str, fn: Callable[..., None], *args: Any) -> bool:
+    """Call a notifier method, retrying twice; a failure is logged, never raised (the store has the truth)."""
+    for attempt in range(3):
+        try:
+            fn(*args)
+            return True
+        except Exception:
+            if attempt == 2:
+                log.exception("notifier %s failed", what)
+            else:
+                time.sleep(0.2 * (attempt + 1))
+    return False
+
+
+def _evidence_key(ev: Evidence) -> str:
+    raw = json.dumps(ev.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+class _Recorder:
+    """A listener that stores each finding once (keyed by its content), then tells the notifier."""
+
+    def __init__(self, ctx: _Context, ref: InvestigationRef) -> None:
+        self.ctx = ctx
+        self.ref = ref
+        self.lock = threading.Lock()
+        self.rows: dict[str, Finding] = {}
+        for row in ctx.store.findings(ref.investigation_id):
+            key = (row.detail or {}).get("key")
+            if isinstance(key, str):
+                self.rows[key] = row
+        self.told: set[str] = set()
+
+    def finding(self, evidence: Evidence) -> None:
+        key = _evidence_key(evidence)
+        with self.lock:  # one at a time: findings reach the thread in the order they were numbered
+            row = self.rows.get(key)
+            if row is None:
+                row = self.ctx.store.add_finding(
+                    self.ref.investigation_id,
+                    kind=evidence.kind.value,
+                    summary=evidence.summary,
+                    service=evidence.service,
+                    detail={"key": key, "evidence": evidence.model_dump(mode="json")},
+                )
+                self.rows[key] = row
+            elif row.posted_ts is not None or key in self.told:
+                return
+            self.told.add(key)
+            assert row.id is not None
+            _safely("finding", self.ctx.notifier.finding, self.ref, row.id, evidence)
+
+
+# --- steps -------------------------------------------------------------------------------------------------
+
+
+@DBOS.step(name="inv.open")
+def _open_step(page_json: dict[str, Any]) -> InvestigationRef:
+    t = triage(_c().store, Page.model_validate(page_json))
+    if t.ref is None:
+        raise RuntimeError(f"page {page_json.get('title')!r} opened no investigation ({t.kind})")
+    return t.ref
+
+
+@DBOS.step(name="inv.started")
+def _started_step(ref: InvestigationRef, page_json: dict[str, Any]) -> None:
+    page = Page.model_validate(page_json)
+    what = page.alarm_name or page.title
+    hint = f" ({page.service_hint})" if page.service_hint and page.service_hint not in what else ""
+    looking = f"looking at {what}{hint}, checking metrics, changes, logs..."
+    ctx = _c()
+    _safely("started", ctx.notifier.started, ref, page, looking)
+    _safely("status", ctx.notifier.status, ref, Status.INVESTIGATING, page, None)
+
+
+@DBOS.step(name="inv.scope")
+def _scope_step(ref: InvestigationRef, page_json: dict[str, Any]) -> Scoped:
+    ctx = _c()
+    return ctx.engine().scope(Page.model_validate(page_json), _Recorder(ctx, ref))
+
+
+@DBOS.step(name="inv.gather")
+def _gather_step(ref: InvestigationRef, scoped: Scoped, steering: Steering) -> Gathered:
+    ctx = _c()
+    return ctx.engine().gather(scoped, _Recorder(ctx, ref), steering)
+
+
+@DBOS.step(name="inv.conclude")
+def _conclude_step(gathered: Gathered, steering: Steering) -> Report:
+    return _c().engine().conclude(gathered, steering).report
+
+
+@DBOS.step(name="inv.publish")
+def _publish_step(
+    ref: InvestigationRef, page_json: dict[str, Any], report: Report, version: int, tell_status: bool
+) -> Report:
+    ctx = _c()
+    report = report.model_copy(update={"version": version})
+    ctx.store.save_report(ref.investigation_id, version, report.model_dump(mode="json"))
+    _safely("report", ctx.notifier.report, ref, report)
+    if tell_status:
+        page = Page.model_validate(page_json)
+        _safely("status", ctx.notifier.status, ref, status_for(report), page, root_cause_line(report))
+    return report
+
+
+@DBOS.step(name="inv.steering")
+def _steering_step(
+    ref: InvestigationRef, message: dict[str, Any], services: list[str], page_json: dict[str, Any], seq: int
+) -> Directive:
+    """Parse and record the `seq`-th steering message (recorded once even if this step runs again)."""
+    store = _c().store
+    page = Page.model_validate(page_json)
+    text = str(message.get("text") or "")
+    directive = parse_steering(text, services, page.fired_at)
+    if len(store.steering_messages(ref.investigation_id)) <= seq:
+        store.add_steering(
+            ref.investigation_id,
+            user=str(message.get("user") or "unknown"),
+            text=text,
+            understood=directive.understood,
+            directive=directive.to_json() if directive.understood else None,
+        )
+    return directive
+
+
+@DBOS.step(name="inv.reply")
+def _reply_step(ref: InvestigationRef, text: str) -> None:
+    _safely("reply", _c().notifier.reply, ref, text)
+
+
+@DBOS.step(name="inv.now")
+def _now_step() -> float:
+    return time.time()
+
+
+@DBOS.step(name="inv.finish")
+def _finish_step(ref: InvestigationRef, ok: bool) -> None:
+    status = InvestigationStatus.DONE if ok else InvestigationStatus.FAILED
+    _c().store.finish_investigation(ref.investigation_id, status)
+
+
+@DBOS.step(name="inv.failed")
+def _failed_step(ref: InvestigationRef, page_json: dict[str, Any], error: str) -> None:
+    ctx = _c()
+    ctx.store.finish_investigation(ref.investigation_id, InvestigationStatus.FAILED)
+    _safely("status", ctx.notifier.status, ref, Status.FAILED, Page.model_validate(page_json), None)
+    _safely("reply", ctx.notifier.reply, ref, f"I could not finish this investigation: {error}")
+
+
+# --- the workflows -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Thread:
+    """The steering state the workflow carries between phases (rebuilt identically on replay)."""
+
+    steering: Steering = field(default_factory=Steering)
+    seen: int = 0
+    resolved: bool = False
+
+
+def _take(
+    ref: InvestigationRef,
+    page_json: dict[str, Any],
+    services: list[str],
+    state: _Thread,
+    timeout_s: float,
+) -> Directive | None:
+    """Receive one steering message (waiting up to `timeout_s`), parse and record it; None when none came."""
+    message = DBOS.recv(STEER_TOPIC, timeout_seconds=timeout_s)
+    if message is None:
+        return None
+    if not isinstance(message, dict):
+        message = {"text": str(message)}
+    if message.get("resolved"):
+        state.resolved = True
+        return None
+    directive = _steering_step(ref, message, services, page_json, state.seen)
+    state.seen += 1
+    return directive
+
+
+def _drain(ref: InvestigationRef, page_json: dict[str, Any], services: list[str], state: _Thread) -> None:
+    """Apply the steering that arrived while a phase ran (before the first report)."""
+    while not state.resolved:
+        directive = _take(ref, page_json, services, state, 0)
+        if directive is None:
+            return
+        state.steering = apply(state.steering, directive)
+        if directive.understood:
+            _reply_step(ref, f"{directive.describe()} I'll take that into account in the report.")
+        else:
+            _reply_step(ref, directive.describe())
+
+
+@DBOS.workflow(name="investigation")
+def investigation_workflow(page_json: dict[str, Any]) -> dict[str, Any]:
+    """Investigate one page durably; returns the last report version and the root cause."""
+    ref = _open_step(page_json)
+    try:
+        return _investigate(ref, page_json)
+    except Exception as err:
+        _failed_step(ref, page_json, f"{type(err).__name__}: {err}")
+        raise
+
+
+def _investigate(ref: InvestigationRef, page_json: dict[str, Any]) -> dict[str, Any]:
+    _started_step(ref, page_json)
+    state = _Thread()
+    scoped = _scope_step(ref, page_json)
+    services = sorted(scoped.estate.services)
+    _drain(ref, page_json, services, state)
+    gathered = _gather_step(ref, scoped, state.steering)
+    _drain(ref, page_json, services, state)
+    report = _conclude_step(gathered, state.steering)
+    version = 1
+    report = _publish_step(ref, page_json, report, version, not state.resolved)
+    deadline = _now_step() + _c().listen_s
+    while not state.resolved:
+        remaining = deadline - _now_step()
+        if remaining <= 0:
+            break
+        directive = _take(ref, page_json, services, state, remaining)
+        if directive is None:
+            if state.resolved:
+                break
+            continue
+        if not directive.understood:
+            state.steering = apply(state.steering, directive)
+            _reply_step(ref, directive.describe())
+            continue
+        blamed = report.root_cause.change_id if report.root_cause else None
+        state.steering = apply(state.steering, directive, blamed_change=blamed)
+        if state.steering.since is not None and state.steering.since < gathered.since:
+            gathered = _gather_step(ref, scoped, state.steering)  # the window widened: read further back
+        new = _conclude_step(gathered, state.steering)
+        _reply_step(ref, describe_change(report, new, directive))
+        version += 1
+        report = _publish_step(ref, page_json, new, version, not state.resolved)
+    _finish_step(ref, True)
+    return {"version": version, "root_cause": root_cause_line(report), "status": status_for(report).value}
+
+
+@DBOS.step(name="resolve.incident")
+def _resolve_step(incident_id: int, page_json: dict[str, Any]) -> InvestigationRef | None:
+    store = _c().store
+    store.resolve_incident(incident_id)
+    inc = store.get_incident(incident_id)
+    if inc is None:
+        return None
+    ref = _latest_ref(store, inc)
+    if ref is not None:
+        latest = store.latest_report(ref.investigation_id)
+        report = Report.model_validate(latest.body) if latest else None
+        page = Page.model_validate(page_json)
+        _safely("status", _c().notifier.status, ref, Status.RESOLVED, page, root_cause_line(report))
+    return ref
+
+
+@DBOS.workflow(name="resolve-incident")
+def resolve_workflow(incident_id: int, page_json: dict[str, Any]) -> bool:
+    """Mark an incident resolved, tell the notifier, and stop its investigation listening for steering."""
+    ref = _resolve_step(incident_id, page_json)
+    if ref is not None:
+        DBOS.send(ref.workflow_id, {"resolved": True}, topic=STEER_TOPIC)
+    return ref is not None
+
+
+# --- the runtime ---------------------------------------------------------------------------------------------
+
+
+def system_database_url(settings: Settings) -> str:
+    """DBOS's system database: the setting, else the Postgres DATABASE_URL, else a SQLite file beside ours."""
+    if settings.dbos_system_database_url:
+        return settings.dbos_system_database_url
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "postgresql":
+        return settings.database_url
+    path = settings.sqlite_path()
+    if path is None:
+        return "sqlite:///var/sre-bot-dbos.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path.with_name(path.stem + '-dbos' + (path.suffix or '.sqlite'))}"
+
+
+@dataclass
+class Runtime:
+    """DBOS launched with the investigation workflows and their queue; `shutdown()` when done."""
+
+    settings: Settings
+    store: Store
+    notifier: Notifier
+    queue: Queue
+    listen_for: timedelta
+
+    def start(self, page: Page) -> Triage:
+        """Triage `page` and enqueue its workflow (or the resolution); returns at once."""
+        t = triage(self.store, page)
+        page_json = page.model_dump(mode="json")
+        if t.kind == "resolved" and t.incident_id is not None:
+            with SetWorkflowID(f"resolve-{t.incident_id}"):
+                self.queue.enqueue(resolve_workflow, t.incident_id, page_json)
+        elif t.ref is not None:
+            with SetWorkflowID(t.ref.workflow_id):
+                self.queue.enqueue(investigation_workflow, page_json)
+        return t
+
+    def steer(self, workflow_id: str, user: str, text: str) -> None:
+        """Deliver a steering message to the investigation `workflow_id`, wherever it runs."""
+        DBOS.send(workflow_id, {"user": user, "text": text}, topic=STEER_TOPIC)
+
+    def result(self, workflow_id: str, timeout_s: float | None = None) -> Any:
+        """Wait for a workflow's result (tests, the CLI)."""
+        handle: WorkflowHandle[Any] = DBOS.retrieve_workflow(workflow_id)
+        if timeout_s is None:
+            return handle.get_result()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = handle.get_status().status
+            if status not in ("PENDING", "ENQUEUED"):
+                return handle.get_result()
+            time.sleep(0.05)
+        raise TimeoutError(f"workflow {workflow_id} still running after {timeout_s} s")
+
+    def shutdown(self) -> None:
+        """Stop DBOS (running workflows resume on the next launch with the same executor id)."""
+        global _ctx
+        DBOS.destroy(workflow_completion_timeout_sec=0)
+        _ctx = None
+
+
+def launch_runtime(
+    settings: Settings,
+    deps_factory: Callable[[], Deps],
+    store: Store,
+    notifier: Notifier,
+    *,
+    listen_for: timedelta = timedelta(hours=2),
+    worker_concurrency: int = 4,
+    polling_interval_s: float = 0.5,
+    log_level: str = "WARNING",
+) -> Runtime:
+    """Configure and launch DBOS for investigations; pending workflows of this executor resume now.
+
+    `deps_factory` is called once, on the first step that reads the estate. `listen_for` is how long an
+    investigation keeps taking steering after its first report.
+    """
+    global _ctx
+    _ctx = _Context(store, notifier, deps_factory, listen_for.total_seconds())
+    config: DBOSConfig = {
+        "name": "sre-bot",
+        "system_database_url": system_database_url(settings),
+        "application_version": settings.app_version,
+        "executor_id": settings.executor_id,
+        "log_level": log_level,
+        "notification_listener_polling_interval_sec": min(1.0, polling_interval_s),
+    }
+    DBOS(config=config)
+    DBOS.launch()
+    queue = DBOS.register_queue(
+        QUEUE, worker_concurrency=worker_concurrency, polling_interval_sec=polling_interval_s
+    )
+    return Runtime(settings, store, notifier, queue, listen_for)
