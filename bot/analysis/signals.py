@@ -76,7 +76,9 @@ def assess_signal(
         start = wt[j]
         sustained = sum(1 for k in range(max(0, len(real) - 3), len(real)) if held[k] >= THRESHOLD / 2) >= 2
         # A ramp (a leak, a slow saturation) takes long to get most of the way to its peak.
-        near_peak = next(k for k in range(j, len(wv)) if departure(wv[k]) >= 0.7 * departure(peak_value))
+        near_peak = next(
+            (k for k in range(j, len(wv)) if departure(wv[k]) >= 0.7 * departure(peak_value)), len(wv) - 1
+        )
         ramp = (
             wt[near_peak] - start >= RAMP_SECONDS
             and straightness(wt[j : near_peak + 1], wv[j : near_peak + 1]) >= 0.8

@@ -1292,6 +1292,14 @@ class _Builder:
             v = self._v(service, signal, minute, instance)
             if v is not None or SeriesKey(service, signal, instance) in self.world.series:
                 return v
+            if signal != "requests_per_min" and any(
+                k.service == service and k.signal == signal and k.instance not in (None, instance)
+                for k in self.world.series
+            ):
+                # The scenario names the instance this signal's movement belongs to: its siblings stay healthy,
+                # at a level from the quiet start of the service's own history.
+                quiet = self.world.start + (minute - self.world.start) % 30
+                return self._v(service, signal, quiet)
         if signal == "requests_per_min":
             return requests
         return self._v(service, signal, minute)

@@ -84,7 +84,12 @@ def scenario_clock() -> Iterator[Clock]:
 
 
 def _backend(module: str, attr: str, account: str, region: str) -> Any:
-    return getattr(importlib.import_module(module), attr)[account][region]
+    """Moto's in-process backend. Moto files everything under its default account (it only maps access keys it
+    issued itself to other accounts), whatever account the scenario names, so that is where to look."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    del account
+    return getattr(importlib.import_module(module), attr)[DEFAULT_ACCOUNT_ID][region]
 
 
 def fix_log_events(account: str, region: str, ingestion_delay_ms: dict[tuple[str, str, int], int]) -> None:
