@@ -542,4 +542,17 @@ def launch_runtime(
     queue = DBOS.register_queue(
         QUEUE, worker_concurrency=worker_concurrency, polling_interval_sec=polling_interval_s
     )
+    _await_worker(QUEUE, timeout_s=3.0)
     return Runtime(settings, store, notifier, queue, listen_for)
+
+
+def _await_worker(queue: str, timeout_s: float) -> None:
+    """Wait until DBOS runs the queue's worker thread (its queue manager looks for new queues every second),
+    so the first page is picked up within the polling interval rather than up to a second later."""
+    deadline = time.monotonic() + timeout_s
+    name = f"queue-worker-{queue}"
+    while time.monotonic() < deadline:
+        if any(t.name == name and t.is_alive() for t in threading.enumerate()):
+            return
+        time.sleep(0.02)
+    log.warning("DBOS queue worker %s not running after %.1f s", queue, timeout_s)
