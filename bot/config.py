@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     anthropic_model: str = "claude-sonnet-4-6"
 
     # Investigation tuning.
-    lookback_minutes: int = 180
+    lookback_minutes: int = 24 * 60
     gather_concurrency: int = 8
     work_pool_size: int = 16
 

@@ -468,11 +468,11 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
         (s for s in _symptoms(facts) if s.service == root and not _is_boot_cpu(s, facts)),
         key=lambda s: (-s.score, s.signal, s.instance or ""),
     )
-    key_logs = [
-        lg
-        for lg in facts.logs
-        if lg.service == root and (lg.is_new or lg.count > 3 * max(lg.baseline_count, 1))
-    ][:5]
+    own_logs = sorted(
+        (lg for lg in facts.logs if lg.service == root), key=lambda lg: (-lg.count, lg.template)
+    )
+    fresh = [lg for lg in own_logs if lg.is_new or lg.count > 3 * max(lg.baseline_count, 1)]
+    key_logs = (fresh + [lg for lg in own_logs if lg not in fresh])[:5]
     if not key_logs and root is not None:
         key_logs = [
             lg for lg in facts.logs if lg.service in facts.callers(root) and lg.is_error and lg.is_new

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from bot.analysis.anomaly import SeriesData, Window
 from bot.analysis.diagnose import Diagnosis, affected_services, diagnose
-from bot.analysis.facts import ChangeFact, Facts, InstanceFact, LogFact
+from bot.analysis.facts import ChangeFact, Facts, InstanceFact, LogFact, StatusFact
 from bot.analysis.logs import Line, mine_templates, split_level
 from bot.analysis.plan import PlanContext, build_plan
 from bot.analysis.ranking import Alarm, Graph, rank_from_series
@@ -40,6 +40,7 @@ from bot.sources.aws.telemetry import SeriesMap, Telemetry
 from bot.sources.aws.topology import Estate, ServiceInfo, TopologyReader
 from bot.sources.github import GithubSource
 from bot.sources.result import ToolResult
+from bot.sources.status import StatusPages
 
 #: CloudTrail event names that are a deploy's own API calls (the deploy itself is read from GitHub).
 DEPLOY_EVENTS = frozenset(
@@ -68,7 +69,8 @@ class Deps:
 
     aws: AwsClients
     github: GithubSource | None = None
-    lookback: timedelta = timedelta(hours=6)
+    status: StatusPages | None = None
+    lookback: timedelta = timedelta(hours=24)
     concurrency: int = 8
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -447,8 +449,29 @@ class Investigator:
                         )
                     )
 
+        def vendor_status(name: str, pages: StatusPages) -> None:
+            st = run.result(pages.status(name))
+            if st is None:
+                return
+            with lock:
+                facts.statuses.append(
+                    StatusFact(name, st.state, st.message, _ts(st.updated) if st.updated else None)
+                )
+            if st.state != "ok":
+                run.emit(
+                    Evidence(
+                        kind=EvidenceKind.STATUS,
+                        service=name,
+                        summary=f"{name}'s status page says {st.state}: {st.message[:300]}",
+                        at=st.updated,
+                        source="status",
+                    )
+                )
+
         for name in sorted(estate.services):
             info = estate.services[name]
+            if info.kind == "external" and self.deps.status is not None and name in self.deps.status.pages:
+                futures.append(pool.submit(vendor_status, name, self.deps.status))
             if info.kind != "external":
                 futures.append(pool.submit(metrics, info))
             futures.append(pool.submit(scaling, info))

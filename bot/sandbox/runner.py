@@ -18,9 +18,11 @@ from bot.sandbox.aws.materialise import AwsEstate, MotoServer, materialise_aws
 from bot.sandbox.fake_github import FakeGitHub
 from bot.sandbox.github_estate import seed_github
 from bot.sandbox.scenario import Scenario, load_scenario, resolve_scenario
+from bot.sandbox.status_pages import StatusPagesServer
 from bot.sandbox.world import World, simulate
 from bot.sources.aws.clients import AwsClients
 from bot.sources.github import GithubSource
+from bot.sources.status import StatusPages
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Sandbox:
     aws: AwsEstate
     github: FakeGitHub
     page: Page
+    status: StatusPagesServer
 
     def deps(self, concurrency: int = 8) -> Deps:
         """Dependencies that read this estate through the real SDKs."""
@@ -40,6 +43,7 @@ class Sandbox:
         return Deps(
             aws=AwsClients(self.aws.region, endpoint_url=self.aws.endpoint_url),
             github=GithubSource(token="sandbox-token", base_url=self.github.base_url),
+            status=StatusPages(self.status.pages()),
             concurrency=concurrency,
         )
 
@@ -94,8 +98,11 @@ def sandbox(
         if any(g.partition(":")[0] == "github" for g in sc.gaps):
             gh.fail_next(".*", status=403, times=10**9, message="Resource not accessible by integration")
         seed_github(gh, world)
-        with materialise_aws(world, moto=moto or shared_moto(), latency=latency) as aws:
-            yield Sandbox(world, aws, gh, page_for(sc, world, aws))
+        with (
+            StatusPagesServer(world, latency=latency).start() as status,
+            materialise_aws(world, moto=moto or shared_moto(), latency=latency) as aws,
+        ):
+            yield Sandbox(world, aws, gh, page_for(sc, world, aws), status)
 
 
 def run_scenario(
