@@ -1,0 +1,386 @@
+"""The Slack side of the `Notifier` port: the investigation's thread and its channel-level status line.
+
+- ``started`` replies in the page's thread with what the bot is looking at and posts the status line once;
+- ``status`` edits that status line in place (``chat.update``);
+- ``finding`` only queues: a flusher thread posts the queued findings of each investigation as one grouped
+  message at most every ``flush_interval`` seconds (sooner when ``batch_size`` pile up), then marks them posted
+  in the Store. A failed post (a 429 after the client's own retries, any API error) leaves them queued, and
+  findings the Store still holds unposted are picked up again, so none is lost;
+- ``report`` flushes the findings first, posts the report (split as `report_messages` splits it) and then a
+  chart of the alarmed signal, uploaded into the thread.
+
+Calls may be repeated (durable steps run at least once): the start reply and each report version carry
+message metadata and are looked for in the thread before they are posted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.domain import Evidence, EvidenceKind, Page, Report
+from bot.investigation.ports import InvestigationRef, Status
+from bot.slack.blocks import LinkBuilder, finding_blocks, report_messages, status_text
+from bot.slack.chart import signal_chart
+from bot.slack.safety import untrusted
+from bot.sources.aws.clients import AwsClients
+from bot.sources.aws.telemetry import Telemetry
+from bot.sources.aws.topology import TopologyReader
+from bot.storage.store import Store
+from bot.storage.tables import Finding
+
+log = logging.getLogger(__name__)
+
+_META_STARTED = "sre_bot_started"
+_META_REPORT = "sre_bot_report"
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """What a chart shows: the alarmed signal's points, its onset and the suspected change."""
+
+    title: str
+    points: list[tuple[datetime, float]]
+    onset: datetime | None = None
+    change_at: datetime | None = None
+    change_label: str | None = None
+
+
+#: Finds the points to chart for a report (None: no chart). Runs in the background, may be slow.
+ChartSource = Callable[[Page, Report], ChartData | None]
+
+
+@dataclass
+class _Pending:
+    ref: InvestigationRef
+    findings: dict[int, Evidence] = field(default_factory=dict)
+    last_flush: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def evidence_of(row: Finding) -> Evidence:
+    """A stored finding as evidence (the detail may hold the whole evidence, as the workflow stores it)."""
+    detail = dict(row.detail or {})
+    try:
+        kind = EvidenceKind(row.kind)
+    except ValueError:
+        kind = EvidenceKind.NOTE
+    return Evidence(
+        kind=kind,
+        service=row.service,
+        summary=row.summary,
+        at=row.found_at if detail.get("at") is None else detail.get("at"),
+        source=str(detail.get("source") or ""),
+        detail={str(k): str(v) for k, v in (detail.get("detail") or {}).items()}
+        if isinstance(detail.get("detail"), dict)
+        else {},
+        link=detail.get("link") if isinstance(detail.get("link"), str) else None,
+    )
+
+
+class SlackNotifier:
+    """Posts an investigation's progress into its Slack thread (implements `Notifier`)."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        store: Store,
+        links: LinkBuilder,
+        *,
+        flush_interval: float = 2.0,
+        batch_size: int = 8,
+        chart_source: ChartSource | None = None,
+        background: Executor | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.links = links
+        self.flush_interval = flush_interval
+        self.batch_size = batch_size
+        self.chart_source = chart_source
+        self.background = background
+        self._pending: dict[str, _Pending] = {}
+        self._pages: dict[str, Page] = {}
+        self._posted_keys: set[str] = set()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="slack-findings", daemon=True)
+        self._thread.start()
+
+    # -- the Notifier port --------------------------------------------------------------------------------------
+
+    def started(self, ref: InvestigationRef, page: Page, looking_at: str) -> None:
+        """Reply in the page's thread with what we look at, and post the channel-level status line."""
+        self._pages[ref.workflow_id] = page
+        if not ref.channel:
+            return
+        key = f"started:{ref.workflow_id}"
+        if ref.thread_ts and not self._already_posted(ref, _META_STARTED, key):
+            text = f":mag: On it. Looking at {untrusted(looking_at, 1500)}. Findings follow in this thread."
+            self.client.chat_postMessage(
+                channel=ref.channel,
+                thread_ts=ref.thread_ts,
+                text=text,
+                metadata={"event_type": _META_STARTED, "event_payload": {"key": key}},
+                unfurl_links=False,
+            )
+            self._posted_keys.add(key)
+        self.status(ref, Status.INVESTIGATING, page, None)
+
+    def finding(self, ref: InvestigationRef, finding_id: int, evidence: Evidence) -> None:
+        """Queue a stored finding; the flusher posts it with its neighbours."""
+        with self._cond:
+            pending = self._pending.setdefault(ref.workflow_id, _Pending(ref))
+            pending.findings.setdefault(finding_id, evidence)
+            self._cond.notify()
+
+    def report(self, ref: InvestigationRef, report: Report) -> None:
+        """Post a report version in the thread (after the findings before it), then its chart."""
+        if not ref.channel or not ref.thread_ts:
+            return
+        self.flush(ref)
+        key = f"report:{ref.workflow_id}:v{report.version}"
+        if self._already_posted(ref, _META_REPORT, key):
+            return
+        messages = report_messages(report, self.links, investigation_id=str(ref.investigation_id))
+        for n, (text, blocks) in enumerate(messages):
+            meta = {"event_type": _META_REPORT, "event_payload": {"key": key}} if n == 0 else None
+            self.client.chat_postMessage(
+                channel=ref.channel,
+                thread_ts=ref.thread_ts,
+                text=text,
+                blocks=blocks,
+                metadata=meta,
+                unfurl_links=False,
+            )
+        self._posted_keys.add(key)
+        if self.chart_source is not None and report.version == 1:
+            page = self._page(ref)
+            if page is not None:
+                if self.background is not None:
+                    self.background.submit(self._post_chart, ref, page, report)
+                else:
+                    self._post_chart(ref, page, report)
+
+    def status(self, ref: InvestigationRef, status: Status, page: Page, root_cause: str | None) -> None:
+        """Post the channel-level status line once, then edit it in place."""
+        if not ref.channel:
+            return
+        self._pages.setdefault(ref.workflow_id, page)
+        text = status_text(status.value, page, root_cause)
+        incident = self.store.get_incident(ref.incident_id)
+        ts = incident.status_message_ts if incident else None
+        if ts:
+            self.client.chat_update(channel=ref.channel, ts=ts, text=text)
+            return
+        resp = self.client.chat_postMessage(channel=ref.channel, text=text, unfurl_links=False)
+        self.store.set_incident_messages(ref.incident_id, status_message_ts=str(resp["ts"]))
+
+    def reply(self, ref: InvestigationRef, text: str) -> None:
+        """A plain reply in the thread (the caller's text is treated as untrusted)."""
+        if ref.channel and ref.thread_ts:
+            self.client.chat_postMessage(
+                channel=ref.channel, thread_ts=ref.thread_ts, text=untrusted(text, 3000), unfurl_links=False
+            )
+
+    # -- findings -------------------------------------------------------------------------------------------------
+
+    def flush(self, ref: InvestigationRef) -> bool:
+        """Post every queued or stored-but-unposted finding of `ref` now; False if Slack refused."""
+        with self._cond:
+            pending = self._pending.setdefault(ref.workflow_id, _Pending(ref))
+        return self._flush(pending)
+
+    def _flush(self, pending: _Pending) -> bool:
+        with pending.lock:
+            ref = pending.ref
+            with self._cond:
+                batch = dict(pending.findings)
+            for row in self.store.unposted_findings(ref.investigation_id):
+                if row.id is not None and row.id not in batch:
+                    batch[row.id] = evidence_of(row)
+            pending.last_flush = time.monotonic()
+            if not batch or not ref.channel or not ref.thread_ts:
+                return True
+            ids = sorted(batch)
+            findings = [batch[i] for i in ids]
+            noun = "finding" if len(findings) == 1 else "findings"
+            text = f"{len(findings)} new {noun}: " + "; ".join(
+                untrusted(f.summary, 200) for f in findings[:5]
+            )
+            try:
+                resp = self.client.chat_postMessage(
+                    channel=ref.channel,
+                    thread_ts=ref.thread_ts,
+                    text=text[:3000],
+                    blocks=finding_blocks(findings, self.links),
+                    unfurl_links=False,
+                )
+            except SlackApiError as err:
+                log.warning(
+                    "findings of %s not posted yet (%s); will retry",
+                    ref.workflow_id,
+                    err.response.get("error"),
+                )
+                return False
+            for fid in ids:
+                self.store.mark_posted(fid, str(resp["ts"]))
+            with self._cond:
+                for fid in ids:
+                    pending.findings.pop(fid, None)
+            return True
+
+    def _due(self, now: float) -> tuple[list[_Pending], float]:
+        """Investigations whose findings are due now, and seconds until the next one is."""
+        due: list[_Pending] = []
+        wait = 3600.0
+        for p in self._pending.values():
+            if not p.findings:
+                continue
+            at = p.last_flush + self.flush_interval
+            if len(p.findings) >= self.batch_size and now - p.last_flush >= self.flush_interval / 4:
+                at = now
+            if at <= now:
+                due.append(p)
+            else:
+                wait = min(wait, at - now)
+        return due, wait
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopped:
+                    return
+                due, wait = self._due(time.monotonic())
+                if not due:
+                    self._cond.wait(timeout=wait)
+                    continue
+            for p in due:
+                try:
+                    self._flush(p)
+                except Exception:  # never let the flusher die; the findings stay queued
+                    log.exception("flushing findings of %s failed", p.ref.workflow_id)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued (best effort) and stop the flusher."""
+        with self._cond:
+            pendings = list(self._pending.values())
+        for p in pendings:
+            if p.findings:
+                try:
+                    self._flush(p)
+                except Exception:
+                    log.exception("final flush of %s failed", p.ref.workflow_id)
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    # -- helpers --------------------------------------------------------------------------------------------------
+
+    def _page(self, ref: InvestigationRef) -> Page | None:
+        page = self._pages.get(ref.workflow_id)
+        if page is None:
+            incident = self.store.get_incident(ref.incident_id)
+            if incident and incident.page:
+                try:
+                    page = Page.model_validate(incident.page)
+                except ValueError:
+                    return None
+        return page
+
+    def _already_posted(self, ref: InvestigationRef, event_type: str, key: str) -> bool:
+        """Whether the message `key` is in the thread already (memory first, then the thread's metadata)."""
+        if key in self._posted_keys:
+            return True
+        if not ref.channel or not ref.thread_ts:
+            return False
+        try:
+            resp = self.client.conversations_replies(
+                channel=ref.channel, ts=ref.thread_ts, include_all_metadata=True, limit=200
+            )
+        except SlackApiError:
+            return False
+        for msg in resp.get("messages") or []:
+            meta: dict[str, Any] = msg.get("metadata") or {}
+            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("key") == key:
+                self._posted_keys.add(key)
+                return True
+        return False
+
+    def _post_chart(self, ref: InvestigationRef, page: Page, report: Report) -> None:
+        if self.chart_source is None or not ref.channel or not ref.thread_ts:
+            return
+        try:
+            data = self.chart_source(page, report)
+            if data is None:
+                return
+            png = signal_chart(data.points, data.onset, data.change_at, data.change_label, data.title)
+            self.client.files_upload_v2(
+                channel=ref.channel,
+                thread_ts=ref.thread_ts,
+                content=png,
+                filename="signal.png",
+                title=untrusted(data.title, 200),
+                initial_comment="The alarmed signal: onset in red, the suspected change in amber.",
+                request_file_info=False,
+            )
+        except Exception:  # a chart is a nicety: never fail the report for it
+            log.exception("chart for %s not posted", ref.workflow_id)
+
+
+class TelemetryCharts:
+    """A `ChartSource` reading the root-cause service's anomalous signal from CloudWatch (read-only).
+
+    The signal and onset come from the report's metric evidence for that service, the change from the
+    timeline entry the engine marks as the guilty change.
+    """
+
+    def __init__(self, clients: AwsClients, window: timedelta = timedelta(hours=3)) -> None:
+        self.topology = TopologyReader(clients)
+        self.telemetry = Telemetry(clients)
+        self.window = window
+
+    def __call__(self, page: Page, report: Report) -> ChartData | None:
+        """The chart for `report`, or None when there is no anomalous signal to show."""
+        rc = report.root_cause
+        metrics = [e for e in report.evidence if e.kind is EvidenceKind.METRIC and e.detail.get("signal")]
+        service = rc.service if rc and rc.service else (metrics[0].service if metrics else None)
+        mine = [e for e in metrics if e.service == service]
+        if not service or not mine:
+            return None
+        onset_ev = min(mine, key=lambda e: (bool(e.detail.get("instance")), e.at or page.fired_at))
+        signal = onset_ev.detail["signal"]
+        instance = onset_ev.detail.get("instance") or None
+        start, end = page.fired_at - self.window, page.fired_at + timedelta(minutes=5)
+        estate = self.topology.discover(start, end)
+        info = estate.services.get(service)
+        if info is None:
+            return None
+        result = self.telemetry.signals(
+            service, info.kind, info.res(), start, end, info.instances if instance else None, estate.org
+        )
+        series = (result.data or {}).get((service, signal, instance)) or (result.data or {}).get(
+            (service, signal, None)
+        )
+        if not series:
+            return None
+        points = [(datetime.fromtimestamp(t, UTC), v) for t, v in zip(*series, strict=False)]
+        guilty = next((t for t in report.timeline if t.text.startswith("⚠")), None)
+        who = f"{service}/{instance}" if instance else service
+        return ChartData(
+            title=f"{who} {signal}",
+            points=points,
+            onset=onset_ev.at,
+            change_at=guilty.at if guilty else None,
+            change_label=guilty.text.lstrip("⚠ ").strip() if guilty else None,
+        )

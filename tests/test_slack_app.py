@@ -1,0 +1,619 @@
+"""The Slack surface under test: the real Bolt app over HTTP on loopback, against the fake Slack Web API.
+
+`stack()` wires the runtime exactly as `sre-bot serve` does (store, client with 429 retries, notifier, Bolt
+app, webhook intake) and serves it with our threaded WSGI server; requests are signed by `SlackEventSender`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.config import Settings
+from bot.domain import (
+    Category,
+    Evidence,
+    EvidenceKind,
+    Hypothesis,
+    Mitigation,
+    Page,
+    Phase,
+    Plan,
+    PlanStep,
+    Report,
+)
+from bot.investigation.engine import Deps
+from bot.investigation.ports import InvestigationRef, Notifier, OpenInvestigation, Status
+from bot.sandbox.fake_slack import FakeSlack
+from bot.sandbox.signing import SlackEventSender
+from bot.slack.app import make_client
+from bot.slack.server import HttpServer, Runtime, build_runtime, wsgi_app
+from bot.slack.verify import SnsVerifier
+from bot.sources.aws.clients import AwsClients
+from bot.storage.db import make_engine, migrate
+from bot.storage.store import Store
+
+SIGNING_SECRET = "test-signing-secret"
+PD_SECRET = "pd-webhook-secret"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:cloudwatch-alarms"
+
+
+def report(page: Page, version: int = 1, note: str = "") -> Report:
+    """A small report with one executable step (so it carries Approve / Reject buttons)."""
+    rc = Hypothesis(
+        service="checkout",
+        category=Category.BAD_DEPLOYMENT,
+        confidence=0.8,
+        summary="deploy abc1234 of checkout broke the cache client" + note,
+        change_id="deploy:acme/checkout:abc1234",
+    )
+    plan = Plan(
+        mitigation=Mitigation.ROLLBACK,
+        summary="Roll checkout back to the previous task definition.",
+        steps=(
+            PlanStep(phase=Phase.PREPARE, description="Tell the channel."),
+            PlanStep(
+                phase=Phase.APPLY,
+                description="Roll back checkout.",
+                action="ecs.rollback",
+                params={"service": "checkout"},
+                mutating=True,
+            ),
+        ),
+    )
+    return Report(
+        page_title=page.title,
+        impact="checkout errors",
+        root_cause=rc,
+        hypotheses=(rc,),
+        plan=plan,
+        version=version,
+    )
+
+
+EVIDENCE = [
+    Evidence(
+        kind=EvidenceKind.METRIC, service="checkout", summary="checkout error_rate 0.002 → 0.41 since 10:02"
+    ),
+    Evidence(kind=EvidenceKind.CHANGE, service="checkout", summary="deploy of abc1234 at 10:00"),
+    Evidence(
+        kind=EvidenceKind.LOG,
+        service="checkout",
+        summary="@channel <http://evil.example|click> AKIAABCDEFGHIJKLMNOP timeout talking to cache",
+    ),
+]
+
+
+@dataclass
+class ScriptedInvestigations:
+    """TEMPORARY stand-in for `InvestigationService` (drives the notifier as the workflow does)."""
+
+    store: Store
+    notifier: Notifier
+    opened: list[Page] = field(default_factory=list)
+    steered: list[tuple[InvestigationRef, str, str]] = field(default_factory=list)
+    threads: dict[tuple[str, str], InvestigationRef] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open(self, page: Page) -> InvestigationRef:
+        incident, created = self.store.open_incident(page)
+        assert incident.id is not None
+        inv = self.store.start_investigation(incident.id, f"inv-{page.fingerprint()}")
+        assert inv.id is not None
+        ref = InvestigationRef(inv.id, incident.id, inv.workflow_id, incident.channel, incident.thread_ts)
+        with self.lock:
+            self.opened.append(page)
+            if ref.channel and ref.thread_ts:
+                self.threads[(ref.channel, ref.thread_ts)] = ref
+        if created:
+            threading.Thread(target=self._run, args=(ref, page), daemon=True).start()
+        return ref
+
+    def _run(self, ref: InvestigationRef, page: Page) -> None:
+        with contextlib.suppress(Exception):  # the test may be over (and the fake reset) before it ends
+            self._script(ref, page)
+
+    def _script(self, ref: InvestigationRef, page: Page) -> None:
+        self.notifier.started(ref, page, "checkout and its dependencies")
+        for ev in EVIDENCE:
+            row = self.store.add_finding(
+                ref.investigation_id, kind=ev.kind.value, service=ev.service, summary=ev.summary
+            )
+            assert row.id is not None
+            self.notifier.finding(ref, row.id, ev)
+        self.notifier.report(ref, report(page))
+        self.notifier.status(ref, Status.ROOT_CAUSE_FOUND, page, "deploy abc1234 of checkout")
+
+    def find_by_thread(self, channel: str, thread_ts: str) -> InvestigationRef | None:
+        with self.lock:
+            return self.threads.get((channel, thread_ts))
+
+    def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
+        with self.lock:
+            self.steered.append((ref, user, text))
+        self.notifier.reply(ref, f"Understood: {text}")
+
+    def open_investigations(self) -> list[OpenInvestigation]:
+        out = []
+        for inv in self.store.open_investigations():
+            inc = self.store.get_incident(inv.incident_id)
+            assert inc is not None and inv.id is not None
+            ref = InvestigationRef(inv.id, inv.incident_id, inv.workflow_id, inc.channel, inc.thread_ts)
+            out.append(OpenInvestigation(ref, inc.title, inc.service, inv.status, inv.started_at.isoformat()))
+        return out
+
+
+@dataclass
+class Stack:
+    """A running Slack surface and its handles."""
+
+    fake: FakeSlack
+    runtime: Runtime
+    server: HttpServer
+    sender: SlackEventSender
+    channel: str
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    @property
+    def investigations(self) -> ScriptedInvestigations:
+        inv = self.runtime.investigations
+        assert isinstance(inv, ScriptedInvestigations)
+        return inv
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        import httpx
+
+        r = httpx.post(self.server.url + path, content=body, headers=headers, timeout=10)
+        return r.status_code, r.text
+
+
+def settings_for(fake: FakeSlack, db: Path) -> Settings:
+    """Settings for a test or the demo: the fake Slack, a SQLite file, test secrets, our SNS topic."""
+    return Settings(
+        database_url=f"sqlite:///{db}",
+        slack_bot_token="xoxb-sandbox-token",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake.api_url,
+        page_channel="#incidents",
+        pagerduty_webhook_secret=PD_SECRET,
+        sns_topic_allowlist=[TOPIC],
+        work_pool_size=16,
+    )
+
+
+@contextmanager
+def stack(
+    fake: FakeSlack, tmp: Path, *, sns: SnsVerifier | None = None, flush_interval: float = 0.3
+) -> Iterator[Stack]:
+    """The Slack surface on loopback, with an incident channel the bot is in."""
+    settings = settings_for(fake, tmp / "bot.sqlite")
+    migrate(settings.database_url)
+    store = Store(make_engine(settings.database_url))
+    channel = fake.add_channel("inc-checkout")
+    fake.add_channel("incidents")
+    fake.add_user("oncall", id="U0ONCALL1")
+    deps = Deps(aws=AwsClients("us-east-1", max_attempts=1, endpoint_url="http://127.0.0.1:9"))
+    runtime = build_runtime(
+        settings,
+        client=make_client(settings),
+        deps=deps,
+        investigations=lambda _s, st, notifier, _d: ScriptedInvestigations(st, notifier),
+        store=store,
+        sns_verifier=sns,
+        subscribe_allowed=lambda url: url.startswith("http://127.0.0.1:"),
+        flush_interval=flush_interval,
+    )
+    runtime.notifier.chart_source = None
+    server = HttpServer(wsgi_app(runtime.app, runtime.intake)).start()
+    sender = SlackEventSender(server.url + "/slack/events", SIGNING_SECRET, bot_user_id=fake.bot_user_id)
+    try:
+        yield Stack(fake, runtime, server, sender, channel)
+    finally:
+        sender.close()
+        server.stop()
+        runtime.close()
+
+
+def now_ts(offset: float = 0.0) -> str:
+    """A Slack ts for now (plus `offset` seconds)."""
+    return f"{(datetime.now(UTC) + timedelta(seconds=offset)).timestamp():.6f}"
+
+
+# -- tests -------------------------------------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from bot.domain import PageSource  # noqa: E402
+from bot.sandbox.fake_slack import wait_for  # noqa: E402
+from bot.sandbox.pages import AlarmNotice, PdIncident, chatbot_alarm_message, pagerduty_app_message  # noqa: E402
+from bot.storage.tables import Verdict  # noqa: E402
+
+T_PAGE = datetime.now(UTC).replace(microsecond=0)
+NOTICE = AlarmNotice(
+    alarm_name="checkout-5xx-high",
+    metric_name="HTTPCode_Target_5XX_Count",
+    namespace="AWS/ApplicationELB",
+    state_change_time=T_PAGE,
+    dimensions=(("LoadBalancer", "app/checkout/abc"),),
+    threshold=10,
+    value=42,
+)
+INCIDENT = PdIncident(
+    number=4242, title="checkout: error rate above 5%", service_name="checkout", created_at=T_PAGE
+)
+
+
+def page_event(kind: str, channel: str, ts: str) -> dict[str, object]:
+    """A page as Slack delivers it: `chatbot-modern`, `chatbot-classic`, `pagerduty-modern`, `pagerduty-classic`."""
+    source, shape = kind.split("-")
+    if source == "chatbot":
+        return chatbot_alarm_message(NOTICE, channel, ts, shape=shape)  # type: ignore[arg-type]
+    return pagerduty_app_message(INCIDENT, channel, ts, shape=shape)  # type: ignore[arg-type]
+
+
+def inject_page(s: Stack, kind: str = "chatbot-modern", **opts: object) -> tuple[str, dict[str, object]]:
+    """Put a page into the channel (as the other app would) and deliver its signed event; returns its ts."""
+    event = page_event(kind, s.channel, now_ts())
+    ts = s.fake.add_message(s.channel, event)
+    d = s.sender.event(event, **opts)  # type: ignore[arg-type]
+    assert d.status == 200, d.body
+    return ts, event
+
+
+@pytest.fixture
+def s(fake_slack: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")  # no credential lookups beyond loopback
+    with stack(fake_slack, tmp_path) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "kind", ["chatbot-modern", "chatbot-classic", "pagerduty-modern", "pagerduty-classic"]
+)
+def test_a_page_opens_an_investigation_in_its_thread(s: Stack, kind: str) -> None:
+    started = time.monotonic()
+    ts, _ = inject_page(s, kind)
+    assert wait_for(lambda: len(s.fake.replies(s.channel, ts)) >= 1, 3.0), "no reply within 3 s"
+    assert time.monotonic() - started < 3.0
+    page = s.investigations.opened[0]
+    assert (page.channel, page.message_ts) == (s.channel, ts)
+    assert page.source.value == ("cloudwatch" if kind.startswith("chatbot") else "pagerduty")
+    first = s.fake.replies(s.channel, ts)[0]
+    assert first["text"].startswith(":mag: On it")
+    # the report (with feedback and approve buttons) lands in the thread after the grouped findings
+    assert wait_for(lambda: any("Report:" in m["text"] for m in s.fake.replies(s.channel, ts)), 5.0)
+    texts = [m["text"] for m in s.fake.replies(s.channel, ts)]
+    findings_at = next(i for i, t in enumerate(texts) if "new finding" in t)
+    report_at = next(i for i, t in enumerate(texts) if t.startswith("Report:"))
+    assert findings_at < report_at
+    batches = [int(t.split(" ", 1)[0]) for t in texts if " new finding" in t]
+    assert sum(batches) == 3 and len(batches) < 3, "findings are grouped, none lost"
+
+
+def test_status_message_is_posted_once_and_edited_in_place(s: Stack) -> None:
+    inject_page(s)
+    assert wait_for(lambda: len(s.fake.calls_to("chat.update")) >= 1, 5.0)
+    top = [c for c in s.fake.calls_to("chat.postMessage") if not c.params.get("thread_ts")]
+    assert len(top) == 1 and ":mag: *Investigating*" in top[0].params["text"]
+    update = s.fake.calls_to("chat.update")[-1]
+    assert update.params["ts"] == top[0].response["ts"]
+    assert "Root cause found" in update.params["text"]
+    incident = s.store.recent_incidents(1)[0]
+    assert incident.status_message_ts == top[0].response["ts"]
+
+
+def test_findings_are_escaped_and_redacted(s: Stack) -> None:
+    ts, _ = inject_page(s)
+    assert wait_for(lambda: any("Report:" in m["text"] for m in s.fake.replies(s.channel, ts)), 5.0)
+    posted = [c.params for c in s.fake.calls_to("chat.postMessage") if "new finding" in c.params["text"]]
+    wire = json.dumps(posted)
+    assert "timeout talking to cache" in wire
+    assert "AKIAABCDEFGHIJKLMNOP" not in wire and "[redacted]" in wire
+    assert "<http://evil.example|click>" not in wire and "@channel" not in wire.replace("@\\u200dchannel", "")
+    assert "<!channel>" not in wire
+
+
+def test_own_messages_are_ignored(s: Stack) -> None:
+    event = page_event("chatbot-modern", s.channel, now_ts())
+    event.update({"bot_id": s.fake.bot_id, "user": s.fake.bot_user_id, "app_id": s.fake.app_id})
+    assert s.sender.event(event).status == 200
+    time.sleep(0.5)
+    assert s.investigations.opened == []
+
+
+def test_retries_and_duplicate_event_ids_open_one_investigation(s: Stack) -> None:
+    event = page_event("pagerduty-modern", s.channel, now_ts())
+    s.fake.add_message(s.channel, event)
+    for retry in (None, 1, 2):
+        assert s.sender.event(event, event_id="Ev0SAME", retry_num=retry).status == 200
+    assert s.sender.event(event, event_id="Ev0SAME").status == 200
+    assert wait_for(lambda: len(s.investigations.opened) >= 1, 3.0)
+    time.sleep(0.5)
+    assert len(s.investigations.opened) == 1
+    # the same page under another event id joins the same incident
+    assert s.sender.event(event, event_id="Ev0OTHER").status == 200
+    assert wait_for(lambda: len(s.investigations.opened) == 2, 3.0)
+    assert len(s.store.recent_incidents()) == 1
+    assert len(s.store.open_investigations()) == 1
+
+
+@pytest.mark.parametrize("forgery", [{"wrong_secret": True}, {"stale_seconds": 600}])
+def test_forged_or_stale_requests_are_refused(s: Stack, forgery: dict[str, object]) -> None:
+    event = page_event("chatbot-modern", s.channel, now_ts())
+    s.fake.add_message(s.channel, event)
+    assert s.sender.event(event, **forgery).status == 401  # type: ignore[arg-type]
+    assert s.sender.command("/sre", "investigate checkout", **forgery).status == 401  # type: ignore[arg-type]
+    time.sleep(0.5)
+    assert s.investigations.opened == []
+    assert s.fake.calls_to("chat.postMessage") == []
+
+
+def test_url_verification(s: Stack) -> None:
+    d = s.sender.url_verification("abc123")
+    assert d.status == 200 and d.json()["challenge"] == "abc123"
+
+
+def test_a_reply_in_the_thread_steers_the_investigation(s: Stack) -> None:
+    ts, _ = inject_page(s)
+    assert wait_for(lambda: len(s.fake.replies(s.channel, ts)) >= 1, 3.0)
+    reply = {
+        "type": "message",
+        "channel": s.channel,
+        "user": "U0ONCALL1",
+        "text": "ignore forge, it's fine",
+        "ts": now_ts(1),
+        "thread_ts": ts,
+        "event_ts": now_ts(1),
+        "channel_type": "channel",
+    }
+    s.fake.add_message(s.channel, reply)
+    assert s.sender.event(reply).status == 200
+    assert wait_for(lambda: len(s.investigations.steered) == 1, 3.0)
+    ref, user, text = s.investigations.steered[0]
+    assert (ref.channel, ref.thread_ts, user, text) == (s.channel, ts, "U0ONCALL1", "ignore forge, it's fine")
+    assert wait_for(lambda: any("Understood" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
+
+
+def test_a_reply_in_another_thread_is_not_steering(s: Stack) -> None:
+    root = s.fake.add_message(s.channel, {"user": "U0ONCALL1", "text": "lunch?"})
+    reply = {
+        "type": "message",
+        "channel": s.channel,
+        "user": "U0ONCALL1",
+        "text": "yes",
+        "ts": now_ts(1),
+        "thread_ts": root,
+    }
+    assert s.sender.event(reply).status == 200
+    time.sleep(0.4)
+    assert s.investigations.steered == []
+
+
+def mention(s: Stack, text: str, thread_ts: str | None = None) -> str:
+    ts = now_ts(2)
+    event = {
+        "type": "app_mention",
+        "channel": s.channel,
+        "user": "U0ONCALL1",
+        "text": f"<@{s.fake.bot_user_id}> {text}",
+        "ts": ts,
+        "event_ts": ts,
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    s.fake.add_message(s.channel, event)
+    assert s.sender.event(event).status == 200
+    return ts
+
+
+def test_questions_it_cannot_answer_say_so(s: Stack) -> None:
+    ts = mention(s, "what is the meaning of life?")
+    assert wait_for(lambda: len(s.fake.replies(s.channel, ts)) == 1, 10.0)
+    text = s.fake.replies(s.channel, ts)[0]["text"]
+    assert "can't answer that yet" in text and "what changed for" in text
+
+
+def test_open_investigations_question(s: Stack) -> None:
+    inject_page(s)
+    assert wait_for(lambda: len(s.store.open_investigations()) == 1, 3.0)
+    ts = mention(s, "open investigations?")
+    assert wait_for(lambda: len(s.fake.replies(s.channel, ts)) == 1, 5.0)
+    text = s.fake.replies(s.channel, ts)[0]["text"]
+    assert "1 open investigation" in text and "checkout-5xx-high" in text
+
+
+def test_investigate_by_mention_starts_one_in_that_thread(s: Stack) -> None:
+    ts = mention(s, "investigate checkout")
+    assert wait_for(lambda: len(s.investigations.opened) == 1, 10.0)
+    page = s.investigations.opened[0]
+    assert page.source.value == "manual" and page.service_hint == "checkout"
+    assert (page.channel, page.message_ts) == (s.channel, ts)
+    assert s.store.audit_log("manual:checkout")
+
+
+def test_slash_command_help_and_status_and_investigate(s: Stack) -> None:
+    hook = s.fake.base_url + "/webhook/cmd1"
+    d = s.sender.command("/sre", "help", channel_id=s.channel, response_url=hook)
+    assert d.status == 200 and "/sre investigate" in d.body and d.elapsed < 1.0
+    d = s.sender.command("/sre", "status", channel_id=s.channel, response_url=hook)
+    assert d.status == 200 and d.elapsed < 1.0
+    assert wait_for(lambda: len(s.fake.webhooks.get("cmd1", [])) == 1, 3.0)
+    assert "No open investigations" in s.fake.webhooks["cmd1"][0]["text"]
+    d = s.sender.command("/sre", "investigate checkout-5xx-high", channel_id=s.channel, response_url=hook)
+    assert d.status == 200 and d.elapsed < 1.0
+    assert wait_for(lambda: len(s.investigations.opened) == 1, 10.0)
+    page = s.investigations.opened[0]
+    top = s.fake.message(s.channel, page.message_ts or "")
+    assert top is not None and "Investigating" in top["text"] and "<@U0ONCALL1>" in top["text"]
+    assert wait_for(lambda: len(s.fake.webhooks.get("cmd1", [])) == 2, 3.0)
+
+
+def _report_buttons(s: Stack, ts: str) -> dict[str, dict[str, object]]:
+    assert wait_for(lambda: any(m["text"].startswith("Report:") for m in s.fake.replies(s.channel, ts)), 5.0)
+    out: dict[str, dict[str, object]] = {}
+    for m in s.fake.replies(s.channel, ts):
+        for b in m.get("blocks") or []:
+            for el in b.get("elements", []) if b.get("type") == "actions" else []:
+                out[el["action_id"]] = {"message": m, "value": el["value"]}
+    return out
+
+
+def _click(s: Stack, action_id: str, found: dict[str, object], ts: str) -> None:
+    message = found["message"]
+    assert isinstance(message, dict)
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0ONCALL1", "username": "oncall"},
+        "api_app_id": "A0SREBOT",
+        "team": {"id": "T0SANDBOX"},
+        "channel": {"id": s.channel},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": s.channel},
+        "message": {**message, "thread_ts": ts},
+        "trigger_id": "1.2.trigger",
+        "response_url": s.fake.base_url + "/webhook/act",
+        "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": found["value"]}],
+    }
+    d = s.sender.interaction(payload)
+    assert d.status == 200 and d.elapsed < 1.0
+
+
+def test_feedback_buttons_and_modal(s: Stack) -> None:
+    ts, _ = inject_page(s)
+    buttons = _report_buttons(s, ts)
+    inv_id = s.store.open_investigations()[0].id
+    assert inv_id is not None
+    _click(s, "feedback_up", buttons["feedback_up"], ts)
+    assert wait_for(lambda: len(s.store.feedback_for(inv_id)) == 1, 3.0)
+    assert s.store.feedback_for(inv_id)[0].verdict == Verdict.UP.value
+    assert wait_for(lambda: len(s.fake.ephemerals) == 1, 3.0)
+    _click(s, "feedback_down", buttons["feedback_down"], ts)
+    assert wait_for(lambda: len(s.fake.calls_to("views.open")) == 1, 3.0)
+    view = s.fake.calls_to("views.open")[0].params["view"]
+    assert view["callback_id"] == "feedback_modal" and view["private_metadata"] == str(inv_id)
+    submission = {
+        "type": "view_submission",
+        "user": {"id": "U0ONCALL1"},
+        "team": {"id": "T0SANDBOX"},
+        "api_app_id": "A0SREBOT",
+        "view": {
+            **view,
+            "id": "V1",
+            "state": {
+                "values": {
+                    "actual_cause": {
+                        "actual_cause_input": {"type": "plain_text_input", "value": "the pool size"}
+                    }
+                }
+            },
+        },
+    }
+    d = s.sender.interaction(submission)
+    assert d.status == 200
+    assert wait_for(lambda: len(s.store.feedback_for(inv_id)) == 2, 3.0)
+    down = s.store.feedback_for(inv_id)[1]
+    assert (down.verdict, down.note) == (Verdict.DOWN.value, "the pool size")
+    verbs = [a.verb for a in s.store.audit_log(f"investigation:{inv_id}")]
+    assert verbs == ["feedback:up", "feedback:down"]
+
+
+def test_approve_and_reject_are_recorded_not_executed(s: Stack) -> None:
+    ts, _ = inject_page(s)
+    buttons = _report_buttons(s, ts)
+    _click(s, "plan_approve", buttons["plan_approve"], ts)
+    assert wait_for(lambda: any("approved" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
+    text = next(m["text"] for m in s.fake.replies(s.channel, ts) if "approved" in m["text"])
+    assert "execution is not wired yet" in text
+    inv_id = s.store.open_investigations()[0].id
+    assert inv_id is not None
+    actions = s.store.actions(inv_id)
+    assert [a.name for a in actions] == ["ecs.rollback"]
+    _click(s, "plan_reject", buttons["plan_reject"], ts)
+    assert wait_for(lambda: any("rejected" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
+    verbs = [a.verb for a in s.store.audit_log() if a.subject.startswith(f"investigation:{inv_id}:step")]
+    assert verbs == ["approve", "reject"]
+
+
+def test_joins_new_incident_channels_only(s: Stack) -> None:
+    inc = s.fake.add_channel("inc-db-down", bot_is_member=False)
+    other = s.fake.add_channel("random-chat", bot_is_member=False)
+    for cid, name in ((inc, "inc-db-down"), (other, "random-chat")):
+        ev = {
+            "type": "channel_created",
+            "channel": {"id": cid, "name": name, "created": 1, "creator": "U0ONCALL1"},
+            "event_ts": now_ts(),
+        }
+        assert s.sender.event(ev).status == 200
+    assert wait_for(lambda: len(s.fake.calls_to("conversations.join")) == 1, 3.0)
+    time.sleep(0.3)
+    assert [c.params["channel"] for c in s.fake.calls_to("conversations.join")] == [inc]
+    invited = {
+        "type": "member_joined_channel",
+        "user": s.fake.bot_user_id,
+        "channel": other,
+        "event_ts": now_ts(),
+    }
+    assert s.sender.event(invited).status == 200
+
+
+def test_app_home_lists_open_investigations(s: Stack) -> None:
+    inject_page(s)
+    assert wait_for(lambda: len(s.store.open_investigations()) == 1, 3.0)
+    ev = {
+        "type": "app_home_opened",
+        "user": "U0ONCALL1",
+        "channel": "D0HOME",
+        "tab": "home",
+        "event_ts": now_ts(),
+    }
+    assert s.sender.event(ev).status == 200
+    assert wait_for(lambda: len(s.fake.calls_to("views.publish")) == 1, 3.0)
+    view = s.fake.home_views["U0ONCALL1"]
+    wire = json.dumps(view)
+    assert "Open investigations (1)" in wire and "checkout-5xx-high" in wire
+
+
+def test_a_rate_limited_finding_is_posted_later(s: Stack) -> None:
+    page = Page(source=PageSource.MANUAL, title="t", fired_at=T_PAGE, channel=s.channel)
+    ts = s.fake.add_message(s.channel, {"user": "U0ONCALL1", "text": "page"})
+    incident, _ = s.store.open_incident(page.model_copy(update={"message_ts": ts}))
+    assert incident.id is not None
+    inv = s.store.start_investigation(incident.id, "wf-429")
+    assert inv.id is not None
+    ref = InvestigationRef(inv.id, incident.id, "wf-429", s.channel, ts)
+    row = s.store.add_finding(inv.id, kind="log", service="checkout", summary="pool exhausted")
+    assert row.id is not None
+    # the client's own try and its two retries are all refused: that flush fails and the finding stays queued
+    s.fake.fail_next("chat.postMessage", status=429, retry_after=0, times=3)
+    s.runtime.notifier.finding(ref, row.id, EVIDENCE[0])
+    assert wait_for(lambda: s.store.unposted_findings(inv.id) == [], 10.0)
+    calls = s.fake.calls_to("chat.postMessage")
+    assert [c.status for c in calls] == [429, 429, 429, 200]
+    assert s.store.findings(inv.id)[0].posted_ts == calls[-1].response["ts"]
+    assert len(s.fake.replies(s.channel, ts)) == 1
+
+
+def test_findings_left_unposted_in_the_store_are_posted_too(s: Stack) -> None:
+    ts = s.fake.add_message(s.channel, {"user": "U0ONCALL1", "text": "page"})
+    page = Page(source=PageSource.MANUAL, title="t", fired_at=T_PAGE, channel=s.channel, message_ts=ts)
+    incident, _ = s.store.open_incident(page)
+    assert incident.id is not None
+    inv = s.store.start_investigation(incident.id, "wf-restart")
+    assert inv.id is not None
+    ref = InvestigationRef(inv.id, incident.id, "wf-restart", s.channel, ts)
+    older = s.store.add_finding(inv.id, kind="metric", service="checkout", summary="stored before a restart")
+    newer = s.store.add_finding(inv.id, kind="log", service="checkout", summary="pool exhausted")
+    assert older.id is not None and newer.id is not None
+    s.runtime.notifier.finding(ref, newer.id, EVIDENCE[0])
+    assert wait_for(lambda: s.store.unposted_findings(inv.id) == [], 5.0)
+    assert "2 new findings" in s.fake.replies(s.channel, ts)[0]["text"]
