@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dbos import DBOS
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
@@ -218,7 +219,7 @@ def test_steering_reissues_the_report(harness: Callable[[float], Harness], estat
     _wait(lambda: h.store.latest_report(ref.investigation_id) is not None)
     h.service.steer(ref, "U1", "ignore forge, it's fine")
     h.service.steer(ref, "U2", "what's the weather like")
-    _wait(lambda: len(h.notifier.of("reply")) == 2)
+    _wait(lambda: len(h.notifier.of("reply")) == 2 and len(h.notifier.of("report")) == 2)
 
     versions = h.store.report_versions(ref.investigation_id)
     assert [v.version for v in versions] == [1, 2]
@@ -231,11 +232,18 @@ def test_steering_reissues_the_report(harness: Callable[[float], Harness], estat
     assert [(m.user, m.understood) for m in steering] == [("U1", True), ("U2", False)]
     assert steering[0].directive is not None and steering[0].directive["ignore"] == ["forge"]
 
+    # A window reaching back before the gathered one makes the workflow gather again, once.
+    h.service.steer(ref, "U1", "look at the last 30 hours")
+    _wait(lambda: len(h.store.report_versions(ref.investigation_id)) == 3)
+    assert [v.version for v in h.store.report_versions(ref.investigation_id)] == [1, 2, 3]
+    steps = [s["function_name"] for s in DBOS.list_workflow_steps(ref.workflow_id)]
+    assert steps.count("inv.gather") == 2 and steps.count("inv.conclude") == 3
+
     # The alarm clears: the incident is resolved, the notifier told, and the workflow stops listening.
     ok = estate.page.model_copy(update={"state": "OK", "title": "OK: gateway-5xx-rate-high"})
     assert h.service.open(ok) == ref
     result = h.runtime.result(ref.workflow_id, timeout_s=10)
-    assert result["version"] == 2
+    assert result["version"] == 3
     assert h.notifier.of("status")[-1][0] == Status.RESOLVED
     assert h.store.get_incident(ref.incident_id).status == "resolved"  # type: ignore[union-attr]
     assert h.service.open_investigations() == []
