@@ -103,7 +103,11 @@ def evaluate(
     from bot.sandbox.evaluate import evaluate_paths, format_table
 
     result = evaluate_paths(paths)
-    typer.echo(json.dumps(result) if as_json else format_table(result))
+    if as_json:
+        result.pop("_details", None)
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(format_table(result))
 
 
 @app.command()
