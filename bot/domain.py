@@ -7,6 +7,7 @@ can be stored, sent between processes and rendered.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 
@@ -105,6 +106,21 @@ class Resource(Model):
     name: str | None = None
 
 
+def reachable(start: str, callees: Callable[[str], list[str]]) -> list[str]:
+    """`start` and every node reachable from it through `callees`, breadth first, in callee order."""
+    seen = [start]
+    frontier = [start]
+    while frontier:
+        nxt: list[str] = []
+        for node in frontier:
+            for callee in callees(node):
+                if callee not in seen:
+                    seen.append(callee)
+                    nxt.append(callee)
+        frontier = nxt
+    return seen
+
+
 class Service(Model):
     """A service of the estate, as discovered."""
 
@@ -139,17 +155,7 @@ class Topology(Model):
 
     def downstream(self, name: str) -> list[str]:
         """`name` and every service it reaches through calls, breadth first, deterministic."""
-        seen = [name]
-        frontier = [name]
-        while frontier:
-            nxt: list[str] = []
-            for n in frontier:
-                for c in self.callees(n):
-                    if c not in seen:
-                        seen.append(c)
-                        nxt.append(c)
-            frontier = nxt
-        return seen
+        return reachable(name, self.callees)
 
 
 class EvidenceKind(StrEnum):

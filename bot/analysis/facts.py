@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.analysis.logs import Frame
+from bot.domain import reachable
 
 #: Signals whose anomalies are symptoms (something is failing), by the service's own metric names.
 SYMPTOM_SIGNALS = frozenset(
@@ -175,14 +176,4 @@ class Facts:
 
     def downstream(self, service: str) -> list[str]:
         """`service` and everything it reaches through calls, breadth first."""
-        seen = [service]
-        frontier = [service]
-        while frontier:
-            nxt = []
-            for s in frontier:
-                for c in self.callees(s):
-                    if c not in seen:
-                        seen.append(c)
-                        nxt.append(c)
-            frontier = nxt
-        return seen
+        return reachable(service, self.callees)
