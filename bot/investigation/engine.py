@@ -219,7 +219,7 @@ class Investigator:
         now = page.fired_at
         with ThreadPoolExecutor(2) as pool:
             alarm_f = pool.submit(self.telemetry.alarm, page.alarm_name) if page.alarm_name else None
-            estate = self.topology.discover(now - self.deps.lookback, now)
+            estate = self.topology.cached(now - self.deps.lookback, now)
             for gap in estate.gaps:
                 run.result(ToolResult(status=_status_of(gap), source=gap.source, message=gap.reason))
             alarm = run.result(alarm_f.result()) if alarm_f else None

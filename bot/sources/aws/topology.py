@@ -4,7 +4,9 @@ callers' dependency metrics. Usable on its own (a topology view, answering quest
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -97,6 +99,20 @@ class TopologyReader:
         self._c = clients
         self._workers = workers
         self._lock = threading.Lock()
+        self._cache: tuple[float, Estate] | None = None
+
+    def cached(self, since: datetime, until: datetime, ttl_s: float = 300.0) -> Estate:
+        """The estate as discovered at most `ttl_s` seconds ago (a copy: callers may annotate it), else anew."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache
+        if hit is not None and now - hit[0] <= ttl_s:
+            return copy.deepcopy(hit[1])
+        estate = self.discover(since, until)
+        if not estate.gaps:
+            with self._lock:
+                self._cache = (now, copy.deepcopy(estate))
+        return estate
 
     def discover(self, since: datetime | None = None, until: datetime | None = None) -> Estate:
         """Every tagged service, its resources and the call edges; unreadable APIs become gaps."""
