@@ -20,5 +20,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 def shared_dir() -> Path:
     """The read-only ../shared folder, or skip with a clear message where it is absent."""
     if not SHARED.is_dir():
-        pytest.skip(f"../shared is not beside this checkout ({SHARED}); these tests read its scenarios and data")
+        pytest.skip(
+            f"../shared is not beside this checkout ({SHARED}); these tests read its scenarios and data"
+        )
     return SHARED
