@@ -140,12 +140,21 @@ def serve() -> None:
 @app.command()
 @_friendly
 def worker() -> None:
-    """Run investigations, approvals and the nightly/weekly jobs (DBOS) without serving Slack."""
-    from bot.investigation.runtime import run_worker
+    """Run investigations, steering and their Slack updates (DBOS queue workers) without serving HTTP."""
+    import signal
+    import threading
+
+    from bot.slack.server import build_runtime
 
     settings = load_settings()
     settings.require("slack_bot_token")
-    run_worker(settings)
+    runtime = build_runtime(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    typer.echo("worker running; investigations are picked up from the queue (Ctrl-C to stop)")
+    stop.wait()
+    runtime.close()
 
 
 def main() -> None:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = None
     anthropic_model: str = "claude-sonnet-4-6"
 
+    # Third parties: external service name -> its Statuspage v2 summary URL.
+    status_pages: dict[str, str] = Field(default_factory=dict)
+
     # Investigation tuning.
     lookback_minutes: int = 24 * 60
     gather_concurrency: int = 8
