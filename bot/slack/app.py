@@ -137,7 +137,7 @@ class Work:
             if thread_ts and thread_ts != event.get("ts"):
                 return  # bots talking in threads are not new pages
             page = parse_page_message(event, self.deps.clock(), own_bot_ids=[self.bot_id])
-            if page is not None and page.state not in ("OK", "ACKNOWLEDGED"):
+            if page is not None and page.state != "ACKNOWLEDGED":  # OK pages resolve their incident
                 self.deps.investigations.open(page)
             return
         if event.get("subtype") not in (None, "thread_broadcast", "file_share") or not event.get("user"):

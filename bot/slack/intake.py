@@ -106,7 +106,7 @@ class Intake:
         if delivery and not self.store.record_delivery("pagerduty", delivery):
             return 202, {"status": "duplicate"}
         page = parse_pagerduty_webhook(payload, self.clock())
-        if page is None or page.state in ("OK", "ACKNOWLEDGED"):
+        if page is None or page.state == "ACKNOWLEDGED":
             return 202, {"status": "ignored"}
         self.pool.submit(self.post_and_open, page)
         return 202, {"status": "accepted"}
@@ -136,7 +136,7 @@ class Intake:
         if not self.store.record_delivery("sns", str(message.get("MessageId") or "")):
             return 200, {"status": "duplicate"}
         page = parse_sns_alarm(message, self.clock())
-        if page.state != "ALARM":
+        if page.state not in ("ALARM", "OK"):
             return 200, {"status": "ignored"}
         self.pool.submit(self.post_and_open, page)
         return 200, {"status": "accepted"}
@@ -146,8 +146,11 @@ class Intake:
     def post_and_open(self, page: Page) -> None:
         """Post the page into the page channel and open its investigation in that message's thread.
 
-        A page whose incident is already open joins it instead of being posted again.
+        A page whose incident is already open joins it (or, when OK, resolves it) instead of being posted again.
         """
+        if page.state == "OK":
+            self.investigations.open(page)
+            return
         existing = self.store.find_open_incident(page.fingerprint())
         if existing is not None and existing.channel and existing.thread_ts:
             self.investigations.open(

@@ -68,23 +68,19 @@ class _Pending:
 
 
 def evidence_of(row: Finding) -> Evidence:
-    """A stored finding as evidence (the detail may hold the whole evidence, as the workflow stores it)."""
+    """A stored finding as evidence: the workflow keeps the whole evidence in ``detail["evidence"]``."""
     detail = dict(row.detail or {})
+    stored = detail.get("evidence")
+    if isinstance(stored, dict):
+        try:
+            return Evidence.model_validate(stored)
+        except ValueError:
+            pass
     try:
         kind = EvidenceKind(row.kind)
     except ValueError:
         kind = EvidenceKind.NOTE
-    return Evidence(
-        kind=kind,
-        service=row.service,
-        summary=row.summary,
-        at=row.found_at if detail.get("at") is None else detail.get("at"),
-        source=str(detail.get("source") or ""),
-        detail={str(k): str(v) for k, v in (detail.get("detail") or {}).items()}
-        if isinstance(detail.get("detail"), dict)
-        else {},
-        link=detail.get("link") if isinstance(detail.get("link"), str) else None,
-    )
+    return Evidence(kind=kind, service=row.service, summary=row.summary, at=row.found_at)
 
 
 class SlackNotifier:
@@ -119,13 +115,13 @@ class SlackNotifier:
     # -- the Notifier port --------------------------------------------------------------------------------------
 
     def started(self, ref: InvestigationRef, page: Page, looking_at: str) -> None:
-        """Reply in the page's thread with what we look at, and post the channel-level status line."""
+        """Reply in the page's thread with what we look at (the status line comes with `status`)."""
         self._pages[ref.workflow_id] = page
         if not ref.channel:
             return
         key = f"started:{ref.workflow_id}"
         if ref.thread_ts and not self._already_posted(ref, _META_STARTED, key):
-            text = f":mag: On it. Looking at {untrusted(looking_at, 1500)}. Findings follow in this thread."
+            text = f":mag: On it: {untrusted(looking_at, 1500)} Findings follow in this thread."
             self.client.chat_postMessage(
                 channel=ref.channel,
                 thread_ts=ref.thread_ts,
@@ -134,7 +130,6 @@ class SlackNotifier:
                 unfurl_links=False,
             )
             self._posted_keys.add(key)
-        self.status(ref, Status.INVESTIGATING, page, None)
 
     def finding(self, ref: InvestigationRef, finding_id: int, evidence: Evidence) -> None:
         """Queue a stored finding; the flusher posts it with its neighbours."""

@@ -150,9 +150,9 @@ InvestigationsFactory = Callable[[Settings, Store, Notifier, Deps], Investigatio
 
 def _service(settings: Settings, store: Store, notifier: Notifier, deps: Deps) -> Investigations:
     from bot.investigation.service import InvestigationService
+    from bot.investigation.workflow import launch_runtime
 
-    svc: Investigations = InvestigationService.start(settings, store, notifier, deps)
-    return svc
+    return InvestigationService(launch_runtime(settings, lambda: deps, store, notifier), store)
 
 
 @dataclass
@@ -168,13 +168,32 @@ class Runtime:
     app: App
     intake: Intake
 
+    def stop_listening(self, timeout_s: float = 10.0) -> None:
+        """Tell every open investigation to stop waiting for steering and finish (the demo and tests end so;
+        `serve` does not: its workflows stay pending and resume on the next start)."""
+        from bot.investigation.workflow import STEER_TOPIC
+
+        durable = getattr(self.investigations, "runtime", None)
+        if durable is None:
+            return
+        from dbos import DBOS
+
+        ids = [inv.workflow_id for inv in self.store.open_investigations()]
+        for wid in ids:
+            DBOS.send(wid, {"resolved": True}, topic=STEER_TOPIC)
+        for wid in ids:
+            try:
+                durable.result(wid, timeout_s)
+            except Exception as err:  # a failed or slow workflow must not stop the shutdown
+                log.warning("investigation %s did not finish: %s", wid, err)
+
     def close(self) -> None:
-        """Finish queued work, flush findings, stop the investigation runtime if it can be stopped."""
+        """Finish queued work, stop the investigation runtime if it can be stopped, flush findings."""
         self.pool.shutdown(wait=True)
+        durable = getattr(self.investigations, "runtime", None)
+        if durable is not None and callable(getattr(durable, "shutdown", None)):
+            durable.shutdown()
         self.notifier.close()
-        stop = getattr(self.investigations, "close", None)
-        if callable(stop):
-            stop()
 
 
 def build_runtime(
