@@ -6,15 +6,14 @@ app, webhook intake) and serves it with our threaded WSGI server; requests are s
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.config import Settings
 from bot.domain import (
@@ -30,11 +29,12 @@ from bot.domain import (
     Report,
 )
 from bot.investigation.engine import Deps
-from bot.investigation.ports import InvestigationRef, Notifier, OpenInvestigation, Status
+from bot.investigation.ports import InvestigationRef, Investigations, OpenInvestigation
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.signing import SlackEventSender
 from bot.slack.app import make_client
 from bot.slack.server import HttpServer, Runtime, build_runtime, wsgi_app
+from bot.slack.server import _service as real_service
 from bot.slack.verify import SnsVerifier
 from bot.sources.aws.clients import AwsClients
 from bot.storage.db import make_engine, migrate
@@ -91,63 +91,28 @@ EVIDENCE = [
 ]
 
 
-@dataclass
-class ScriptedInvestigations:
-    """TEMPORARY stand-in for `InvestigationService` (drives the notifier as the workflow does)."""
+class Recording:
+    """The real `InvestigationService`, with the calls the surface made to it recorded for assertions."""
 
-    store: Store
-    notifier: Notifier
-    opened: list[Page] = field(default_factory=list)
-    steered: list[tuple[InvestigationRef, str, str]] = field(default_factory=list)
-    threads: dict[tuple[str, str], InvestigationRef] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, service: Investigations) -> None:
+        self.service = service
+        self.runtime = getattr(service, "runtime", None)
+        self.opened: list[Page] = []
+        self.steered: list[tuple[InvestigationRef, str, str]] = []
 
     def open(self, page: Page) -> InvestigationRef:
-        incident, created = self.store.open_incident(page)
-        assert incident.id is not None
-        inv = self.store.start_investigation(incident.id, f"inv-{page.fingerprint()}")
-        assert inv.id is not None
-        ref = InvestigationRef(inv.id, incident.id, inv.workflow_id, incident.channel, incident.thread_ts)
-        with self.lock:
-            self.opened.append(page)
-            if ref.channel and ref.thread_ts:
-                self.threads[(ref.channel, ref.thread_ts)] = ref
-        if created:
-            threading.Thread(target=self._run, args=(ref, page), daemon=True).start()
-        return ref
-
-    def _run(self, ref: InvestigationRef, page: Page) -> None:
-        with contextlib.suppress(Exception):  # the test may be over (and the fake reset) before it ends
-            self._script(ref, page)
-
-    def _script(self, ref: InvestigationRef, page: Page) -> None:
-        self.notifier.started(ref, page, "checkout and its dependencies")
-        for ev in EVIDENCE:
-            row = self.store.add_finding(
-                ref.investigation_id, kind=ev.kind.value, service=ev.service, summary=ev.summary
-            )
-            assert row.id is not None
-            self.notifier.finding(ref, row.id, ev)
-        self.notifier.report(ref, report(page))
-        self.notifier.status(ref, Status.ROOT_CAUSE_FOUND, page, "deploy abc1234 of checkout")
+        self.opened.append(page)
+        return self.service.open(page)
 
     def find_by_thread(self, channel: str, thread_ts: str) -> InvestigationRef | None:
-        with self.lock:
-            return self.threads.get((channel, thread_ts))
+        return self.service.find_by_thread(channel, thread_ts)
 
     def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
-        with self.lock:
-            self.steered.append((ref, user, text))
-        self.notifier.reply(ref, f"Understood: {text}")
+        self.steered.append((ref, user, text))
+        self.service.steer(ref, user, text)
 
     def open_investigations(self) -> list[OpenInvestigation]:
-        out = []
-        for inv in self.store.open_investigations():
-            inc = self.store.get_incident(inv.incident_id)
-            assert inc is not None and inv.id is not None
-            ref = InvestigationRef(inv.id, inv.incident_id, inv.workflow_id, inc.channel, inc.thread_ts)
-            out.append(OpenInvestigation(ref, inc.title, inc.service, inv.status, inv.started_at.isoformat()))
-        return out
+        return self.service.open_investigations()
 
 
 @dataclass
@@ -165,9 +130,9 @@ class Stack:
         return self.runtime.store
 
     @property
-    def investigations(self) -> ScriptedInvestigations:
+    def investigations(self) -> Recording:
         inv = self.runtime.investigations
-        assert isinstance(inv, ScriptedInvestigations)
+        assert isinstance(inv, Recording)
         return inv
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
@@ -193,7 +158,12 @@ def settings_for(fake: FakeSlack, db: Path) -> Settings:
 
 @contextmanager
 def stack(
-    fake: FakeSlack, tmp: Path, *, sns: SnsVerifier | None = None, flush_interval: float = 0.3
+    fake: FakeSlack,
+    tmp: Path,
+    *,
+    sns: SnsVerifier | None = None,
+    flush_interval: float = 0.3,
+    deps: Deps | None = None,
 ) -> Iterator[Stack]:
     """The Slack surface on loopback, with an incident channel the bot is in."""
     settings = settings_for(fake, tmp / "bot.sqlite")
@@ -202,13 +172,16 @@ def stack(
     channel = fake.add_channel("inc-checkout")
     fake.add_channel("incidents")
     fake.add_user("oncall", id="U0ONCALL1")
-    deps = Deps(aws=AwsClients("us-east-1", max_attempts=1, endpoint_url="http://127.0.0.1:9"))
+    deps = deps or Deps(aws=AwsClients("us-east-1", max_attempts=1, endpoint_url="http://127.0.0.1:9"))
+    extra: dict[str, Any] = {
+        "investigations": lambda st, store, notifier, d: Recording(real_service(st, store, notifier, d))
+    }
     runtime = build_runtime(
         settings,
         client=make_client(settings),
         deps=deps,
-        investigations=lambda _s, st, notifier, _d: ScriptedInvestigations(st, notifier),
         store=store,
+        **extra,
         sns_verifier=sns,
         subscribe_allowed=lambda url: url.startswith("http://127.0.0.1:"),
         flush_interval=flush_interval,
@@ -221,6 +194,7 @@ def stack(
     finally:
         sender.close()
         server.stop()
+        runtime.stop_listening()
         runtime.close()
 
 
@@ -290,34 +264,63 @@ def test_a_page_opens_an_investigation_in_its_thread(s: Stack, kind: str) -> Non
     assert (page.channel, page.message_ts) == (s.channel, ts)
     assert page.source.value == ("cloudwatch" if kind.startswith("chatbot") else "pagerduty")
     first = s.fake.replies(s.channel, ts)[0]
-    assert first["text"].startswith(":mag: On it")
-    # the report (with feedback and approve buttons) lands in the thread after the grouped findings
-    assert wait_for(lambda: any("Report:" in m["text"] for m in s.fake.replies(s.channel, ts)), 5.0)
+    assert first["text"].startswith(":mag: On it: looking at")
+    # the report lands in the thread after the findings, which are grouped and all posted
+    assert wait_for(lambda: any("Report:" in m["text"] for m in s.fake.replies(s.channel, ts)), 10.0)
     texts = [m["text"] for m in s.fake.replies(s.channel, ts)]
     findings_at = next(i for i, t in enumerate(texts) if "new finding" in t)
     report_at = next(i for i, t in enumerate(texts) if t.startswith("Report:"))
     assert findings_at < report_at
     batches = [int(t.split(" ", 1)[0]) for t in texts if " new finding" in t]
-    assert sum(batches) == 3 and len(batches) < 3, "findings are grouped, none lost"
+    inv_id = s.store.open_investigations()[0].id
+    assert inv_id is not None
+    stored = s.store.findings(inv_id)
+    assert sum(batches) == len(stored) and len(batches) < len(stored), "findings are grouped, none lost"
+    assert all(f.posted_ts for f in stored)
 
 
 def test_status_message_is_posted_once_and_edited_in_place(s: Stack) -> None:
     inject_page(s)
-    assert wait_for(lambda: len(s.fake.calls_to("chat.update")) >= 1, 5.0)
+    assert wait_for(lambda: len(s.fake.calls_to("chat.postMessage")) >= 2, 5.0)
     top = [c for c in s.fake.calls_to("chat.postMessage") if not c.params.get("thread_ts")]
     assert len(top) == 1 and ":mag: *Investigating*" in top[0].params["text"]
+    assert wait_for(
+        lambda: any("Investigating" not in c.params["text"] for c in s.fake.calls_to("chat.update")), 10.0
+    )
     update = s.fake.calls_to("chat.update")[-1]
     assert update.params["ts"] == top[0].response["ts"]
-    assert "Root cause found" in update.params["text"]
+    assert len([c for c in s.fake.calls_to("chat.postMessage") if not c.params.get("thread_ts")]) == 1
     incident = s.store.recent_incidents(1)[0]
     assert incident.status_message_ts == top[0].response["ts"]
 
 
+def manual_ref(s: Stack, workflow_id: str) -> tuple[InvestigationRef, str]:
+    """An investigation row with a thread of its own, to drive the notifier directly."""
+    ts = s.fake.add_message(s.channel, {"user": "U0ONCALL1", "text": "page"})
+    page = Page(
+        source=PageSource.MANUAL, title=workflow_id, fired_at=T_PAGE, channel=s.channel, message_ts=ts
+    )
+    incident, _ = s.store.open_incident(page)
+    assert incident.id is not None
+    inv = s.store.start_investigation(incident.id, workflow_id)
+    assert inv.id is not None
+    return InvestigationRef(inv.id, incident.id, workflow_id, s.channel, ts), ts
+
+
+def tell_findings(s: Stack, ref: InvestigationRef, evidence: list[Evidence]) -> None:
+    for ev in evidence:
+        row = s.store.add_finding(
+            ref.investigation_id, kind=ev.kind.value, service=ev.service, summary=ev.summary
+        )
+        assert row.id is not None
+        s.runtime.notifier.finding(ref, row.id, ev)
+
+
 def test_findings_are_escaped_and_redacted(s: Stack) -> None:
-    ts, _ = inject_page(s)
-    assert wait_for(lambda: any("Report:" in m["text"] for m in s.fake.replies(s.channel, ts)), 5.0)
-    posted = [c.params for c in s.fake.calls_to("chat.postMessage") if "new finding" in c.params["text"]]
-    wire = json.dumps(posted)
+    ref, _ts = manual_ref(s, "wf-escape")
+    tell_findings(s, ref, EVIDENCE)
+    assert wait_for(lambda: s.store.unposted_findings(ref.investigation_id) == [], 5.0)
+    wire = json.dumps([c.params for c in s.fake.calls_to("chat.postMessage")])
     assert "timeout talking to cache" in wire
     assert "AKIAABCDEFGHIJKLMNOP" not in wire and "[redacted]" in wire
     assert "<http://evil.example|click>" not in wire and "@channel" not in wire.replace("@\\u200dchannel", "")
@@ -366,12 +369,12 @@ def test_url_verification(s: Stack) -> None:
 
 def test_a_reply_in_the_thread_steers_the_investigation(s: Stack) -> None:
     ts, _ = inject_page(s)
-    assert wait_for(lambda: len(s.fake.replies(s.channel, ts)) >= 1, 3.0)
+    assert wait_for(lambda: "Report v1" in json.dumps(s.fake.replies(s.channel, ts)), 10.0)
     reply = {
         "type": "message",
         "channel": s.channel,
         "user": "U0ONCALL1",
-        "text": "ignore forge, it's fine",
+        "text": "only look at the last 30 minutes",
         "ts": now_ts(1),
         "thread_ts": ts,
         "event_ts": now_ts(1),
@@ -381,8 +384,15 @@ def test_a_reply_in_the_thread_steers_the_investigation(s: Stack) -> None:
     assert s.sender.event(reply).status == 200
     assert wait_for(lambda: len(s.investigations.steered) == 1, 3.0)
     ref, user, text = s.investigations.steered[0]
-    assert (ref.channel, ref.thread_ts, user, text) == (s.channel, ts, "U0ONCALL1", "ignore forge, it's fine")
-    assert wait_for(lambda: any("Understood" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
+    assert (ref.channel, ref.thread_ts, user, text) == (
+        s.channel,
+        ts,
+        "U0ONCALL1",
+        "only look at the last 30 minutes",
+    )
+    # the workflow records it, says how the plan changed and re-issues the report as version 2
+    assert wait_for(lambda: len(s.store.steering_messages(ref.investigation_id)) == 1, 10.0)
+    assert wait_for(lambda: "Report v2" in json.dumps(s.fake.replies(s.channel, ts)), 10.0)
 
 
 def test_a_reply_in_another_thread_is_not_steering(s: Stack) -> None:
@@ -439,7 +449,7 @@ def test_investigate_by_mention_starts_one_in_that_thread(s: Stack) -> None:
     page = s.investigations.opened[0]
     assert page.source.value == "manual" and page.service_hint == "checkout"
     assert (page.channel, page.message_ts) == (s.channel, ts)
-    assert s.store.audit_log("manual:checkout")
+    assert wait_for(lambda: s.store.audit_log("manual:checkout"), 3.0)
 
 
 def test_slash_command_help_and_status_and_investigate(s: Stack) -> None:
@@ -460,6 +470,11 @@ def test_slash_command_help_and_status_and_investigate(s: Stack) -> None:
 
 
 def _report_buttons(s: Stack, ts: str) -> dict[str, dict[str, object]]:
+    assert wait_for(lambda: "Report v1" in json.dumps(s.fake.replies(s.channel, ts)), 10.0)
+    ref = s.investigations.find_by_thread(s.channel, ts)
+    assert ref is not None
+    page = Page(source=PageSource.MANUAL, title="checkout errors", fired_at=T_PAGE)
+    s.runtime.notifier.report(ref, report(page, version=9))  # a report whose plan has an executable step
     assert wait_for(lambda: any(m["text"].startswith("Report:") for m in s.fake.replies(s.channel, ts)), 5.0)
     out: dict[str, dict[str, object]] = {}
     for m in s.fake.replies(s.channel, ts):
@@ -584,36 +599,28 @@ def test_app_home_lists_open_investigations(s: Stack) -> None:
 
 
 def test_a_rate_limited_finding_is_posted_later(s: Stack) -> None:
-    page = Page(source=PageSource.MANUAL, title="t", fired_at=T_PAGE, channel=s.channel)
-    ts = s.fake.add_message(s.channel, {"user": "U0ONCALL1", "text": "page"})
-    incident, _ = s.store.open_incident(page.model_copy(update={"message_ts": ts}))
-    assert incident.id is not None
-    inv = s.store.start_investigation(incident.id, "wf-429")
-    assert inv.id is not None
-    ref = InvestigationRef(inv.id, incident.id, "wf-429", s.channel, ts)
-    row = s.store.add_finding(inv.id, kind="log", service="checkout", summary="pool exhausted")
+    ref, ts = manual_ref(s, "wf-429")
+    row = s.store.add_finding(ref.investigation_id, kind="log", service="checkout", summary="pool exhausted")
     assert row.id is not None
     # the client's own try and its two retries are all refused: that flush fails and the finding stays queued
     s.fake.fail_next("chat.postMessage", status=429, retry_after=0, times=3)
     s.runtime.notifier.finding(ref, row.id, EVIDENCE[0])
-    assert wait_for(lambda: s.store.unposted_findings(inv.id) == [], 10.0)
+    assert wait_for(lambda: s.store.unposted_findings(ref.investigation_id) == [], 10.0)
     calls = s.fake.calls_to("chat.postMessage")
     assert [c.status for c in calls] == [429, 429, 429, 200]
-    assert s.store.findings(inv.id)[0].posted_ts == calls[-1].response["ts"]
+    assert s.store.findings(ref.investigation_id)[0].posted_ts == calls[-1].response["ts"]
     assert len(s.fake.replies(s.channel, ts)) == 1
 
 
 def test_findings_left_unposted_in_the_store_are_posted_too(s: Stack) -> None:
-    ts = s.fake.add_message(s.channel, {"user": "U0ONCALL1", "text": "page"})
-    page = Page(source=PageSource.MANUAL, title="t", fired_at=T_PAGE, channel=s.channel, message_ts=ts)
-    incident, _ = s.store.open_incident(page)
-    assert incident.id is not None
-    inv = s.store.start_investigation(incident.id, "wf-restart")
-    assert inv.id is not None
-    ref = InvestigationRef(inv.id, incident.id, "wf-restart", s.channel, ts)
-    older = s.store.add_finding(inv.id, kind="metric", service="checkout", summary="stored before a restart")
-    newer = s.store.add_finding(inv.id, kind="log", service="checkout", summary="pool exhausted")
+    ref, ts = manual_ref(s, "wf-restart")
+    older = s.store.add_finding(
+        ref.investigation_id, kind="metric", service="checkout", summary="stored before a restart"
+    )
+    newer = s.store.add_finding(
+        ref.investigation_id, kind="log", service="checkout", summary="pool exhausted"
+    )
     assert older.id is not None and newer.id is not None
     s.runtime.notifier.finding(ref, newer.id, EVIDENCE[0])
-    assert wait_for(lambda: s.store.unposted_findings(inv.id) == [], 5.0)
+    assert wait_for(lambda: s.store.unposted_findings(ref.investigation_id) == [], 5.0)
     assert "2 new findings" in s.fake.replies(s.channel, ts)[0]["text"]

@@ -178,9 +178,13 @@ class Runtime:
             return
         from dbos import DBOS
 
-        ids = [inv.workflow_id for inv in self.store.open_investigations()]
-        for wid in ids:
-            DBOS.send(wid, {"resolved": True}, topic=STEER_TOPIC)
+        ids: list[str] = []
+        for inv in self.store.open_investigations():
+            try:
+                DBOS.send(inv.workflow_id, {"resolved": True}, topic=STEER_TOPIC)
+                ids.append(inv.workflow_id)
+            except Exception as err:  # an investigation row without a workflow (none to stop)
+                log.debug("no workflow %s to stop: %s", inv.workflow_id, err)
         for wid in ids:
             try:
                 durable.result(wid, timeout_s)
