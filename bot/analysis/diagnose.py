@@ -464,8 +464,16 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
         )
     elif root is not None and order and root == order[0]:
         confidence = 0.6 if len(order) == 1 or affected.get(order[0], 0) < affected.get(order[1], 0) else 0.5
+    ruled = _rule_out(facts, verdicts, guilty, root, category)
+    dismissed = {r.ref for r in ruled}
     key_signals = sorted(
-        (s for s in _symptoms(facts) if s.service == root and not _is_boot_cpu(s, facts)),
+        (
+            s
+            for s in _symptoms(facts)
+            if s.service == root
+            and not _is_boot_cpu(s, facts)
+            and f"signal:{s.service}:{s.signal}:{s.instance or ''}" not in dismissed
+        ),
         key=lambda s: (-s.score, s.signal, s.instance or ""),
     )
     own_logs = sorted(
@@ -505,7 +513,6 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
                 summary=f"{svc} began failing at its own onset; less likely the origin",
             )
         )
-    ruled = _rule_out(facts, verdicts, guilty, root, category)
     return Diagnosis(
         root_service=root,
         category=category,
