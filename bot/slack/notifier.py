@@ -27,6 +27,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.analysis.facts import SYMPTOM_SIGNALS
 from bot.domain import Evidence, EvidenceKind, Page, Report
 from bot.investigation.ports import InvestigationRef, Status
 from bot.slack.blocks import LinkBuilder, finding_blocks, report_messages, status_text
@@ -353,7 +354,14 @@ class TelemetryCharts:
         mine = [e for e in metrics if e.service == service]
         if not service or not mine:
             return None
-        onset_ev = min(mine, key=lambda e: (bool(e.detail.get("instance")), e.at or page.fired_at))
+        onset_ev = min(  # the service's own symptom (errors, latency) before saturation, earliest first
+            mine,
+            key=lambda e: (
+                bool(e.detail.get("instance")),
+                e.detail["signal"] not in SYMPTOM_SIGNALS,
+                e.at or page.fired_at,
+            ),
+        )
         signal = onset_ev.detail["signal"]
         instance = onset_ev.detail.get("instance") or None
         start, end = page.fired_at - self.window, page.fired_at + timedelta(minutes=5)

@@ -102,6 +102,9 @@ def wsgi_app(bolt: App | None, intake: Intake | None) -> WsgiApp:
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     block_on_close = False
+    # socketserver's default backlog is 5: a burst of connections overflows it and the kernel drops SYNs,
+    # which clients retry only after 1 s (then 2 s, 4 s) -- exactly the acks Slack would count as missed
+    request_queue_size = 256
 
 
 class _QuietHandler(WSGIRequestHandler):
