@@ -35,6 +35,7 @@ from bot.slack.notifier import SlackNotifier, TelemetryCharts
 from bot.slack.verify import SnsVerifier
 from bot.sources.aws.clients import AwsClients
 from bot.sources.github import GithubSource
+from bot.sources.status import StatusPages
 from bot.storage.db import make_engine, migrate
 from bot.storage.store import Store
 
@@ -225,6 +226,7 @@ def build_runtime(
             github=GithubSource(settings.github_token, settings.github_api_url)
             if settings.github_token
             else None,
+            status=StatusPages(settings.status_pages) if settings.status_pages else None,
             concurrency=settings.gather_concurrency,
         )
     pool = WorkPool(settings.work_pool_size)
