@@ -12,12 +12,12 @@ import secrets
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from bot.domain import Page
 from bot.storage.tables import (
@@ -39,6 +39,8 @@ from bot.storage.tables import (
     Verdict,
     utcnow,
 )
+
+RowT = TypeVar("RowT", bound=SQLModel)
 
 #: How often add_finding retries when another writer took the same sequence number (SQLite only, in practice).
 _SEQ_ATTEMPTS = 50
@@ -66,6 +68,19 @@ class Store:
     def _session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
+
+    def _insert(self, row: RowT) -> RowT:
+        """Add one row and commit; the row comes back with its id."""
+        with self._session() as s:
+            s.add(row)
+            s.commit()
+        return row
+
+    def _of_investigation(self, model: type[RowT], investigation_id: int) -> list[RowT]:
+        """An investigation's rows of one table, oldest first."""
+        with self._session() as s:
+            stmt = select(model).where(model.investigation_id == investigation_id).order_by(model.id)  # type: ignore[attr-defined]
+            return list(s.exec(stmt).all())
 
     # Incidents.
 
@@ -315,20 +330,11 @@ class Store:
             directive=directive,
             received_at=self.clock(),
         )
-        with self._session() as s:
-            s.add(row)
-            s.commit()
-        return row
+        return self._insert(row)
 
     def steering_messages(self, investigation_id: int) -> list[SteeringMessage]:
         """An investigation's steering replies, oldest first."""
-        with self._session() as s:
-            stmt = (
-                select(SteeringMessage)
-                .where(SteeringMessage.investigation_id == investigation_id)
-                .order_by(col(SteeringMessage.id))
-            )
-            return list(s.exec(stmt).all())
+        return self._of_investigation(SteeringMessage, investigation_id)
 
     # Reports.
 
@@ -393,10 +399,7 @@ class Store:
         row = ActionRecord(
             investigation_id=investigation_id, name=name, params=params, created_at=self.clock()
         )
-        with self._session() as s:
-            s.add(row)
-            s.commit()
-        return row
+        return self._insert(row)
 
     def get_action(self, action_id: int) -> ActionRecord | None:
         """The action with this id, if any."""
@@ -405,13 +408,7 @@ class Store:
 
     def actions(self, investigation_id: int) -> list[ActionRecord]:
         """An investigation's actions, oldest first."""
-        with self._session() as s:
-            stmt = (
-                select(ActionRecord)
-                .where(ActionRecord.investigation_id == investigation_id)
-                .order_by(col(ActionRecord.id))
-            )
-            return list(s.exec(stmt).all())
+        return self._of_investigation(ActionRecord, investigation_id)
 
     def set_action_status(
         self, action_id: int, status: ActionStatus, *, expected: Collection[ActionStatus] | None = None
@@ -436,9 +433,7 @@ class Store:
         row = Approval(
             action_id=action_id, token_hash=hash_token(token), scope=scope, expires_at=self.clock() + ttl
         )
-        with self._session() as s:
-            s.add(row)
-            s.commit()
+        self._insert(row)
         return token
 
     def consume_approval(
@@ -471,10 +466,7 @@ class Store:
     def audit(self, actor: str, verb: str, subject: str, detail: dict[str, Any] | None = None) -> AuditEntry:
         """Append an audit entry (the table refuses updates and deletes)."""
         row = AuditEntry(at=self.clock(), actor=actor, verb=verb, subject=subject, detail=detail or {})
-        with self._session() as s:
-            s.add(row)
-            s.commit()
-        return row
+        return self._insert(row)
 
     def audit_log(self, subject: str | None = None, limit: int = 100) -> list[AuditEntry]:
         """The latest `limit` audit entries (about `subject` if given), in the order they were written."""
@@ -509,20 +501,11 @@ class Store:
             note=note,
             at=self.clock(),
         )
-        with self._session() as s:
-            s.add(row)
-            s.commit()
-        return row
+        return self._insert(row)
 
     def feedback_for(self, investigation_id: int) -> list[Feedback]:
         """An investigation's ratings, oldest first."""
-        with self._session() as s:
-            stmt = (
-                select(Feedback)
-                .where(Feedback.investigation_id == investigation_id)
-                .order_by(col(Feedback.id))
-            )
-            return list(s.exec(stmt).all())
+        return self._of_investigation(Feedback, investigation_id)
 
     # Recommendations.
 
@@ -543,10 +526,7 @@ class Store:
             created_at=now,
             updated_at=now,
         )
-        with self._session() as s:
-            s.add(row)
-            s.commit()
-        return row
+        return self._insert(row)
 
     def get_recommendation(self, recommendation_id: int) -> RecommendationRecord | None:
         """The recommendation with this id, if any."""
