@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -29,7 +29,7 @@ SIGNALS: tuple[str, ...] = (
 )
 Kind = Literal["ecs", "asg", "lambda", "dynamodb", "rds", "sqs", "external"]
 Via = Literal["github-actions", "cloudformation", "parameter", "console", "ssm-session", "iam", "scaling"]
-CATEGORIES = (
+CategoryName = Literal[
     "bad-deployment",
     "config-change",
     "manual-change",
@@ -39,8 +39,8 @@ CATEGORIES = (
     "dependency-failure",
     "infrastructure-failure",
     "false-alarm",
-)
-MITIGATIONS = (
+]
+MitigationName = Literal[
     "rollback",
     "revert-config",
     "revert-permission",
@@ -50,7 +50,9 @@ MITIGATIONS = (
     "failover",
     "wait",
     "none",
-)
+]
+CATEGORIES: tuple[str, ...] = get_args(CategoryName)
+MITIGATIONS: tuple[str, ...] = get_args(MitigationName)
 
 
 class ScenarioError(Exception):
@@ -248,29 +250,9 @@ class PageSpec(Strict):
 
 class Truth(Strict):
     root_cause_service: str | None
-    category: Literal[
-        "bad-deployment",
-        "config-change",
-        "manual-change",
-        "permission-change",
-        "resource-exhaustion",
-        "capacity",
-        "dependency-failure",
-        "infrastructure-failure",
-        "false-alarm",
-    ]
+    category: CategoryName
     change: str | None = None
-    mitigation: Literal[
-        "rollback",
-        "revert-config",
-        "revert-permission",
-        "replace-instance",
-        "restart",
-        "scale-out",
-        "failover",
-        "wait",
-        "none",
-    ]
+    mitigation: MitigationName
     evidence: list[str] = Field(default_factory=list)
     ruled_out: list[str] = Field(default_factory=list)
 

@@ -7,7 +7,6 @@ reads github.com, GitHub Enterprise, or the sandbox's stand-in.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import RateLimitExceededException, UnknownObjectException
@@ -46,7 +45,6 @@ class GithubSource:
             per_page=50,
             seconds_between_requests=0.0,
         )
-        self._web = base_url.replace("api.github.com", "github.com").rstrip("/")
 
     def deploys(self, repo: str, since: datetime, until: datetime) -> ToolResult[list[Change]]:
         """Successful deploy workflow runs in [since, until], newest first, with the commit each shipped."""
@@ -85,34 +83,6 @@ class GithubSource:
         out.sort(key=lambda c: c.at, reverse=True)
         return out
 
-    def commit_patches(self, repo: str, sha: str) -> ToolResult[dict[str, str]]:
-        """The diff of one commit, per file (path -> unified diff)."""
-
-        def fetch() -> dict[str, str]:
-            commit = self._gh.get_repo(repo).get_commit(sha)
-            return {f.filename: f.patch or "" for f in commit.files}
-
-        return guarded(f"github:{repo}:commits", fetch, _classify)
-
-    def recent_commits(self, repo: str, since: datetime, until: datetime) -> ToolResult[list[dict[str, Any]]]:
-        """Commits on the default branch in [since, until]: sha, message, author, date."""
-
-        def fetch() -> list[dict[str, Any]]:
-            rows = []
-            for c in self._gh.get_repo(repo).get_commits(since=since, until=until):
-                rows.append(
-                    {
-                        "sha": c.sha,
-                        "message": (c.commit.message or "").splitlines()[0] if c.commit.message else "",
-                        "author": c.commit.author.name if c.commit.author else None,
-                        "date": c.commit.author.date if c.commit.author else None,
-                        "url": c.html_url,
-                    }
-                )
-            return rows
-
-        return guarded(f"github:{repo}:commits", fetch, _classify)
-
     def accessible_repos(self) -> ToolResult[list[str]]:
         """Full names of the repositories the token can read."""
         return guarded(
@@ -120,7 +90,3 @@ class GithubSource:
             lambda: sorted(r.full_name for r in self._gh.get_user().get_repos()),
             _classify,
         )
-
-    def commit_url(self, repo: str, sha: str) -> str:
-        """The web address of a commit."""
-        return f"{self._web}/{repo}/commit/{sha}"

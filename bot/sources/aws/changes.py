@@ -136,16 +136,6 @@ class AwsChanges:
 
         return guarded("ecs:DescribeServices", fetch, classify)
 
-    def stack_events(self, stack: str, since: datetime) -> ToolResult[list[dict[str, Any]]]:
-        """CloudFormation stack events since `since`, newest first."""
-
-        def fetch() -> list[dict[str, Any]]:
-            cfn = self._c.get("cloudformation")
-            events = cfn.describe_stack_events(StackName=stack).get("StackEvents", [])
-            return [e for e in events if e["Timestamp"] >= since]
-
-        return guarded("cloudformation:DescribeStackEvents", fetch, classify)
-
     def parameter_history(self, name: str) -> ToolResult[list[dict[str, Any]]]:
         """Every version of an SSM parameter, oldest first."""
 

@@ -189,12 +189,3 @@ class Telemetry:
             )
 
         return guarded("cloudwatch:DescribeAlarms", fetch, classify)  # type: ignore[arg-type]
-
-    def alarms_in_alarm(self) -> ToolResult[list[str]]:
-        """Names of every alarm currently in ALARM."""
-
-        def fetch() -> list[str]:
-            cw = self._c.get("cloudwatch")
-            return [a["AlarmName"] for a in cw.describe_alarms(StateValue="ALARM").get("MetricAlarms", [])]
-
-        return guarded("cloudwatch:DescribeAlarms", fetch, classify)
