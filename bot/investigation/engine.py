@@ -36,7 +36,7 @@ from bot.domain import (
 from bot.investigation.steering import Steering
 from bot.sources.aws.changes import AwsChanges
 from bot.sources.aws.clients import AwsClients
-from bot.sources.aws.telemetry import SeriesMap, Telemetry
+from bot.sources.aws.telemetry import Telemetry
 from bot.sources.aws.topology import Estate, ServiceInfo, TopologyReader
 from bot.sources.github import GithubSource
 from bot.sources.result import ToolResult
@@ -157,20 +157,26 @@ class _Run:
             self.listener.finding(ev)
 
     def result(self, r: ToolResult[Any]) -> Any:
+        """The tool's data; a failed call is recorded as a gap and said in the thread."""
         gap = r.gap()
         if gap is not None:
-            with self.lock:
-                if gap not in self.gaps:
-                    self.gaps.append(gap)
-            self.emit(
-                Evidence(
-                    kind=EvidenceKind.NOTE,
-                    service=None,
-                    summary=f"could not read {gap.source}: {gap.reason}",
-                    source=gap.source,
-                )
-            )
+            self.gap(gap)
         return r.data
+
+    def gap(self, gap: Gap) -> None:
+        """Record something the investigation could not read (once) and say so."""
+        with self.lock:
+            if gap in self.gaps:
+                return
+            self.gaps.append(gap)
+        self.emit(
+            Evidence(
+                kind=EvidenceKind.NOTE,
+                service=None,
+                summary=f"could not read {gap.source}: {gap.reason}",
+                source=gap.source,
+            )
+        )
 
 
 def _ts(dt: datetime) -> int:
@@ -221,7 +227,7 @@ class Investigator:
             alarm_f = pool.submit(self.telemetry.alarm, page.alarm_name) if page.alarm_name else None
             estate = self.topology.cached(now - self.deps.lookback, now)
             for gap in estate.gaps:
-                run.result(ToolResult(status=_status_of(gap), source=gap.source, message=gap.reason))
+                run.gap(gap)
             alarm = run.result(alarm_f.result()) if alarm_f else None
         service = _scope(page, alarm, estate)
         scope = f"{service}" if service else "the estate"
@@ -312,7 +318,6 @@ class Investigator:
     ) -> list[Future[None]]:
         lock = threading.Lock()
         futures: list[Future[None]] = []
-        series: SeriesMap = {}
 
         def metrics(info: ServiceInfo) -> None:
             callees = [
@@ -326,12 +331,11 @@ class Investigator:
             if not data:
                 return
             with lock:
-                series.update(data)
                 for (svc, signal, inst), points in data.items():
                     if inst is None or inst.startswith("via "):
                         facts.series.setdefault((svc, signal), points)
-                start = min(ts[0] for ts, _ in series.values() if ts)
-                states = assess_all(data, _ts(now), start)
+            start = min(ts[0] for ts, _ in data.values() if ts)
+            states = assess_all(data, _ts(now), start)
             for s in states:
                 if s.instance and s.instance.startswith("via "):
                     # A third party seen from one caller: its signals, as the caller sees them.
@@ -591,12 +595,6 @@ def _cleared(changes: Sequence[ChangeFact], steering: Steering) -> frozenset[str
         if before is not None and c.at < before:
             out.add(c.id)
     return frozenset(out)
-
-
-def _status_of(gap: Gap) -> Any:
-    from bot.sources.result import Status
-
-    return Status.DENIED if "denied" in gap.reason.lower() else Status.ERROR
 
 
 def _stream_label(stream: str, info: ServiceInfo) -> str:
