@@ -126,11 +126,19 @@ def bench(
 
 @app.command()
 @_friendly
-def serve() -> None:
+def serve(
+    queue_only: bool = typer.Option(
+        False,
+        "--queue-only",
+        help="only enqueue investigations and leave running them to `sre-bot worker` processes",
+    ),
+) -> None:
     """Run the Slack app (HTTP mode on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)."""
     from bot.slack.server import serve as run_server
 
-    settings = load_settings()
+    settings = load_settings().for_role("web")
+    if queue_only:
+        settings = settings.model_copy(update={"run_investigations": False})
     settings.require(
         "slack_bot_token", "slack_signing_secret"
     ) if not settings.slack_app_token else settings.require("slack_bot_token")
@@ -146,7 +154,7 @@ def worker() -> None:
 
     from bot.slack.server import build_runtime
 
-    settings = load_settings()
+    settings = load_settings().for_role("worker").model_copy(update={"run_investigations": True})
     settings.require("slack_bot_token")
     runtime = build_runtime(settings)
     stop = threading.Event()

@@ -42,7 +42,13 @@ class Settings(BaseSettings):
         description="DBOS system database; defaults to a SQLite file beside ours, or DATABASE_URL",
     )
     executor_id: str = Field(default="local", description="stable id of this process for DBOS recovery")
+    dyno: str | None = Field(default=None, description="the platform's process name (Heroku's DYNO), if any")
     app_version: str = Field(default="0.1.0", description="DBOS application_version")
+    run_investigations: bool = Field(
+        default=True,
+        description="whether this process also runs queued investigations (false: `serve` only enqueues "
+        "and `sre-bot worker` processes run them, which keeps Slack's acks fast)",
+    )
 
     # Slack.
     slack_bot_token: str | None = None
@@ -76,6 +82,9 @@ class Settings(BaseSettings):
     # Investigation tuning.
     lookback_minutes: int = 24 * 60
     gather_concurrency: int = 8
+    investigation_concurrency: int = Field(
+        default=4, description="investigations (and as many steering follow-ups) one process runs at once"
+    )
     work_pool_size: int = 16
 
     def require(self, *names: str) -> None:
@@ -84,6 +93,14 @@ class Settings(BaseSettings):
         if missing:
             lines = "\n".join(f"  - {PURPOSE.get(n, n.upper())}" for n in missing)
             raise MissingSettings(f"missing configuration:\n{lines}")
+
+    def for_role(self, role: str) -> Settings:
+        """These settings for a `serve` or `worker` process: unless EXECUTOR_ID is set, the executor id is the
+        platform's process name (`worker.2`) or else the role, so a web and a worker process never both
+        recover the same workflows."""
+        if "executor_id" in self.model_fields_set:
+            return self
+        return self.model_copy(update={"executor_id": self.dyno or role})
 
     def sqlite_path(self) -> Path | None:
         """The SQLite file behind `database_url`, if it is a SQLite URL with a file."""

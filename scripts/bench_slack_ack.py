@@ -1,12 +1,15 @@
 """Benchmark: how fast the Slack app acks under bursts of events, and that no investigation is lost or doubled.
 
-Runs the real Bolt app over HTTP (our threaded WSGI server) with the real investigation runtime (DBOS on a
-temporary SQLite) against the fake Slack, and sends signed Events API callbacks at RATE per second for
-SECONDS seconds: distinct pages (AWS Chatbot posts of distinct alarms), Slack's re-deliveries of some of them
-(same event_id, X-Slack-Retry-Num), the same page under a second event id, and people chatting. Prints ack
-latency p50/p99/max, then counts incidents and investigations in the Store against the distinct pages sent.
+Runs the real commands as the Procfile does -- `sre-bot serve --queue-only` and `sre-bot worker`, separate
+processes on a throwaway PostgreSQL database -- against the fake Slack (or, with `--single-process`, one
+`sre-bot serve` that also runs the investigations). A sender process posts signed Events API callbacks at
+RATE per second for SECONDS seconds: distinct pages (AWS Chatbot posts of distinct alarms), Slack's
+re-deliveries of some of them (same event_id, X-Slack-Retry-Num), the same page under a second event id, and
+people chatting. The investigations run while the burst is being acked: they read an AWS endpoint that refuses
+connections, so each ends with gaps after its retries. Prints ack latency p50/p99/max, then counts incidents,
+investigations and first reports in the database against the distinct pages sent.
 
-    .venv/bin/python scripts/bench_slack_ack.py [--rate 50] [--seconds 4]
+    .venv/bin/python scripts/bench_slack_ack.py [--rate 50] [--seconds 4] [--single-process]
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,13 +35,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import Settings
-from bot.investigation.engine import Deps
+import httpx
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
 from bot.sandbox.fake_slack import FakeSlack, wait_for
 from bot.sandbox.pages import AlarmNotice, chatbot_alarm_message
 from bot.sandbox.signing import SlackEventSender
-from bot.slack.server import HttpServer, build_runtime, wsgi_app
-from bot.sources.aws.clients import AwsClients
+from bot.storage.db import make_engine
+from bot.storage.store import Store
 
 SECRET = "bench-signing-secret"
 
@@ -114,73 +122,155 @@ def sender_process(url: str, rate: int, events: list[tuple[dict[str, Any], dict[
     print(json.dumps({"latencies": latencies, "statuses": statuses, "sent_for": time.monotonic() - started}))
 
 
+POSTGRES = os.environ.get("SRE_BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SRE_BOT = str(Path(sys.executable).with_name("sre-bot"))
+
+
+@contextlib.contextmanager
+def throwaway_database() -> Any:
+    """A fresh PostgreSQL database for the run, dropped afterwards; yields its URL."""
+    name = f"sre_bot_bench_{secrets.token_hex(4)}"
+    admin = make_url(POSTGRES).set(drivername="postgresql")
+    try:
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as err:
+        sys.exit(f"bench_slack_ack needs PostgreSQL (set SRE_BOT_TEST_POSTGRES_URL): {err}")
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `sre-bot ARGS` with `env`, its output going to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen([SRE_BOT, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=50, help="events per second")
     ap.add_argument("--seconds", type=int, default=4, help="how long to send")
+    ap.add_argument(
+        "--single-process", action="store_true", help="one `sre-bot serve` that also runs the investigations"
+    )
     ap.add_argument("--send", help=argparse.SUPPRESS)  # internal: be the sender process for this URL
     args = ap.parse_args()
     if args.send:
         sender_process(args.send, args.rate, [tuple(e) for e in json.load(sys.stdin)])  # type: ignore[misc]
         return
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    with FakeSlack() as fake, tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            database_url=f"sqlite:///{Path(tmp) / 'bot.sqlite'}",
-            slack_bot_token="xoxb-bench",
-            slack_signing_secret=SECRET,
-            slack_api_url=fake.api_url,
-            executor_id="bench",
-        )
-        channel = fake.add_channel("inc-bench")
-        # investigations read an estate that is not there: each ends quickly with gaps, which is all we need
-        deps = Deps(aws=AwsClients("us-east-1", max_attempts=1, endpoint_url="http://127.0.0.1:9"))
-        runtime = build_runtime(settings, deps=deps)
-        runtime.notifier.chart_source = None
-        server = HttpServer(wsgi_app(runtime.app, runtime.intake)).start()
-        events, pages = plan(args.rate, args.seconds, channel)
-        for event, _ in events:
-            if event.get("bot_id"):
-                with contextlib.suppress(ValueError):  # a re-delivery of a message already there
-                    fake.add_message(channel, event)
-        # the sender is another process, so its own work does not count against the app's acks
-        proc = subprocess.run(
-            [sys.executable, __file__, "--rate", str(args.rate), "--send", server.url + "/slack/events"],
-            input=json.dumps(events),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(proc.stdout)
-        latencies, statuses, sent_for = result["latencies"], result["statuses"], result["sent_for"]
-        store = runtime.store
-        settled = wait_for(lambda: len(store.recent_incidents(10_000)) >= pages, timeout=60)
-        time.sleep(1.0)
+    with FakeSlack() as fake, tempfile.TemporaryDirectory() as tmp, throwaway_database() as db_url:
+        port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": db_url,
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.api_url,
+            "PORT": str(port),
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # refuses connections: investigations end with gaps
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_REGION": "us-east-1",
+        }
+        env.pop("EXECUTOR_ID", None)
+        procs = [
+            start(["serve"] if args.single_process else ["serve", "--queue-only"], env, Path(tmp) / "web.log")
+        ]
+        if not args.single_process:
+            procs.append(start(["worker"], env, Path(tmp) / "worker.log"))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if not wait_for(lambda: _healthy(url), timeout=60):
+                sys.exit(f"sre-bot serve did not come up:\n{(Path(tmp) / 'web.log').read_text()[-3000:]}")
+            run(args, fake, url, db_url)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def run(args: argparse.Namespace, fake: FakeSlack, url: str, db_url: str) -> None:
+    """Send the burst, then count what the processes made of it."""
+    channel = fake.add_channel("inc-bench")
+    events, pages = plan(args.rate, args.seconds, channel)
+    for event, _ in events:
+        if event.get("bot_id"):
+            with contextlib.suppress(ValueError):  # a re-delivery of a message already there
+                fake.add_message(channel, event)
+    # the sender is another process, so its own work does not count against the app's acks
+    proc = subprocess.run(
+        [sys.executable, __file__, "--rate", str(args.rate), "--send", url + "/slack/events"],
+        input=json.dumps(events),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(proc.stdout)
+    latencies, statuses, sent_for = result["latencies"], result["statuses"], result["sent_for"]
+    store = Store(make_engine(db_url))
+
+    def investigated() -> int:
         incidents = store.recent_incidents(10_000)
-        investigations = [inv for inc in incidents for inv in store.investigations_of(inc.id or 0)]
-        lat = sorted(latencies)
-        p = statistics.quantiles(lat, n=100)
-        print(
-            f"sent {len(events)} signed events in {sent_for:.1f} s ({len(events) / sent_for:.0f}/s): "
-            f"{pages} distinct pages, {sum(1 for _, o in events if 'retry_num' in o)} Slack retries, "
-            f"{sum(1 for _, o in events if o['event_id'].startswith('EvDUP'))} duplicates under new event ids"
-        )
-        print(
-            f"ack latency: p50 {p[49]:.1f} ms, p99 {p[98]:.1f} ms, max {lat[-1]:.1f} ms "
-            f"(target p99 < 100 ms: {'met' if p[98] < 100 else 'MISSED'}); non-200 answers: "
-            f"{sum(1 for s in statuses if s != 200)}"
-        )
-        lost = pages - len(incidents)
-        doubled = len(investigations) - len(incidents)
-        print(
-            f"incidents {len(incidents)} / investigations {len(investigations)} for {pages} distinct pages: "
-            f"{'no duplicated or lost investigation' if lost == 0 and doubled == 0 and settled else f'lost {lost}, doubled {doubled}'}"
-        )
-        server.stop()
-        runtime.stop_listening(timeout_s=30)
-        runtime.close()
+        invs = [inv for inc in incidents for inv in store.investigations_of(inc.id or 0)]
+        return sum(1 for inv in invs if store.latest_report(inv.id or 0) is not None)
+
+    settled = wait_for(lambda: investigated() >= pages, timeout=180)
+    time.sleep(1.0)
+    incidents = store.recent_incidents(10_000)
+    investigations = [inv for inc in incidents for inv in store.investigations_of(inc.id or 0)]
+    reported = investigated()
+    lat = sorted(latencies)
+    p = statistics.quantiles(lat, n=100)
+    mode = (
+        "one `sre-bot serve` running investigations too"
+        if args.single_process
+        else ("`sre-bot serve --queue-only` + `sre-bot worker`")
+    )
+    print(f"processes: {mode}, PostgreSQL")
+    print(
+        f"sent {len(events)} signed events in {sent_for:.1f} s ({len(events) / sent_for:.0f}/s): "
+        f"{pages} distinct pages, {sum(1 for _, o in events if 'retry_num' in o)} Slack retries, "
+        f"{sum(1 for _, o in events if o['event_id'].startswith('EvDUP'))} duplicates under new event ids"
+    )
+    print(
+        f"ack latency: p50 {p[49]:.1f} ms, p99 {p[98]:.1f} ms, max {lat[-1]:.1f} ms "
+        f"(target p99 < 100 ms: {'met' if p[98] < 100 else 'MISSED'}); non-200 answers: "
+        f"{sum(1 for s in statuses if s != 200)}"
+    )
+    lost = pages - len(incidents)
+    doubled = len(investigations) - len(incidents)
+    verdict = (
+        "no duplicated or lost investigation"
+        if lost == 0 and doubled == 0 and settled
+        else f"lost {lost}, doubled {doubled}, unreported {pages - reported}"
+    )
+    print(
+        f"incidents {len(incidents)} / investigations {len(investigations)} / first reports {reported} "
+        f"for {pages} distinct pages: {verdict}"
+    )
+    store.engine.dispose()
 
 
 if __name__ == "__main__":

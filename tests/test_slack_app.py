@@ -194,8 +194,14 @@ def stack(
     finally:
         sender.close()
         server.stop()
-        runtime.stop_listening()
+        runtime.settle()
         runtime.close()
+
+
+def all_investigations(s: Stack) -> list[Investigation]:
+    """Every investigation the stack's store holds, running or finished, oldest first."""
+    incidents = sorted(s.store.recent_incidents(1000), key=lambda i: i.id or 0)
+    return [inv for inc in incidents for inv in s.store.investigations_of(inc.id or 0)]
 
 
 def now_ts(offset: float = 0.0) -> str:
@@ -210,7 +216,7 @@ import pytest  # noqa: E402
 from bot.domain import PageSource  # noqa: E402
 from bot.sandbox.fake_slack import wait_for  # noqa: E402
 from bot.sandbox.pages import AlarmNotice, PdIncident, chatbot_alarm_message, pagerduty_app_message  # noqa: E402
-from bot.storage.tables import Verdict  # noqa: E402
+from bot.storage.tables import Investigation, Verdict  # noqa: E402
 
 T_PAGE = datetime.now(UTC).replace(microsecond=0)
 NOTICE = AlarmNotice(
@@ -272,7 +278,7 @@ def test_a_page_opens_an_investigation_in_its_thread(s: Stack, kind: str) -> Non
     report_at = next(i for i, t in enumerate(texts) if t.startswith("Report:"))
     assert findings_at < report_at
     batches = [int(t.split(" ", 1)[0]) for t in texts if " new finding" in t]
-    inv_id = s.store.open_investigations()[0].id
+    inv_id = all_investigations(s)[0].id
     assert inv_id is not None
     stored = s.store.findings(inv_id)
     assert sum(batches) == len(stored) and len(batches) < len(stored), "findings are grouped, none lost"
@@ -348,7 +354,7 @@ def test_retries_and_duplicate_event_ids_open_one_investigation(s: Stack) -> Non
     assert s.sender.event(event, event_id="Ev0OTHER").status == 200
     assert wait_for(lambda: len(s.investigations.opened) == 2, 3.0)
     assert len(s.store.recent_incidents()) == 1
-    assert len(s.store.open_investigations()) == 1
+    assert len(all_investigations(s)) == 1
 
 
 @pytest.mark.parametrize("forgery", [{"wrong_secret": True}, {"stale_seconds": 600}])
@@ -436,7 +442,7 @@ def test_questions_it_cannot_answer_say_so(s: Stack) -> None:
 
 def test_open_investigations_question(s: Stack) -> None:
     inject_page(s)
-    assert wait_for(lambda: len(s.store.open_investigations()) == 1, 3.0)
+    assert wait_for(lambda: len(all_investigations(s)) == 1, 3.0)
     ts = mention(s, "open investigations?")
     assert wait_for(lambda: len(s.fake.replies(s.channel, ts)) == 1, 5.0)
     text = s.fake.replies(s.channel, ts)[0]["text"]
@@ -506,7 +512,7 @@ def _click(s: Stack, action_id: str, found: dict[str, object], ts: str) -> None:
 def test_feedback_buttons_and_modal(s: Stack) -> None:
     ts, _ = inject_page(s)
     buttons = _report_buttons(s, ts)
-    inv_id = s.store.open_investigations()[0].id
+    inv_id = all_investigations(s)[0].id
     assert inv_id is not None
     _click(s, "feedback_up", buttons["feedback_up"], ts)
     assert wait_for(lambda: len(s.store.feedback_for(inv_id)) == 1, 3.0)
@@ -549,7 +555,7 @@ def test_approve_and_reject_are_recorded_not_executed(s: Stack) -> None:
     assert wait_for(lambda: any("approved" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
     text = next(m["text"] for m in s.fake.replies(s.channel, ts) if "approved" in m["text"])
     assert "execution is not wired yet" in text
-    inv_id = s.store.open_investigations()[0].id
+    inv_id = all_investigations(s)[0].id
     assert inv_id is not None
     actions = s.store.actions(inv_id)
     assert [a.name for a in actions] == ["ecs.rollback"]
@@ -583,7 +589,7 @@ def test_joins_new_incident_channels_only(s: Stack) -> None:
 
 def test_app_home_lists_open_investigations(s: Stack) -> None:
     inject_page(s)
-    assert wait_for(lambda: len(s.store.open_investigations()) == 1, 3.0)
+    assert wait_for(lambda: len(all_investigations(s)) == 1, 3.0)
     ev = {
         "type": "app_home_opened",
         "user": "U0ONCALL1",

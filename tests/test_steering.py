@@ -126,3 +126,11 @@ def test_directive_json_round_trips_through_storage_shape() -> None:
     assert d.to_json()["ignore"] == ["forge"]
     assert d.to_json()["since"] == "2026-11-22T14:05:00+00:00"
     assert Directive(text="x", understood=False).to_json()["focus"] == []
+
+
+@pytest.mark.parametrize(
+    "text", ["forge is fine; look at payments; last 30 minutes", "ignore changes before 14:00", "hello there"]
+)
+def test_a_directive_survives_its_json(text: str) -> None:
+    d = parse_steering(text, SERVICES, NOW)
+    assert Directive.from_json(text, d.to_json() if d.understood else None) == d

@@ -369,6 +369,26 @@ def test_report_versions(store: Store) -> None:
         store.save_report(inv, 0, {})
 
 
+def test_steering_replies_are_claimed_once(store: Store) -> None:
+    inv = investigation_id(store)
+    first = store.add_steering(inv, user="U1", text="ignore forge")
+    assert store.unclaimed_steering(inv) == first.id
+    assert [m.id for m in store.claim_steering(inv, "wf#1")] == [first.id]
+    assert store.unclaimed_steering(inv) is None
+    second = store.add_steering(inv, user="U2", text="last 30 minutes")
+    assert [m.id for m in store.claim_steering(inv, "wf#2")] == [second.id]
+    assert [m.id for m in store.claim_steering(inv, "wf#1")] == [first.id]  # a repeated claim: the same rows
+    assert store.claim_steering(inv, "other") == []
+    store.record_understanding(second.id or 0, understood=True, directive={"since": "x"})
+    got = store.steering_messages(inv)
+    assert [(m.claimed_by, m.understood, m.directive) for m in got] == [
+        ("wf#1", False, None),
+        ("wf#2", True, {"since": "x"}),
+    ]
+    with pytest.raises(ValueError, match="no steering message 999"):
+        store.record_understanding(999, understood=False, directive=None)
+
+
 def test_steering_and_feedback(store: Store, engine: Engine) -> None:
     inv = investigation_id(store)
     store.add_steering(inv, user="U1", text="ignore forge", understood=True, directive={"exclude": ["forge"]})

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,14 +115,14 @@ class Harness:
     notifier: Recorder
 
 
-def _launch(db_url: str, system_url: str, deps: Callable[[], Deps], listen_s: float) -> Harness:
+def _launch(db_url: str, system_url: str, deps: Callable[[], Deps], **settings_: Any) -> Harness:
     migrate(db_url)
     store = Store(make_engine(db_url))
     notifier = Recorder(store)
-    settings = Settings(database_url=db_url, dbos_system_database_url=system_url, executor_id="test")
-    runtime = launch_runtime(
-        settings, deps, store, notifier, listen_for=timedelta(seconds=listen_s), polling_interval_s=0.05
+    settings = Settings(
+        database_url=db_url, dbos_system_database_url=system_url, executor_id="test", **settings_
     )
+    runtime = launch_runtime(settings, deps, store, notifier, polling_interval_s=0.05)
     return Harness(runtime, InvestigationService(runtime, store), store, notifier)
 
 
@@ -148,12 +147,12 @@ def system_db(db_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def harness(db_url: str, system_db: str, estate: Estate) -> Iterator[Callable[[float], Harness]]:
-    """Launch a runtime that listens `listen_s` seconds after its report (one per test)."""
+def harness(db_url: str, system_db: str, estate: Estate) -> Iterator[Callable[..., Harness]]:
+    """Launch a runtime (one per test), with settings overridden by keyword."""
     made: list[Harness] = []
 
-    def make(listen_s: float = 0.3) -> Harness:
-        made.append(_launch(db_url, system_db, estate.deps, listen_s))
+    def make(**settings: Any) -> Harness:
+        made.append(_launch(db_url, system_db, estate.deps, **settings))
         return made[-1]
 
     yield make
@@ -173,8 +172,8 @@ def _wait(cond: Callable[[], bool], timeout: float = 30.0) -> None:
 # --- tests ---------------------------------------------------------------------------------------------------
 
 
-def test_investigation_end_to_end(harness: Callable[[float], Harness], estate: Estate) -> None:
-    h = harness(0.3)
+def test_investigation_end_to_end(harness: Callable[..., Harness], estate: Estate) -> None:
+    h = harness()
     opened = time.monotonic()
     ref = h.service.open(estate.page)
     assert time.monotonic() - opened < 1.0, "open() must return at once"
@@ -212,11 +211,21 @@ def test_investigation_end_to_end(harness: Callable[[float], Harness], estate: E
     assert h.service.find_by_thread("C1", "999.000") is None
 
 
+def _follow_up_steps(h: Harness, ref: InvestigationRef) -> list[str]:
+    ids = [w.workflow_id for w in DBOS.list_workflows(name="steering", load_input=False, load_output=False)]
+    return [
+        step["function_name"]
+        for wid in sorted(ids)
+        if wid.startswith(f"steer-{ref.investigation_id}-")
+        for step in DBOS.list_workflow_steps(wid)
+    ]
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_steering_reissues_the_report(harness: Callable[[float], Harness], estate: Estate) -> None:
-    h = harness(30)
+def test_steering_reissues_the_report(harness: Callable[..., Harness], estate: Estate) -> None:
+    h = harness()
     ref = h.service.open(estate.page)
-    _wait(lambda: h.store.latest_report(ref.investigation_id) is not None)
+    h.runtime.result(ref.workflow_id, timeout_s=60)  # the investigation has finished: follow-ups answer
     h.service.steer(ref, "U1", "ignore forge, it's fine")
     h.service.steer(ref, "U2", "what's the weather like")
     _wait(lambda: len(h.notifier.of("reply")) == 2 and len(h.notifier.of("report")) == 2)
@@ -231,29 +240,65 @@ def test_steering_reissues_the_report(harness: Callable[[float], Harness], estat
     steering = h.store.steering_messages(ref.investigation_id)
     assert [(m.user, m.understood) for m in steering] == [("U1", True), ("U2", False)]
     assert steering[0].directive is not None and steering[0].directive["ignore"] == ["forge"]
+    # The follow-up re-concluded from what the investigation gathered: it did not read the estate again.
+    assert "inv.gather" not in _follow_up_steps(h, ref) and "inv.scope" not in _follow_up_steps(h, ref)
 
-    # A window reaching back before the gathered one makes the workflow gather again, once.
+    # Later steering builds on the earlier: forge stays ignored. A window reaching back before the gathered
+    # one makes the follow-up gather again, once.
     h.service.steer(ref, "U1", "look at the last 30 hours")
     _wait(lambda: len(h.store.report_versions(ref.investigation_id)) == 3)
-    assert [v.version for v in h.store.report_versions(ref.investigation_id)] == [1, 2, 3]
-    steps = [s["function_name"] for s in DBOS.list_workflow_steps(ref.workflow_id)]
-    assert steps.count("inv.gather") == 2 and steps.count("inv.conclude") == 3
+    h.runtime.settle(10)
+    assert h.store.report_versions(ref.investigation_id)[2].body["root_cause"]["service"] != "forge"
+    steps = _follow_up_steps(h, ref)
+    assert steps.count("inv.gather") == 1 and steps.count("inv.conclude") == 2
 
-    # The alarm clears: the incident is resolved, the notifier told, and the workflow stops listening.
+    # The alarm clears: the incident is resolved and the notifier told.
     ok = estate.page.model_copy(update={"state": "OK", "title": "OK: gateway-5xx-rate-high"})
     assert h.service.open(ok) == ref
-    result = h.runtime.result(ref.workflow_id, timeout_s=10)
-    assert result["version"] == 3
-    assert h.notifier.of("status")[-1][0] == Status.RESOLVED
+    _wait(lambda: bool(h.notifier.of("status")) and h.notifier.of("status")[-1][0] == Status.RESOLVED)
     assert h.store.get_incident(ref.incident_id).status == "resolved"  # type: ignore[union-attr]
     assert h.service.open_investigations() == []
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_steering_before_the_report_shapes_the_first_one(
-    harness: Callable[[float], Harness], estate: Estate
+def test_no_steering_reply_is_lost_while_the_investigation_finishes(
+    harness: Callable[..., Harness], estate: Estate
 ) -> None:
-    h = harness(0.2)
+    # Replies arrive every 30 ms from before the investigation starts until after it has finished: each is
+    # answered exactly once, whether the investigation read it between phases or a follow-up did.
+    h = harness()
+    ref = h.service.open(estate.page)
+    sent: list[str] = []
+    stop = threading.Event()
+
+    def chatter() -> None:
+        while not stop.is_set():
+            sent.append(f"anyone seen the weather {len(sent)}?")
+            h.service.steer(ref, "U1", sent[-1])
+            time.sleep(0.03)
+
+    talker = threading.Thread(target=chatter)
+    talker.start()
+    try:
+        h.runtime.result(ref.workflow_id, timeout_s=60)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        talker.join()
+    h.runtime.settle(30)
+    rows = h.store.steering_messages(ref.investigation_id)
+    assert len(rows) == len(sent) > 20
+    assert all(r.claimed_by for r in rows)
+    assert len(h.notifier.of("reply")) == len(sent)
+    assert {r.claimed_by.split("#")[0] for r in rows if r.claimed_by} >= {ref.workflow_id}  # some read inline
+    assert any(r.claimed_by and r.claimed_by.startswith("steer-") for r in rows)  # and some by follow-ups
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_steering_before_the_report_shapes_the_first_one(
+    harness: Callable[..., Harness], estate: Estate
+) -> None:
+    h = harness()
     ref = h.service.open(estate.page)
     h.service.steer(ref, "U1", "forge is fine")  # arrives while the workflow is still scoping
     result = h.runtime.result(ref.workflow_id, timeout_s=60)
@@ -263,9 +308,9 @@ def test_steering_before_the_report_shapes_the_first_one(
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_resolved_page_without_open_incident_opens_nothing(
-    harness: Callable[[float], Harness], estate: Estate
+    harness: Callable[..., Harness], estate: Estate
 ) -> None:
-    h = harness(0.2)
+    h = harness()
     ref = h.service.open(estate.page.model_copy(update={"state": "OK"}))
     assert ref.investigation_id == 0 and ref.workflow_id == ""
     assert h.store.recent_incidents() == []
@@ -332,9 +377,7 @@ def child(mode: str, work: str) -> None:
     settings = Settings(
         database_url=db_url, dbos_system_database_url=f"sqlite:///{w / 'dbos.sqlite'}", executor_id="crash"
     )
-    runtime = launch_runtime(
-        settings, deps, store, notifier, listen_for=timedelta(seconds=0.5), polling_interval_s=0.05
-    )
+    runtime = launch_runtime(settings, deps, store, notifier, polling_interval_s=0.05)
     page = Page.model_validate(wiring["page"])
     if mode == "first":
         InvestigationService(runtime, store).open(page)

@@ -63,9 +63,10 @@ class InvestigationService:
             return ref_of(incident, inv.id, inv.workflow_id)
 
     def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
-        """Send a steering message to the investigation's workflow (read between phases)."""
-        if ref.workflow_id:
-            self.runtime.steer(ref.workflow_id, user, text)
+        """Record a steering reply: the running investigation reads it between phases, or a follow-up
+        re-issues the report of a finished one."""
+        if ref.investigation_id:
+            self.runtime.steer(ref, user, text)
 
     def open_investigations(self) -> list[OpenInvestigation]:
         """Investigations of incidents not yet resolved, newest first."""

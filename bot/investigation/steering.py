@@ -56,6 +56,27 @@ class Directive:
             "changes_before": self.changes_before.isoformat() if self.changes_before else None,
         }
 
+    @classmethod
+    def from_json(cls, text: str, data: dict[str, Any] | None) -> Directive:
+        """The directive `to_json` recorded for `text`; None means the message was not understood."""
+        if data is None:
+            return cls(text, False)
+
+        def when(key: str) -> datetime | None:
+            raw = data.get(key)
+            return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+
+        return cls(
+            text,
+            True,
+            focus=tuple(data.get("focus") or ()),
+            ignore=tuple(data.get("ignore") or ()),
+            since=when("since"),
+            clear_blamed=bool(data.get("clear_blamed")),
+            cleared_commits=tuple(data.get("cleared_commits") or ()),
+            changes_before=when("changes_before"),
+        )
+
     def describe(self) -> str:
         """How the plan changes, in a sentence or two ("Ignoring forge. Looking only since 14:05 UTC.")."""
         if not self.understood:

@@ -3,12 +3,16 @@
 The workflow `inv-<fingerprint>` opens the incident and investigation rows, says what it is looking at, then
 scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way resumes on
 restart (same `executor_id`, same system database) from the first unfinished step. Findings are stored the
-moment they are found and only then handed to the notifier. Steering arrives with `DBOS.send(workflow_id,
-{"user", "text"}, topic="steer")` from any process; the workflow reads it between phases and, after the first
-report, keeps listening for a while, re-issuing the report as a new version after each directive.
+moment they are found and only then handed to the notifier.
+
+Steering replies are written to the store by the surface first. A running investigation takes them up between
+its phases, so they shape its first report; after it has finished, each reply enqueues a follow-up workflow
+(`steer-<investigation>-<reply>`, one at a time per investigation) that re-concludes from what the
+investigation gathered and publishes the next report version. No workflow waits on the thread, so an open
+incident holds no worker.
 
 Steps run at least once, so every side effect is idempotent: findings carry a key and are stored once,
-report versions are immutable, steering rows are numbered by the workflow, notifiers promise idempotence.
+report versions are immutable, steering replies are claimed by name, notifiers promise idempotence.
 """
 
 from __future__ import annotations
@@ -20,10 +24,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from dbos import DBOS, DBOSConfig, Queue, SetWorkflowID, WorkflowHandle
+from dbos import DBOS, DBOSConfig, Queue, SetEnqueueOptions, SetWorkflowID, WorkflowHandle
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
@@ -38,8 +41,8 @@ log = logging.getLogger(__name__)
 
 #: The DBOS queue investigations run on.
 QUEUE = "investigations"
-#: The `DBOS.send` topic of steering messages.
-STEER_TOPIC = "steer"
+#: The DBOS queue of steering follow-ups, partitioned by investigation.
+FOLLOW_UPS = "steering"
 #: Page states that say the problem is over.
 RESOLVED_STATES = frozenset({"OK", "RESOLVED", "resolved", "ok"})
 
@@ -158,9 +161,13 @@ class _Context:
     store: Store
     notifier: Notifier
     deps_factory: Callable[[], Deps]
-    listen_s: float
+    #: Bounds the phases that read and analyse, across investigations and follow-ups.
+    heavy: threading.Semaphore
     lock: threading.Lock = field(default_factory=threading.Lock)
     investigator: Investigator | None = None
+    follow_ups: Queue | None = None
+    #: Set once the queues are registered (workflows recovered at launch may start before that).
+    ready: threading.Event = field(default_factory=threading.Event)
 
     def engine(self) -> Investigator:
         """The investigator, built on first use (a resumed workflow past gathering never needs one)."""
@@ -257,51 +264,64 @@ def _started_step(ref: InvestigationRef, page_json: dict[str, Any]) -> None:
 @DBOS.step(name="inv.scope")
 def _scope_step(ref: InvestigationRef, page_json: dict[str, Any]) -> Scoped:
     ctx = _c()
-    return ctx.engine().scope(Page.model_validate(page_json), _Recorder(ctx, ref))
+    with ctx.heavy:
+        return ctx.engine().scope(Page.model_validate(page_json), _Recorder(ctx, ref))
 
 
 @DBOS.step(name="inv.gather")
 def _gather_step(ref: InvestigationRef, scoped: Scoped, steering: Steering) -> Gathered:
     ctx = _c()
-    return ctx.engine().gather(scoped, _Recorder(ctx, ref), steering)
+    with ctx.heavy:
+        return ctx.engine().gather(scoped, _Recorder(ctx, ref), steering)
 
 
 @DBOS.step(name="inv.conclude")
 def _conclude_step(gathered: Gathered, steering: Steering) -> Report:
-    return _c().engine().conclude(gathered, steering).report
+    ctx = _c()
+    with ctx.heavy:
+        return ctx.engine().conclude(gathered, steering).report
 
 
 @DBOS.step(name="inv.publish")
-def _publish_step(
-    ref: InvestigationRef, page_json: dict[str, Any], report: Report, version: int, tell_status: bool
-) -> Report:
+def _publish_step(ref: InvestigationRef, page_json: dict[str, Any], report: Report, version: int) -> Report:
+    """Save and post report `version`; the status message moves too unless the incident is resolved."""
     ctx = _c()
     report = report.model_copy(update={"version": version})
     ctx.store.save_report(ref.investigation_id, version, report.model_dump(mode="json"))
     _safely("report", ctx.notifier.report, ref, report)
-    if tell_status:
+    incident = ctx.store.get_incident(ref.incident_id)
+    if incident is None or incident.status != IncidentStatus.RESOLVED.value:
         page = Page.model_validate(page_json)
         _safely("status", ctx.notifier.status, ref, status_for(report), page, root_cause_line(report))
     return report
 
 
-@DBOS.step(name="inv.steering")
-def _steering_step(
-    ref: InvestigationRef, message: dict[str, Any], services: list[str], page_json: dict[str, Any], seq: int
+@dataclass(frozen=True)
+class Reply:
+    """A steering reply a workflow took up."""
+
+    id: int
+    user: str
+    text: str
+
+
+@DBOS.step(name="inv.claim")
+def _claim_step(ref: InvestigationRef, claimant: str) -> list[Reply]:
+    """Take up the thread's unread steering replies (the same ones again if this step runs again)."""
+    rows = _c().store.claim_steering(ref.investigation_id, claimant)
+    return [Reply(r.id or 0, r.user, r.text) for r in rows]
+
+
+@DBOS.step(name="inv.understand")
+def _understand_step(
+    reply: Reply, services: list[str], page_json: dict[str, Any], blamed: str | None
 ) -> Directive:
-    """Parse and record the `seq`-th steering message (recorded once even if this step runs again)."""
-    store = _c().store
-    page = Page.model_validate(page_json)
-    text = str(message.get("text") or "")
-    directive = parse_steering(text, services, page.fired_at)
-    if len(store.steering_messages(ref.investigation_id)) <= seq:
-        store.add_steering(
-            ref.investigation_id,
-            user=str(message.get("user") or "unknown"),
-            text=text,
-            understood=directive.understood,
-            directive=directive.to_json() if directive.understood else None,
-        )
+    """Parse a steering reply and record what it asks (and, for "that deploy is fine", which change)."""
+    directive = parse_steering(reply.text, services, Page.model_validate(page_json).fired_at)
+    recorded = directive.to_json() if directive.understood else None
+    if recorded is not None and directive.clear_blamed and blamed:
+        recorded["blamed_change"] = blamed
+    _c().store.record_understanding(reply.id, understood=directive.understood, directive=recorded)
     return directive
 
 
@@ -310,117 +330,153 @@ def _reply_step(ref: InvestigationRef, text: str) -> None:
     _safely("reply", _c().notifier.reply, ref, text)
 
 
-@DBOS.step(name="inv.now")
-def _now_step() -> float:
-    return time.time()
+def _finish(ref: InvestigationRef, status: InvestigationStatus) -> int | None:
+    """Mark the investigation finished; returns the newest steering reply nobody took up, if any. A reply
+    written before this is seen here; one written after finds the investigation finished and gets its own
+    follow-up (InvestigationService.steer), so none falls between the two."""
+    store = _c().store
+    store.finish_investigation(ref.investigation_id, status)
+    return store.unclaimed_steering(ref.investigation_id)
 
 
 @DBOS.step(name="inv.finish")
-def _finish_step(ref: InvestigationRef, ok: bool) -> None:
-    status = InvestigationStatus.DONE if ok else InvestigationStatus.FAILED
-    _c().store.finish_investigation(ref.investigation_id, status)
+def _finish_step(ref: InvestigationRef) -> int | None:
+    return _finish(ref, InvestigationStatus.DONE)
 
 
 @DBOS.step(name="inv.failed")
-def _failed_step(ref: InvestigationRef, page_json: dict[str, Any], error: str) -> None:
+def _failed_step(ref: InvestigationRef, page_json: dict[str, Any], error: str) -> int | None:
     ctx = _c()
-    ctx.store.finish_investigation(ref.investigation_id, InvestigationStatus.FAILED)
+    unread = _finish(ref, InvestigationStatus.FAILED)
     _safely("status", ctx.notifier.status, ref, Status.FAILED, Page.model_validate(page_json), None)
     _safely("reply", ctx.notifier.reply, ref, f"I could not finish this investigation: {error}")
+    return unread
 
 
 # --- the workflows -----------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Thread:
-    """The steering state the workflow carries between phases (rebuilt identically on replay)."""
-
-    steering: Steering = field(default_factory=Steering)
-    seen: int = 0
-    resolved: bool = False
-
-
-def _take(
-    ref: InvestigationRef,
-    page_json: dict[str, Any],
-    services: list[str],
-    state: _Thread,
-    timeout_s: float,
-) -> Directive | None:
-    """Receive one steering message (waiting up to `timeout_s`), parse and record it; None when none came."""
-    message = DBOS.recv(STEER_TOPIC, timeout_seconds=timeout_s)
-    if message is None:
-        return None
-    if not isinstance(message, dict):
-        message = {"text": str(message)}
-    if message.get("resolved"):
-        state.resolved = True
-        return None
-    directive = _steering_step(ref, message, services, page_json, state.seen)
-    state.seen += 1
-    return directive
-
-
-def _drain(ref: InvestigationRef, page_json: dict[str, Any], services: list[str], state: _Thread) -> None:
-    """Apply the steering that arrived while a phase ran (before the first report)."""
-    while not state.resolved:
-        directive = _take(ref, page_json, services, state, 0)
-        if directive is None:
-            return
-        state.steering = apply(state.steering, directive)
+def _drain(
+    ref: InvestigationRef, page_json: dict[str, Any], services: list[str], steering: Steering, n: int
+) -> Steering:
+    """Apply the steering replies written while a phase ran (before the first report)."""
+    for reply in _claim_step(ref, f"{DBOS.workflow_id}#{n}"):
+        directive = _understand_step(reply, services, page_json, None)
+        steering = apply(steering, directive)
         if directive.understood:
             _reply_step(ref, f"{directive.describe()} I'll take that into account in the report.")
         else:
             _reply_step(ref, directive.describe())
+    return steering
+
+
+def _follow_up_if(ref: InvestigationRef, page_json: dict[str, Any], unread: int | None) -> None:
+    if unread is not None:
+        _enqueue_follow_up(ref, page_json, unread)
 
 
 @DBOS.workflow(name="investigation")
 def investigation_workflow(page_json: dict[str, Any]) -> dict[str, Any]:
-    """Investigate one page durably; returns the last report version and the root cause."""
+    """Investigate one page durably; returns the report version and the root cause."""
     ref = _open_step(page_json)
     try:
         return _investigate(ref, page_json)
     except Exception as err:
-        _failed_step(ref, page_json, f"{type(err).__name__}: {err}")
+        _follow_up_if(ref, page_json, _failed_step(ref, page_json, f"{type(err).__name__}: {err}"))
         raise
 
 
 def _investigate(ref: InvestigationRef, page_json: dict[str, Any]) -> dict[str, Any]:
     _started_step(ref, page_json)
-    state = _Thread()
     scoped = _scope_step(ref, page_json)
     services = sorted(scoped.estate.services)
-    _drain(ref, page_json, services, state)
-    gathered = _gather_step(ref, scoped, state.steering)
-    _drain(ref, page_json, services, state)
-    report = _conclude_step(gathered, state.steering)
-    version = 1
-    report = _publish_step(ref, page_json, report, version, not state.resolved)
-    deadline = _now_step() + _c().listen_s
-    while not state.resolved:
-        remaining = deadline - _now_step()
-        if remaining <= 0:
-            break
-        directive = _take(ref, page_json, services, state, remaining)
-        if directive is None:
-            if state.resolved:
-                break
+    steering = _drain(ref, page_json, services, Steering(), 1)
+    gathered = _gather_step(ref, scoped, steering)
+    steering = _drain(ref, page_json, services, steering, 2)
+    report = _publish_step(ref, page_json, _conclude_step(gathered, steering), 1)
+    _follow_up_if(ref, page_json, _finish_step(ref))
+    return {"version": 1, "root_cause": root_cause_line(report), "status": status_for(report).value}
+
+
+@dataclass
+class _Thread:
+    """What a follow-up knows before it reads the new replies: the steering so far and the last report."""
+
+    steering: Steering
+    report: Report | None
+    version: int
+
+
+@DBOS.step(name="steer.thread")
+def _thread_step(ref: InvestigationRef, mine: list[int]) -> _Thread:
+    """The steering earlier replies asked for (replayed in order) and the latest report."""
+    store = _c().store
+    steering = Steering()
+    for row in store.steering_messages(ref.investigation_id):
+        if row.id in mine or row.claimed_by is None:
             continue
-        if not directive.understood:
-            state.steering = apply(state.steering, directive)
+        blamed = (row.directive or {}).get("blamed_change")
+        directive = Directive.from_json(row.text, row.directive if row.understood else None)
+        steering = apply(steering, directive, blamed_change=blamed)
+    latest = store.latest_report(ref.investigation_id)
+    report = Report.model_validate(latest.body) if latest else None
+    return _Thread(steering, report, latest.version if latest else 0)
+
+
+def _prior_phases(workflow_id: str) -> tuple[Scoped | None, Gathered | None]:
+    """What the investigation's own scope and gather steps found (DBOS kept their outputs)."""
+    scoped: Scoped | None = None
+    gathered: Gathered | None = None
+    for step in DBOS.list_workflow_steps(workflow_id):
+        output = step.get("output")
+        if step.get("function_name") == "inv.scope" and isinstance(output, Scoped):
+            scoped = output
+        elif step.get("function_name") == "inv.gather" and isinstance(output, Gathered):
+            gathered = output
+    return scoped, gathered
+
+
+@DBOS.workflow(name="steering")
+def steering_workflow(ref: InvestigationRef, page_json: dict[str, Any]) -> dict[str, Any]:
+    """Answer steering replies written after the investigation finished: re-conclude (gathering again when
+    the window widened, or when the investigation never gathered) and publish the next report version."""
+    replies = _claim_step(ref, DBOS.workflow_id or "steering")
+    if not replies:
+        return {"replies": 0}
+    thread = _thread_step(ref, [r.id for r in replies])
+    steering, report, version = thread.steering, thread.report, thread.version
+    scoped, gathered = _prior_phases(ref.workflow_id)
+    if scoped is None:
+        scoped = _scope_step(ref, page_json)
+    services = sorted(scoped.estate.services)
+    for reply in replies:
+        blamed = report.root_cause.change_id if report and report.root_cause else None
+        directive = _understand_step(reply, services, page_json, blamed)
+        steering = apply(steering, directive, blamed_change=blamed)
+        if not directive.understood and report is not None:
             _reply_step(ref, directive.describe())
             continue
-        blamed = report.root_cause.change_id if report.root_cause else None
-        state.steering = apply(state.steering, directive, blamed_change=blamed)
-        if state.steering.since is not None and state.steering.since < gathered.since:
-            gathered = _gather_step(ref, scoped, state.steering)  # the window widened: read further back
-        new = _conclude_step(gathered, state.steering)
+        widened = gathered is not None and steering.since is not None and steering.since < gathered.since
+        if gathered is None or widened:
+            gathered = _gather_step(ref, scoped, steering)
+        new = _conclude_step(gathered, steering)
         _reply_step(ref, describe_change(report, new, directive))
         version += 1
-        report = _publish_step(ref, page_json, new, version, not state.resolved)
-    _finish_step(ref, True)
-    return {"version": version, "root_cause": root_cause_line(report), "status": status_for(report).value}
+        report = _publish_step(ref, page_json, new, version)
+    return {"replies": len(replies), "version": version, "root_cause": root_cause_line(report)}
+
+
+def _enqueue_follow_up(ref: InvestigationRef, page_json: dict[str, Any], reply_id: int) -> None:
+    """Enqueue the follow-up for steering reply `reply_id` (one id per reply, so a second enqueue of the same
+    reply joins the first); follow-ups of one investigation run one at a time."""
+    with (
+        SetWorkflowID(f"steer-{ref.investigation_id}-{reply_id}"),
+        SetEnqueueOptions(queue_partition_key=str(ref.investigation_id)),
+    ):
+        ctx = _c()
+        ctx.ready.wait(30)
+        assert ctx.follow_ups is not None, "the follow-up queue is not registered"
+        ctx.follow_ups.enqueue(steering_workflow, ref, page_json)
 
 
 @DBOS.step(name="resolve.incident")
@@ -441,11 +497,8 @@ def _resolve_step(incident_id: int, page_json: dict[str, Any]) -> InvestigationR
 
 @DBOS.workflow(name="resolve-incident")
 def resolve_workflow(incident_id: int, page_json: dict[str, Any]) -> bool:
-    """Mark an incident resolved, tell the notifier, and stop its investigation listening for steering."""
-    ref = _resolve_step(incident_id, page_json)
-    if ref is not None:
-        DBOS.send(ref.workflow_id, {"resolved": True}, topic=STEER_TOPIC)
-    return ref is not None
+    """Mark an incident resolved and tell the notifier (a running investigation then leaves the status be)."""
+    return _resolve_step(incident_id, page_json) is not None
 
 
 # --- the runtime ---------------------------------------------------------------------------------------------
@@ -467,13 +520,12 @@ def system_database_url(settings: Settings) -> str:
 
 @dataclass
 class Runtime:
-    """DBOS launched with the investigation workflows and their queue; `shutdown()` when done."""
+    """DBOS launched with the investigation workflows and their queues; `shutdown()` when done."""
 
     settings: Settings
     store: Store
     notifier: Notifier
     queue: Queue
-    listen_for: timedelta
 
     def start(self, page: Page) -> Triage:
         """Triage `page` and enqueue its workflow (or the resolution); returns at once."""
@@ -487,9 +539,16 @@ class Runtime:
                 self.queue.enqueue(investigation_workflow, page_json)
         return t
 
-    def steer(self, workflow_id: str, user: str, text: str) -> None:
-        """Deliver a steering message to the investigation `workflow_id`, wherever it runs."""
-        DBOS.send(workflow_id, {"user": user, "text": text}, topic=STEER_TOPIC)
+    def steer(self, ref: InvestigationRef, user: str, text: str) -> int:
+        """Record a steering reply for the investigation; returns its id. A running investigation takes it up
+        between phases; for a finished one a follow-up workflow is enqueued, wherever workers run."""
+        reply = self.store.add_steering(ref.investigation_id, user=user[:64], text=text)
+        assert reply.id is not None
+        inv = self.store.get_investigation(ref.investigation_id)
+        if inv is not None and inv.status != InvestigationStatus.RUNNING.value:
+            incident = self.store.get_incident(ref.incident_id)
+            _enqueue_follow_up(ref, dict(incident.page) if incident else {}, reply.id)
+        return reply.id
 
     def result(self, workflow_id: str, timeout_s: float | None = None) -> Any:
         """Wait for a workflow's result (tests, the CLI)."""
@@ -504,6 +563,16 @@ class Runtime:
             time.sleep(0.05)
         raise TimeoutError(f"workflow {workflow_id} still running after {timeout_s} s")
 
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait until no workflow is queued or running (the demo and tests end so)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            busy = DBOS.list_workflows(status=["PENDING", "ENQUEUED"], load_input=False, load_output=False)
+            if not busy:
+                return
+            time.sleep(0.05)
+        log.warning("workflows still running after %.0f s", timeout_s)
+
     def shutdown(self) -> None:
         """Stop DBOS (running workflows resume on the next launch with the same executor id)."""
         global _ctx
@@ -517,18 +586,20 @@ def launch_runtime(
     store: Store,
     notifier: Notifier,
     *,
-    listen_for: timedelta = timedelta(hours=2),
-    worker_concurrency: int = 4,
     polling_interval_s: float = 0.5,
     log_level: str = "WARNING",
 ) -> Runtime:
     """Configure and launch DBOS for investigations; pending workflows of this executor resume now.
 
-    `deps_factory` is called once, on the first step that reads the estate. `listen_for` is how long an
-    investigation keeps taking steering after its first report.
+    `deps_factory` is called once, on the first step that reads the estate. A process runs at most
+    `settings.investigation_concurrency` investigations and as many follow-ups, and only that many read and
+    analyse at once. With `settings.run_investigations` false it only enqueues: it dequeues nothing, and
+    `sre-bot worker` processes run the workflows.
     """
     global _ctx
-    _ctx = _Context(store, notifier, deps_factory, listen_for.total_seconds())
+    _ctx = _Context(
+        store, notifier, deps_factory, threading.BoundedSemaphore(settings.investigation_concurrency)
+    )
     config: DBOSConfig = {
         "name": "sre-bot",
         "system_database_url": system_database_url(settings),
@@ -538,12 +609,24 @@ def launch_runtime(
         "notification_listener_polling_interval_sec": min(1.0, polling_interval_s),
     }
     DBOS(config=config)
+    if not settings.run_investigations:
+        DBOS.listen_queues([])
     DBOS.launch()
     queue = DBOS.register_queue(
-        QUEUE, worker_concurrency=worker_concurrency, polling_interval_sec=polling_interval_s
+        QUEUE,
+        worker_concurrency=settings.investigation_concurrency,
+        polling_interval_sec=polling_interval_s,
     )
-    _await_worker(QUEUE, timeout_s=3.0)
-    return Runtime(settings, store, notifier, queue, listen_for)
+    _ctx.follow_ups = DBOS.register_queue(
+        FOLLOW_UPS,
+        worker_concurrency=settings.investigation_concurrency,
+        partition_concurrency=1,
+        polling_interval_sec=polling_interval_s,
+    )
+    _ctx.ready.set()
+    if settings.run_investigations:
+        _await_worker(QUEUE, timeout_s=3.0)
+    return Runtime(settings, store, notifier, queue)
 
 
 def _await_worker(queue: str, timeout_s: float) -> None:

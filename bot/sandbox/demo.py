@@ -143,7 +143,7 @@ def run_demo(scenario_ref: str | None, as_json: bool) -> dict[str, Any] | None:
             _follow(fake, t0, None if as_json else out)
         finally:
             server.stop()
-            runtime.stop_listening()
+            runtime.settle()
             runtime.close()
         calls = [_call_json(c, t0) for c in list(fake.calls)]
     return {"calls": calls} if as_json else None

@@ -8,6 +8,7 @@ takes the webhooks and health checks.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import signal
@@ -172,28 +173,11 @@ class Runtime:
     app: App
     intake: Intake
 
-    def stop_listening(self, timeout_s: float = 10.0) -> None:
-        """Tell every open investigation to stop waiting for steering and finish (the demo and tests end so;
-        `serve` does not: its workflows stay pending and resume on the next start)."""
-        from bot.investigation.workflow import STEER_TOPIC
-
+    def settle(self, timeout_s: float = 30.0) -> None:
+        """Wait until no investigation or follow-up is queued or running (the demo and tests end so)."""
         durable = getattr(self.investigations, "runtime", None)
-        if durable is None:
-            return
-        from dbos import DBOS
-
-        ids: list[str] = []
-        for inv in self.store.open_investigations():
-            try:
-                DBOS.send(inv.workflow_id, {"resolved": True}, topic=STEER_TOPIC)
-                ids.append(inv.workflow_id)
-            except Exception as err:  # an investigation row without a workflow (none to stop)
-                log.debug("no workflow %s to stop: %s", inv.workflow_id, err)
-        for wid in ids:
-            try:
-                durable.result(wid, timeout_s)
-            except Exception as err:  # a failed or slow workflow must not stop the shutdown
-                log.warning("investigation %s did not finish: %s", wid, err)
+        if durable is not None and callable(getattr(durable, "settle", None)):
+            durable.settle(timeout_s)
 
     def close(self) -> None:
         """Finish queued work, stop the investigation runtime if it can be stopped, flush findings."""
@@ -253,6 +237,10 @@ def serve(settings: Settings) -> None:
     """`sre-bot serve`: HTTP mode on ``settings.port``, or Socket Mode when ``SLACK_APP_TOKEN`` is set."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = build_runtime(settings)
+    # Everything built so far (boto3's service models, Bolt, DBOS) lives as long as the process: moved out of
+    # the collector's reach, a full collection no longer walks it while Slack waits for an ack.
+    gc.collect()
+    gc.freeze()
     socket_mode = bool(settings.slack_app_token)
     http = HttpServer(
         wsgi_app(None if socket_mode else runtime.app, runtime.intake), "0.0.0.0", settings.port

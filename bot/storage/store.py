@@ -318,10 +318,14 @@ class Store:
         *,
         user: str,
         text: str,
-        understood: bool,
+        understood: bool = False,
         directive: dict[str, Any] | None = None,
+        claimed_by: str | None = None,
     ) -> SteeringMessage:
-        """Store a steering reply and what it was understood to ask (None when it was not understood)."""
+        """Store a steering reply and what it was understood to ask (None when it was not understood).
+
+        A reply nobody has claimed yet (`claimed_by` None) waits for :meth:`claim_steering`.
+        """
         row = SteeringMessage(
             investigation_id=investigation_id,
             user=user,
@@ -329,8 +333,54 @@ class Store:
             understood=understood,
             directive=directive,
             received_at=self.clock(),
+            claimed_by=claimed_by,
         )
         return self._insert(row)
+
+    def claim_steering(self, investigation_id: int, claimant: str) -> list[SteeringMessage]:
+        """Take up every unclaimed steering reply of the investigation for `claimant`; returns all replies
+        `claimant` holds, oldest first (so a claim repeated after a crash returns the same rows)."""
+        with self._session() as s:
+            s.exec(
+                sa.update(SteeringMessage)
+                .where(
+                    col(SteeringMessage.investigation_id) == investigation_id,
+                    col(SteeringMessage.claimed_by).is_(None),
+                )
+                .values(claimed_by=claimant)
+            )
+            s.commit()
+            stmt = (
+                select(SteeringMessage)
+                .where(
+                    SteeringMessage.investigation_id == investigation_id,
+                    SteeringMessage.claimed_by == claimant,
+                )
+                .order_by(col(SteeringMessage.id))
+            )
+            return list(s.exec(stmt).all())
+
+    def unclaimed_steering(self, investigation_id: int) -> int | None:
+        """The id of the newest steering reply nobody has claimed, if any."""
+        with self._session() as s:
+            stmt = sa.select(sa.func.max(SteeringMessage.id)).where(
+                col(SteeringMessage.investigation_id) == investigation_id,
+                col(SteeringMessage.claimed_by).is_(None),
+            )
+            found = s.exec(stmt).scalar()  # type: ignore[call-overload]
+            return int(found) if found is not None else None
+
+    def record_understanding(
+        self, steering_id: int, *, understood: bool, directive: dict[str, Any] | None
+    ) -> None:
+        """Record what a claimed steering reply was understood to ask."""
+        with self._session() as s:
+            row = s.get(SteeringMessage, steering_id)
+            if row is None:
+                raise ValueError(f"no steering message {steering_id}")
+            row.understood, row.directive = understood, directive
+            s.add(row)
+            s.commit()
 
     def steering_messages(self, investigation_id: int) -> list[SteeringMessage]:
         """An investigation's steering replies, oldest first."""

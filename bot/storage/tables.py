@@ -164,6 +164,8 @@ class SteeringMessage(SQLModel, table=True):
     understood: bool = False
     directive: dict[str, Any] | None = Field(default=None, sa_type=_json(nullable=True))
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: Who took the message up (a workflow step); None while nobody has: it is waiting to be read.
+    claimed_by: str | None = Field(default=None, max_length=160, index=True)
 
 
 class ReportVersion(SQLModel, table=True):
