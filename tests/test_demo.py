@@ -42,7 +42,9 @@ def test_demo_json_is_every_call_in_order() -> None:
     assert report["thread_ts"] == started["thread_ts"] and report["blocks"]
     assert "catalog-db" in report["text"]
     assert any(c["method"] == "chat.update" for c in calls)
-    assert any(c["method"] == "files.completeUploadExternal" for c in calls)
+    upload = next(c for c in calls if c["method"] == "files.completeUploadExternal")
+    assert upload["thread_ts"] == started["thread_ts"]
+    assert "threshold dotted" in upload["text"]  # the paging alarm's own metric, read back from CloudWatch
 
 
 @pytest.mark.skipif(not SCENARIO.is_file(), reason="../shared/scenarios is not beside this checkout")

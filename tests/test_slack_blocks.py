@@ -527,6 +527,12 @@ def test_signal_chart_is_a_small_deterministic_png() -> None:
     )
 
 
+def test_signal_chart_draws_the_alarm_threshold() -> None:
+    plain = signal_chart(_points(), None, None, None, "checkout-5xx-high")
+    with_threshold = signal_chart(_points(), None, None, None, "checkout-5xx-high", threshold=15.0)
+    assert _png_size(with_threshold) == (720, 300) and with_threshold != plain
+
+
 def test_signal_chart_without_data_or_marks() -> None:
     assert _png_size(signal_chart([], None, None, None, "nothing yet")) == (720, 300)
     naive = [(datetime(2026, 3, 2, 14, i), float(i)) for i in range(10)]

@@ -41,8 +41,10 @@ def signal_chart(
     change_at: datetime | None,
     change_label: str | None,
     title: str,
+    threshold: float | None = None,
 ) -> bytes:
-    """PNG bytes: the signal over time, a red line at the onset, an amber line at the change."""
+    """PNG bytes: the signal over time, a red line at the onset, an amber line at the change, and the alarm's
+    threshold dotted when there is one."""
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
@@ -55,6 +57,10 @@ def signal_chart(
     else:
         ax.text(0.5, 0.5, "no datapoints", ha="center", va="center", transform=ax.transAxes, color="#57606a")
         ax.set_yticks([])
+    if threshold is not None:
+        ax.axhline(
+            float(threshold), color="#57606a", linewidth=1.0, linestyle=":", label=f"threshold {threshold:g}"
+        )
     if onset is not None:
         ax.axvline(
             _date2num(_utc(onset)),
@@ -77,7 +83,7 @@ def signal_chart(
     ax.grid(True, color="#d0d7de", linewidth=0.6)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    if onset is not None or change_at is not None:
+    if onset is not None or change_at is not None or threshold is not None:
         ax.legend(loc="best", fontsize=8, frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -54,6 +54,7 @@ class ChartData:
     onset: datetime | None = None
     change_at: datetime | None = None
     change_label: str | None = None
+    threshold: float | None = None
 
 
 #: Finds the points to chart for a report (None: no chart). Runs in the background, may be slow.
@@ -320,14 +321,20 @@ class SlackNotifier:
             data = self.chart_source(page, report)
             if data is None:
                 return
-            png = signal_chart(data.points, data.onset, data.change_at, data.change_label, data.title)
+            png = signal_chart(
+                data.points, data.onset, data.change_at, data.change_label, data.title, data.threshold
+            )
             self.client.files_upload_v2(
                 channel=ref.channel,
                 thread_ts=ref.thread_ts,
                 content=png,
                 filename="signal.png",
                 title=untrusted(data.title, 200),
-                initial_comment="The alarmed signal: onset in red, the suspected change in amber.",
+                initial_comment=(
+                    "The alarm's metric, its threshold dotted: onset in red, the suspected change in amber."
+                    if data.threshold is not None
+                    else "The alarmed signal: onset in red, the suspected change in amber."
+                ),
                 request_file_info=False,
             )
         except Exception:  # a chart is a nicety: never fail the report for it
@@ -335,9 +342,10 @@ class SlackNotifier:
 
 
 class TelemetryCharts:
-    """A `ChartSource` reading the root-cause service's anomalous signal from CloudWatch (read-only).
+    """A `ChartSource` reading from CloudWatch (read-only): the paging alarm's own metric with its threshold,
+    or, for a page without a readable alarm, the root-cause service's anomalous signal.
 
-    The signal and onset come from the report's metric evidence for that service, the change from the
+    The onset comes from the report's metric evidence for the root-cause service, the change from the
     timeline entry the engine marks as the guilty change.
     """
 
@@ -362,9 +370,23 @@ class TelemetryCharts:
                 e.at or page.fired_at,
             ),
         )
+        guilty = next((t for t in report.timeline if t.text.startswith("⚠")), None)
+        change_at = guilty.at if guilty else None
+        change_label = guilty.text.lstrip("⚠ ").strip() if guilty else None
+        start, end = page.fired_at - self.window, page.fired_at + timedelta(minutes=5)
+        if page.alarm_name:
+            alarm = self.telemetry.alarm_series(page.alarm_name, start, end).data
+            if alarm and alarm[1]:
+                return ChartData(
+                    title=page.alarm_name,
+                    points=alarm[1],
+                    onset=onset_ev.at,
+                    change_at=change_at,
+                    change_label=change_label,
+                    threshold=alarm[0],
+                )
         signal = onset_ev.detail["signal"]
         instance = onset_ev.detail.get("instance") or None
-        start, end = page.fired_at - self.window, page.fired_at + timedelta(minutes=5)
         estate = self.topology.discover(start, end)
         info = estate.services.get(service)
         if info is None:
@@ -378,12 +400,11 @@ class TelemetryCharts:
         if not series:
             return None
         points = [(datetime.fromtimestamp(t, UTC), v) for t, v in zip(*series, strict=False)]
-        guilty = next((t for t in report.timeline if t.text.startswith("⚠")), None)
         who = f"{service}/{instance}" if instance else service
         return ChartData(
             title=f"{who} {signal}",
             points=points,
             onset=onset_ev.at,
-            change_at=guilty.at if guilty else None,
-            change_label=guilty.text.lstrip("⚠ ").strip() if guilty else None,
+            change_at=change_at,
+            change_label=change_label,
         )

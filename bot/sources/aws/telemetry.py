@@ -120,6 +120,51 @@ class Telemetry:
             out[key] = ([t for t, _ in ordered], [v for _, v in ordered])
         return out
 
+    def alarm_series(
+        self, name: str, start: datetime, end: datetime
+    ) -> ToolResult[tuple[float | None, list[tuple[datetime, float]]]]:
+        """What alarm `name` watches, over [start, end]: its threshold and the points of its own metric (or
+        metric math), at the alarm's period and statistic -- the line CloudWatch draws on the alarm's graph."""
+
+        def fetch() -> tuple[float | None, list[tuple[datetime, float]]] | None:
+            cw = self._c.get("cloudwatch")
+            alarms = cw.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
+            if not alarms:
+                return None
+            a = alarms[0]
+            queries: list[dict[str, Any]] = [dict(m) for m in a.get("Metrics") or []]
+            if not queries and a.get("MetricName"):
+                stat = a.get("ExtendedStatistic") or a.get("Statistic") or "Average"
+                metric = {"Namespace": a["Namespace"], "MetricName": a["MetricName"]}
+                metric["Dimensions"] = a.get("Dimensions", [])
+                queries = [
+                    {
+                        "Id": "alarm",
+                        "MetricStat": {"Metric": metric, "Period": int(a.get("Period") or 60), "Stat": stat},
+                        "ReturnData": True,
+                    }
+                ]
+            if not queries:
+                return None
+            kwargs: dict[str, Any] = {
+                "MetricDataQueries": queries,
+                "StartTime": start,
+                "EndTime": end,
+                "ScanBy": "TimestampAscending",
+            }
+            points: list[tuple[datetime, float]] = []
+            while True:
+                page = cw.get_metric_data(**kwargs)
+                for r in page.get("MetricDataResults", []):
+                    points += list(zip(r.get("Timestamps", []), r.get("Values", []), strict=False))
+                token = page.get("NextToken")
+                if not token:
+                    break
+                kwargs["NextToken"] = token
+            return a.get("Threshold"), sorted(points)
+
+        return guarded("cloudwatch:GetMetricData", fetch, classify)  # type: ignore[arg-type]
+
     def log_lines(
         self,
         group: str,
