@@ -167,7 +167,7 @@ def main() -> None:
     ap.add_argument("--send", help=argparse.SUPPRESS)  # internal: be the sender process for this URL
     args = ap.parse_args()
     if args.send:
-        sender_process(args.send, args.rate, [tuple(e) for e in json.load(sys.stdin)])  # type: ignore[misc]
+        sender_process(args.send, args.rate, [tuple(e) for e in json.load(sys.stdin)])
         return
     with FakeSlack() as fake, tempfile.TemporaryDirectory() as tmp, throwaway_database() as db_url:
         port = free_port()

@@ -91,7 +91,7 @@ def test_web_and_worker_processes_investigate_a_page_and_stop_on_sigterm(tmp_pat
         finally:
             for proc in (web, worker):
                 proc.send_signal(signal.SIGTERM)
-            codes = []
+            codes: list[int | None] = []
             for proc in (web, worker):
                 try:
                     codes.append(proc.wait(20))
