@@ -307,6 +307,20 @@ def test_steering_before_the_report_shapes_the_first_one(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_every_page_hears_at_once_while_the_workers_are_busy(
+    harness: Callable[..., Harness], estate: Estate
+) -> None:
+    h = harness(investigation_concurrency=1)
+    opened = time.monotonic()
+    for i in range(3):
+        h.service.open(estate.page.model_copy(update={"incident_id": f"BUSY{i}"}))
+    assert len(h.notifier.of("started")) == 3 and time.monotonic() - opened < 2.0
+    assert h.notifier.of("report") == []  # the investigations themselves wait their turn
+    h.runtime.settle(180)
+    assert len(h.notifier.of("report")) == 3
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_resolved_page_without_open_incident_opens_nothing(
     harness: Callable[..., Harness], estate: Estate
 ) -> None:
@@ -425,7 +439,7 @@ def test_killed_process_resumes_without_rerunning_finished_steps(tmp_path: Path,
 
     # Scope, gather and conclude ran once, in the first process: the second never built its dependencies.
     assert (work / "deps-built").read_text().split() == ["first"]
-    for step in ("inv.open", "inv.started", "inv.scope", "inv.gather", "inv.conclude", "inv.publish"):
+    for step in ("inv.open", "inv.scope", "inv.gather", "inv.conclude", "inv.publish"):
         assert done["steps"].count(step) == 1, done["steps"]
     calls = [json.loads(line) for line in (work / "calls.jsonl").read_text().splitlines()]
     pids = {c["pid"] for c in calls}

@@ -6,13 +6,10 @@ investigation in whichever process runs it (DBOS.send through the system databas
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, or_, select
-
 from bot.domain import Page, Report
 from bot.investigation.ports import InvestigationRef, OpenInvestigation, Status
 from bot.investigation.workflow import Runtime, ref_of, status_for
 from bot.storage.store import Store
-from bot.storage.tables import Incident, IncidentStatus, Investigation
 
 
 class InvestigationService:
@@ -42,25 +39,13 @@ class InvestigationService:
 
     def find_by_thread(self, channel: str, thread_ts: str) -> InvestigationRef | None:
         """The latest investigation of the incident whose thread (or status message) this is."""
-        with Session(self.store.engine) as s:
-            incident = s.exec(
-                select(Incident)
-                .where(
-                    Incident.channel == channel,
-                    or_(Incident.thread_ts == thread_ts, Incident.status_message_ts == thread_ts),
-                )
-                .order_by(col(Incident.id).desc())
-            ).first()
-            if incident is None or incident.id is None:
-                return None
-            inv = s.exec(
-                select(Investigation)
-                .where(Investigation.incident_id == incident.id)
-                .order_by(col(Investigation.id).desc())
-            ).first()
-            if inv is None or inv.id is None:
-                return None
-            return ref_of(incident, inv.id, inv.workflow_id)
+        incident = self.store.incident_for_thread(channel, thread_ts)
+        if incident is None or incident.id is None:
+            return None
+        invs = self.store.investigations_of(incident.id)
+        if not invs or invs[-1].id is None:
+            return None
+        return ref_of(incident, invs[-1].id, invs[-1].workflow_id)
 
     def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
         """Record a steering reply: the running investigation reads it between phases, or a follow-up
@@ -70,15 +55,8 @@ class InvestigationService:
 
     def open_investigations(self) -> list[OpenInvestigation]:
         """Investigations of incidents not yet resolved, newest first."""
-        with Session(self.store.engine) as s:
-            rows = s.exec(
-                select(Incident, Investigation)
-                .join(Investigation, col(Investigation.incident_id) == col(Incident.id))
-                .where(Incident.status == IncidentStatus.OPEN.value)
-                .order_by(col(Investigation.started_at).desc(), col(Investigation.id).desc())
-            ).all()
         out: list[OpenInvestigation] = []
-        for incident, inv in rows:
+        for incident, inv in self.store.open_incident_investigations():
             assert inv.id is not None
             latest = self.store.latest_report(inv.id)
             status = status_for(Report.model_validate(latest.body)) if latest else Status.INVESTIGATING

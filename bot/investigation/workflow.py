@@ -1,7 +1,7 @@
 """Durable investigations on DBOS Transact: one workflow per page, each phase a checkpointed step.
 
-The workflow `inv-<fingerprint>` opens the incident and investigation rows, says what it is looking at, then
-scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way resumes on
+When a page is enqueued the thread hears what the investigation will look at. The workflow
+`inv-<fingerprint>` opens the incident and investigation rows, then scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way resumes on
 restart (same `executor_id`, same system database) from the first unfinished step. Findings are stored the
 moment they are found and only then handed to the notifier.
 
@@ -250,15 +250,15 @@ def _open_step(page_json: dict[str, Any]) -> InvestigationRef:
     return t.ref
 
 
-@DBOS.step(name="inv.started")
-def _started_step(ref: InvestigationRef, page_json: dict[str, Any]) -> None:
-    page = Page.model_validate(page_json)
+def announce(notifier: Notifier, ref: InvestigationRef, page: Page) -> None:
+    """Say in the thread what the investigation will look at, and open the channel's status line. Done when
+    the page is enqueued, by the process that takes it, so the thread hears at once even when every worker
+    is busy (and only one process ever posts it)."""
     what = page.alarm_name or page.title
     hint = f" ({page.service_hint})" if page.service_hint and page.service_hint not in what else ""
     looking = f"looking at {what}{hint}, checking metrics, changes, logs..."
-    ctx = _c()
-    _safely("started", ctx.notifier.started, ref, page, looking)
-    _safely("status", ctx.notifier.status, ref, Status.INVESTIGATING, page, None)
+    _safely("started", notifier.started, ref, page, looking)
+    _safely("status", notifier.status, ref, Status.INVESTIGATING, page, None)
 
 
 @DBOS.step(name="inv.scope")
@@ -387,7 +387,6 @@ def investigation_workflow(page_json: dict[str, Any]) -> dict[str, Any]:
 
 
 def _investigate(ref: InvestigationRef, page_json: dict[str, Any]) -> dict[str, Any]:
-    _started_step(ref, page_json)
     scoped = _scope_step(ref, page_json)
     services = sorted(scoped.estate.services)
     steering = _drain(ref, page_json, services, Steering(), 1)
@@ -535,6 +534,8 @@ class Runtime:
             with SetWorkflowID(f"resolve-{t.incident_id}"):
                 self.queue.enqueue(resolve_workflow, t.incident_id, page_json)
         elif t.ref is not None:
+            if t.kind == "new":
+                announce(self.notifier, t.ref, page)
             with SetWorkflowID(t.ref.workflow_id):
                 self.queue.enqueue(investigation_workflow, page_json)
         return t

@@ -224,6 +224,30 @@ class Store:
             s.commit()
             return result.rowcount == 1
 
+    def incident_for_thread(self, channel: str, ts: str) -> Incident | None:
+        """The newest incident whose page thread (or status message) is `ts` in `channel`."""
+        with self._session() as s:
+            stmt = (
+                select(Incident)
+                .where(
+                    Incident.channel == channel,
+                    sa.or_(col(Incident.thread_ts) == ts, col(Incident.status_message_ts) == ts),
+                )
+                .order_by(col(Incident.id).desc())
+            )
+            return s.exec(stmt).first()
+
+    def open_incident_investigations(self) -> list[tuple[Incident, Investigation]]:
+        """Investigations of incidents not yet resolved, with their incident, newest first."""
+        with self._session() as s:
+            stmt = (
+                select(Incident, Investigation)
+                .join(Investigation, col(Investigation.incident_id) == col(Incident.id))
+                .where(Incident.status == IncidentStatus.OPEN.value)
+                .order_by(col(Investigation.started_at).desc(), col(Investigation.id).desc())
+            )
+            return [(inc, inv) for inc, inv in s.exec(stmt).all()]
+
     def open_investigations(self) -> list[Investigation]:
         """Investigations still running, oldest first (what a restarted process looks at)."""
         with self._session() as s:
