@@ -1,7 +1,7 @@
 """The `Investigations` port (bot.investigation.ports) over the durable runtime and storage.
 
-Surfaces call this: `open` triages a page and enqueues its workflow without waiting for it; `steer` reaches the
-investigation in whichever process runs it (DBOS.send through the system database).
+Surfaces call this: `open` triages a page and enqueues its workflow without waiting for it; `steer` records a
+thread reply for the running investigation to read, or enqueues a follow-up for a finished one.
 """
 
 from __future__ import annotations

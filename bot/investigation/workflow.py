@@ -1,8 +1,9 @@
 """Durable investigations on DBOS Transact: one workflow per page, each phase a checkpointed step.
 
 When a page is enqueued the thread hears what the investigation will look at. The workflow
-`inv-<fingerprint>` opens the incident and investigation rows, then scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way resumes on
-restart (same `executor_id`, same system database) from the first unfinished step. Findings are stored the
+`inv-<fingerprint>` opens the incident and investigation rows, then scopes, gathers and concludes, each a
+step whose result DBOS records: a process killed half way resumes on restart (same `executor_id`, same
+system database) from the first unfinished step. Findings are stored the
 moment they are found and only then handed to the notifier.
 
 Steering replies are written to the store by the surface first. A running investigation takes them up between

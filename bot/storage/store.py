@@ -344,11 +344,10 @@ class Store:
         text: str,
         understood: bool = False,
         directive: dict[str, Any] | None = None,
-        claimed_by: str | None = None,
     ) -> SteeringMessage:
         """Store a steering reply and what it was understood to ask (None when it was not understood).
 
-        A reply nobody has claimed yet (`claimed_by` None) waits for :meth:`claim_steering`.
+        The reply is unclaimed: it waits for :meth:`claim_steering`.
         """
         row = SteeringMessage(
             investigation_id=investigation_id,
@@ -357,7 +356,6 @@ class Store:
             understood=understood,
             directive=directive,
             received_at=self.clock(),
-            claimed_by=claimed_by,
         )
         return self._insert(row)
 

@@ -82,7 +82,6 @@ class Telemetry:
         start: datetime,
         end: datetime,
     ) -> SeriesMap:
-        cw = self._c.get("cloudwatch")
         queries: list[dict[str, Any]] = []
         owners: list[tuple[tuple[str, str, str | None], SignalMetric, str]] = []
         for i, (key, sm, res) in enumerate(plan):
@@ -91,6 +90,23 @@ class Telemetry:
             if q:
                 queries += q
                 owners.append((key, sm, prefix))
+        timestamps, values = self._metric_data(queries, start, end)
+        out: SeriesMap = {}
+        for key, sm, prefix in owners:
+            points = sm.series(timestamps, values, prefix)
+            if not points:
+                continue
+            ordered = sorted(
+                (int(t.timestamp()) if isinstance(t, datetime) else int(str(t)), v) for t, v in points.items()
+            )
+            out[key] = ([t for t, _ in ordered], [v for _, v in ordered])
+        return out
+
+    def _metric_data(
+        self, queries: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> tuple[dict[str, list[object]], dict[str, list[float]]]:
+        """GetMetricData for `queries` (500 a call, every page): timestamps and values by query id."""
+        cw = self._c.get("cloudwatch")
         timestamps: dict[str, list[object]] = {}
         values: dict[str, list[float]] = {}
         for i in range(0, len(queries), 500):
@@ -109,16 +125,11 @@ class Telemetry:
                 if not token:
                     break
                 kwargs["NextToken"] = token
-        out: SeriesMap = {}
-        for key, sm, prefix in owners:
-            points = sm.series(timestamps, values, prefix)
-            if not points:
-                continue
-            ordered = sorted(
-                (int(t.timestamp()) if isinstance(t, datetime) else int(str(t)), v) for t, v in points.items()
-            )
-            out[key] = ([t for t, _ in ordered], [v for _, v in ordered])
-        return out
+        return timestamps, values
+
+    def _described_alarm(self, name: str) -> dict[str, Any] | None:
+        alarms = self._c.get("cloudwatch").describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
+        return alarms[0] if alarms else None
 
     def alarm_series(
         self, name: str, start: datetime, end: datetime
@@ -127,11 +138,9 @@ class Telemetry:
         metric math), at the alarm's period and statistic -- the line CloudWatch draws on the alarm's graph."""
 
         def fetch() -> tuple[float | None, list[tuple[datetime, float]]] | None:
-            cw = self._c.get("cloudwatch")
-            alarms = cw.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
-            if not alarms:
+            a = self._described_alarm(name)
+            if a is None:
                 return None
-            a = alarms[0]
             queries: list[dict[str, Any]] = [dict(m) for m in a.get("Metrics") or []]
             if not queries and a.get("MetricName"):
                 stat = a.get("ExtendedStatistic") or a.get("Statistic") or "Average"
@@ -146,21 +155,14 @@ class Telemetry:
                 ]
             if not queries:
                 return None
-            kwargs: dict[str, Any] = {
-                "MetricDataQueries": queries,
-                "StartTime": start,
-                "EndTime": end,
-                "ScanBy": "TimestampAscending",
-            }
+            timestamps, values = self._metric_data(queries, start, end)
             points: list[tuple[datetime, float]] = []
-            while True:
-                page = cw.get_metric_data(**kwargs)
-                for r in page.get("MetricDataResults", []):
-                    points += list(zip(r.get("Timestamps", []), r.get("Values", []), strict=False))
-                token = page.get("NextToken")
-                if not token:
-                    break
-                kwargs["NextToken"] = token
+            for qid, times in timestamps.items():
+                points += [
+                    (t, v)
+                    for t, v in zip(times, values.get(qid, []), strict=False)
+                    if isinstance(t, datetime)
+                ]
             return a.get("Threshold"), sorted(points)
 
         return guarded("cloudwatch:GetMetricData", fetch, classify)  # type: ignore[arg-type]
@@ -209,11 +211,9 @@ class Telemetry:
         """The alarm called `name`, with its metric and dimensions."""
 
         def fetch() -> AlarmInfo | None:
-            cw = self._c.get("cloudwatch")
-            alarms = cw.describe_alarms(AlarmNames=[name]).get("MetricAlarms", [])
-            if not alarms:
+            a = self._described_alarm(name)
+            if a is None:
                 return None
-            a = alarms[0]
             dims = {d["Name"]: d["Value"] for d in a.get("Dimensions", [])}
             namespace, metric = a.get("Namespace"), a.get("MetricName")
             for m in a.get("Metrics", []) or []:
