@@ -1,19 +1,51 @@
 """Mitigation plans: prepare / pre-validate / apply / post-validate, and rollback, naming exact resources.
 
-Steps that change production name a catalogue action and are marked `mutating`; they run only after a
-human approves them. Everything here is pure: the resources come in a `PlanContext` the investigation fills.
+`build_plan` picks one builder per mitigation from `_BUILDERS`; where a mitigation takes a different shape per
+resource (an ECS task-definition rollback, a Lambda alias rollback, a redeploy through GitHub; an SSM
+parameter revert or a generic CloudTrail change revert) that builder picks the variant.
+
+Steps that change production are marked `mutating`; they run only after a human approves them. A step names a
+catalogue `Action` only when it carries every parameter that action needs (`ACTION_PARAMS`). The plan never
+guesses a resource name or a value: when one is missing, the step says where to look it up and stays a manual
+step (no action). Everything here is pure: the resources come in a `PlanContext` the investigation fills.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from bot.domain import Mitigation, Phase, Plan, PlanStep
+from bot.domain import Action, Mitigation, Phase, Plan, PlanStep
+
+ACTION_PARAMS: Mapping[Action, tuple[str, ...]] = {
+    Action.CHECK_ALARM: ("alarm",),
+    Action.WAIT_ALARM_OK: ("alarm",),
+    Action.DESCRIBE_TASK_DEFINITION: ("task_definition",),
+    Action.ECS_UPDATE_SERVICE: ("cluster", "service", "task_definition"),
+    Action.ECS_FORCE_NEW_DEPLOYMENT: ("cluster", "service"),
+    Action.LAMBDA_UPDATE_ALIAS: ("function", "alias", "version"),
+    Action.GITHUB_REDEPLOY: ("repo", "ref"),
+    Action.SSM_PUT_PARAMETER: ("name", "value"),
+    Action.AWS_REVERT_CHANGE: ("resource", "change"),
+    Action.IAM_SIMULATE: ("role", "resource"),
+    Action.IAM_RESTORE_POLICY: ("resource", "change"),
+    Action.ASG_CHECK_HEALTHY: ("asg",),
+    Action.ASG_REPLACE_INSTANCE: ("asg", "instance_id"),
+    Action.ASG_SET_DESIRED: ("asg", "desired"),
+    Action.SCALE_OUT: ("target", "kind"),
+    Action.SCALE_IN: ("target", "kind", "desired"),
+}
+"""The parameters each catalogue action needs; a step carrying an action always carries all of them."""
 
 
 @dataclass(frozen=True)
 class PlanContext:
-    """What the plan needs to name: the failing service's resources and the guilty change's details."""
+    """What the plan needs to name: the failing service's resources and the guilty change's details.
+
+    Every field is something read from the estate, never derived by guessing; None means "not known", and the
+    plan then tells the responder where to look instead of naming anything.
+    """
 
     service: str | None
     kind: str = ""
@@ -21,361 +53,559 @@ class PlanContext:
     cluster: str | None = None
     ecs_service: str | None = None
     current_task_definition: str | None = None
-    previous_task_definition: str | None = None
+    previous_task_definition: str | None = None  # only as read from AWS, never `rev - 1`
     asg: str | None = None
     stack: str | None = None
     function: str | None = None
-    previous_version: str | None = None
+    alias: str | None = None  # the Lambda alias that serves traffic
+    current_version: str | None = None  # the version that alias points at now
+    previous_version: str | None = None  # the version it pointed at before the incident
     parameter: str | None = None
     parameter_old: str | None = None
     parameter_new: str | None = None
-    instance: str | None = None
+    instance: str | None = None  # the bad instance's Name tag
     instance_id: str | None = None
     resource: str | None = None
     change_action: str | None = None
     actor: str | None = None
+    role: str | None = None  # the service's IAM role (task role / instance profile), for policy simulation
     repo: str | None = None
     commit: str | None = None
     parent_commit: str | None = None
-    desired: int | None = None
+    desired: int | None = None  # current desired count of the ECS service / Auto Scaling group
 
 
-def _s(
-    phase: Phase, text: str, action: str | None = None, mutating: bool = False, **params: str | None
+class _Draft(NamedTuple):
+    steps: list[PlanStep]
+    fix: str
+
+
+# Small helpers shared by the builders.
+
+
+def _svc(ctx: PlanContext) -> str:
+    return ctx.service or "the service"
+
+
+def _tick(value: str | None, otherwise: str) -> str:
+    """`value` as code, or `otherwise` (what to look up) when it is not known."""
+    return f"`{value}`" if value else otherwise
+
+
+def _sha(commit: str | None, otherwise: str) -> str:
+    return commit[:7] if commit else otherwise
+
+
+def _step(
+    phase: Phase, text: str, action: Action | None = None, mutating: bool = False, **params: str | None
 ) -> PlanStep:
-    clean = {k: v for k, v in params.items() if v is not None}
+    """A step with its known params; it names `action` only when every parameter the action needs is known."""
+    clean = {k: v for k, v in params.items() if v}
+    if action is not None and not all(k in clean for k in ACTION_PARAMS[action]):
+        action = None
     return PlanStep(phase=phase, description=text, action=action, params=clean, mutating=mutating)
 
 
 def _checks(ctx: PlanContext) -> tuple[PlanStep, PlanStep]:
     """The usual pre-check (still broken) and post-check (alarm back to OK)."""
-    alarm = ctx.alarm or f"{ctx.service} alarms"
-    pre = _s(
-        Phase.PRE_VALIDATE,
-        f"Confirm `{alarm}` is still in ALARM and the error rate has not recovered on its own",
-        "cloudwatch.check_alarm",
-        alarm=ctx.alarm,
-    )
-    post = _s(
-        Phase.POST_VALIDATE,
-        f"Watch `{alarm}` return to OK and {ctx.service}'s error rate fall to its baseline within 10 minutes",
-        "cloudwatch.wait_ok",
-        alarm=ctx.alarm,
-        service=ctx.service,
-    )
+    svc = _svc(ctx)
+    if ctx.alarm:
+        pre_text = f"Confirm `{ctx.alarm}` is still in ALARM and the error rate has not recovered on its own"
+        post_text = (
+            f"Watch `{ctx.alarm}` return to OK and {svc}'s error rate fall to its baseline within 10 minutes"
+        )
+    else:
+        pre_text = (
+            f"Find {svc}'s alarms (`aws cloudwatch describe-alarms`) and confirm they are still in ALARM "
+            "and the error rate has not recovered on its own"
+        )
+        post_text = (
+            f"Watch {svc}'s alarms return to OK and its error rate fall to its baseline within 10 minutes"
+        )
+    pre = _step(Phase.PRE_VALIDATE, pre_text, Action.CHECK_ALARM, alarm=ctx.alarm)
+    post = _step(Phase.POST_VALIDATE, post_text, Action.WAIT_ALARM_OK, alarm=ctx.alarm, service=ctx.service)
     return pre, post
+
+
+def _restart(ctx: PlanContext, text: str, **extra: str | None) -> PlanStep:
+    """Restart the service: executable (ECS force new deployment) when its cluster and service are known."""
+    return _step(
+        Phase.APPLY,
+        text,
+        Action.ECS_FORCE_NEW_DEPLOYMENT,
+        mutating=True,
+        cluster=ctx.cluster,
+        service=ctx.ecs_service,
+        **extra,
+    )
+
+
+# Rollback: to the previous ECS task definition, the previous Lambda version, or the previous commit.
+
+
+def _rollback(ctx: PlanContext, cause: str) -> _Draft:
+    if ctx.ecs_service:
+        steps = _rollback_ecs(ctx)
+    elif ctx.function and ctx.previous_version:
+        steps = _rollback_lambda(ctx)
+    else:
+        steps = _rollback_redeploy(ctx)
+    fix = (
+        f"Fix the change in {_sha(ctx.commit, 'the release')} with a test that reproduces "
+        f"{cause or 'the failure'}; deploy progressively with automatic rollback on the error-rate alarm."
+    )
+    return _Draft(steps, fix)
+
+
+def _rollback_ecs(ctx: PlanContext) -> list[PlanStep]:
+    pre, post = _checks(ctx)
+    ecs, cur, prev = ctx.ecs_service, ctx.current_task_definition, ctx.previous_task_definition
+    where = (
+        f"`{ecs}` (cluster `{ctx.cluster}`)"
+        if ctx.cluster
+        else f"`{ecs}` (find its cluster: `aws ecs list-clusters`)"
+    )
+    if prev:
+        check = f"Check that `{prev}` is ACTIVE and was healthy before the deploy"
+    else:
+        check = (
+            f"Find the last good task definition of `{ecs}`: the one its PRIMARY deployment ran before "
+            "the incident (`aws ecs describe-services` lists it while the rollout is in progress; after "
+            "that, the service's `UpdateService` calls in CloudTrail); check it is ACTIVE and was healthy "
+            "before the deploy"
+        )
+    ecs_params = {"cluster": ctx.cluster, "service": ecs}
+    return [
+        _step(
+            Phase.PREPARE,
+            f"Note the running task definition `{cur}` of ECS service `{ecs}`"
+            if cur
+            else f"Note the running task definition of ECS service `{ecs}` (`aws ecs describe-services`)",
+        ),
+        pre,
+        _step(Phase.PRE_VALIDATE, check, Action.DESCRIBE_TASK_DEFINITION, task_definition=prev),
+        _step(
+            Phase.APPLY,
+            f"Roll {where} back to {_tick(prev, 'the last good task definition found above')}",
+            Action.ECS_UPDATE_SERVICE,
+            mutating=True,
+            **ecs_params,
+            task_definition=prev,
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"If it gets worse, return `{ecs}` to {_tick(cur, 'the task definition noted first')}",
+            Action.ECS_UPDATE_SERVICE,
+            mutating=True,
+            **ecs_params,
+            task_definition=cur,
+        ),
+    ]
+
+
+def _rollback_lambda(ctx: PlanContext) -> list[PlanStep]:
+    pre, post = _checks(ctx)
+    fn, alias, cur = ctx.function, ctx.alias, ctx.current_version
+    named = f"alias `{alias}`" if alias else "that alias"
+    lambda_params = {"function": fn, "alias": alias}
+    return [
+        _step(
+            Phase.PREPARE,
+            f"Note the version the `{alias}` alias of Lambda `{fn}` points at"
+            if alias
+            else f"Find the alias that serves traffic for Lambda `{fn}` (`aws lambda list-aliases`) "
+            "and note the version it points at",
+        ),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Point {named} of `{fn}` back to version {ctx.previous_version}",
+            Action.LAMBDA_UPDATE_ALIAS,
+            mutating=True,
+            **lambda_params,
+            version=ctx.previous_version,
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"Point {_tick(alias, 'that alias')} back to "
+            + (f"the current version of `{fn}`" if cur else f"the version of `{fn}` noted in the first step"),
+            Action.LAMBDA_UPDATE_ALIAS,
+            mutating=True,
+            **lambda_params,
+            version=cur,
+        ),
+    ]
+
+
+def _rollback_redeploy(ctx: PlanContext) -> list[PlanStep]:
+    pre, post = _checks(ctx)
+    svc, good = _svc(ctx), _sha(ctx.parent_commit, "")
+    if ctx.repo and good:
+        find = f"Find the last good release of {svc}: commit {good} in `{ctx.repo}`"
+    elif ctx.repo:
+        find = (
+            f"Find the last good release of {svc}: the commit deployed before "
+            f"{_sha(ctx.commit, 'the incident')} in `{ctx.repo}` (its deployments or releases)"
+        )
+    else:
+        find = f"Find the last good release of {svc}"
+    apply = (
+        f"Redeploy {svc} at {good or 'the last good release found above'} "
+        f"(revert {_sha(ctx.commit, 'the bad commit')})"
+        + (f" — stack `{ctx.stack}`" if ctx.stack else "")
+        + (f", Auto Scaling group `{ctx.asg}` instance refresh" if ctx.asg else "")
+    )
+    return [
+        _step(Phase.PREPARE, find),
+        pre,
+        _step(
+            Phase.APPLY,
+            apply,
+            Action.GITHUB_REDEPLOY,
+            mutating=True,
+            repo=ctx.repo,
+            ref=ctx.parent_commit,
+            revert=ctx.commit,
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"Redeploy {_sha(ctx.commit, 'the current release')} if the old release misbehaves",
+            Action.GITHUB_REDEPLOY,
+            mutating=True,
+            repo=ctx.repo,
+            ref=ctx.commit,
+        ),
+    ]
+
+
+# Configuration: an SSM parameter back to its old value, or another change undone from its CloudTrail record.
+
+
+def _revert_config(ctx: PlanContext, cause: str) -> _Draft:
+    steps = _revert_parameter(ctx) if ctx.parameter else _revert_change(ctx)
+    fix = (
+        "Manage this setting as code with review, and alarm on its value; "
+        "validate risky values before they ship."
+    )
+    return _Draft(steps, fix)
+
+
+def _revert_parameter(ctx: PlanContext) -> list[PlanStep]:
+    pre, post = _checks(ctx)
+    name, old, new = ctx.parameter, ctx.parameter_old, ctx.parameter_new
+    if old and new:
+        history = f"Read the history of SSM parameter `{name}`: now `{new}`, before `{old}`"
+    else:
+        history = (
+            f"Read the history of SSM parameter `{name}` (`aws ssm get-parameter-history --name {name}`) "
+            "and note its value now and its value before the change"
+        )
+    return [
+        _step(Phase.PREPARE, history),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Set `{name}` back to {_tick(old, 'its value before the change (from its history)')}",
+            Action.SSM_PUT_PARAMETER,
+            mutating=True,
+            name=name,
+            value=old,
+        ),
+        _restart(
+            ctx,
+            f"Restart {_svc(ctx)} so it reads the value again (ECS force new deployment / instance refresh)",
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"Set `{name}` to {_tick(new, 'its value now (from its history)')} again",
+            Action.SSM_PUT_PARAMETER,
+            mutating=True,
+            name=name,
+            value=new,
+        ),
+    ]
+
+
+def _revert_change(ctx: PlanContext) -> list[PlanStep]:
+    pre, post = _checks(ctx)
+    change = _tick(ctx.change_action, "the change")
+    on = f" on `{ctx.resource}`" if ctx.resource else ""
+    by = f" by {ctx.actor}" if ctx.actor else ""
+    if ctx.change_action:
+        record = f"Open the CloudTrail record of {change}{on}{by} and note the previous settings"
+    else:
+        record = (
+            f"Find the change{on}{by} in CloudTrail (`LookupEvents` around the onset) "
+            "and note the previous settings"
+        )
+    return [
+        _step(Phase.PREPARE, record),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Undo {change}{on} (restore the previous settings)",
+            Action.AWS_REVERT_CHANGE,
+            mutating=True,
+            resource=ctx.resource,
+            change=ctx.change_action,
+        ),
+        post,
+        # No catalogue action re-applies a change: a human does it from the record noted first.
+        _step(
+            Phase.ROLLBACK,
+            f"Re-apply {change}{on} as {ctx.actor} made it"
+            if ctx.actor
+            else f"Re-apply {change}{on} as it was made",
+            mutating=True,
+            resource=ctx.resource,
+        ),
+    ]
+
+
+def _revert_permission(ctx: PlanContext, cause: str) -> _Draft:
+    pre, post = _checks(ctx)
+    svc, change = _svc(ctx), _tick(ctx.change_action, "the change")
+    policy = _tick(ctx.resource, "that resource")
+    by = f" by {ctx.actor}" if ctx.actor else ""
+    role = f"role `{ctx.role}`" if ctx.role else "role (its task role or instance profile)"
+    save = f"Save the current policy of {policy} and the CloudTrail record of {change}{by}"
+    if not ctx.resource:
+        save = (
+            f"Find the resource {svc} is denied on (AccessDenied errors in its logs and CloudTrail). {save}"
+        )
+    steps = [
+        _step(Phase.PREPARE, save),
+        pre,
+        _step(
+            Phase.PRE_VALIDATE,
+            f"Confirm with IAM policy simulation that {svc}'s {role} is denied on {policy}",
+            Action.IAM_SIMULATE,
+            role=ctx.role,
+            resource=ctx.resource,
+        ),
+        _step(
+            Phase.APPLY,
+            f"Restore the policy of {policy} to its state before {change}",
+            Action.IAM_RESTORE_POLICY,
+            mutating=True,
+            resource=ctx.resource,
+            change=ctx.change_action,
+        ),
+        post,
+        # The saved policy exists only once the first step ran, so this stays a manual step.
+        _step(Phase.ROLLBACK, f"Re-apply the saved policy of {policy}", mutating=True, resource=ctx.resource),
+    ]
+    fix = (
+        "Review policy changes before they apply (IAM Access Analyzer policy checks in CI) "
+        "and alarm on AccessDenied rates."
+    )
+    return _Draft(steps, fix)
+
+
+def _instance_texts(ctx: PlanContext) -> tuple[str, str, str]:
+    """What to capture, what to check healthy and what to terminate, for the bad instance as far as known."""
+    label, iid = ctx.instance or ctx.instance_id, ctx.instance_id
+    who = _tick(label, "the bad instance")
+    if label:
+        also = f" ({iid})" if ctx.instance and iid else ""
+        capture = f"Capture logs and a snapshot of `{label}`{also} for the post-mortem"
+    else:
+        capture = "Find the bad instance (its errors or failed health checks stand out) and capture its logs"
+    if ctx.asg:
+        healthy = f"Check that the rest of `{ctx.asg}` is healthy and can carry the load"
+    else:
+        healthy = (
+            f"Find the Auto Scaling group of {who} (`aws autoscaling describe-auto-scaling-instances`) "
+            "and check that the rest of it is healthy and can carry the load"
+        )
+    asg = _tick(ctx.asg, "its Auto Scaling group")
+    if iid:
+        terminate = f"Terminate `{iid}` in {asg}"
+    else:
+        terminate = (
+            f"Look up the instance id of {who} (`aws ec2 describe-instances`, by its Name tag) "
+            f"and terminate it in {asg}"
+        )
+    return capture, healthy, terminate
+
+
+def _replace_instance(ctx: PlanContext, cause: str) -> _Draft:
+    pre, post = _checks(ctx)
+    capture, healthy, terminate = _instance_texts(ctx)
+    asg = _tick(ctx.asg, "its Auto Scaling group")
+    steps = [
+        _step(Phase.PREPARE, capture),
+        pre,
+        _step(Phase.PRE_VALIDATE, healthy, Action.ASG_CHECK_HEALTHY, asg=ctx.asg),
+        _step(
+            Phase.APPLY,
+            f"{terminate} without lowering desired capacity, so a fresh one replaces it",
+            Action.ASG_REPLACE_INSTANCE,
+            mutating=True,
+            asg=ctx.asg,
+            instance_id=ctx.instance_id,
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"If the new instance fails too, raise {asg} desired capacity by one "
+            "and investigate the launch template",
+            Action.ASG_SET_DESIRED,
+            mutating=True,
+            asg=ctx.asg,
+            desired=None if ctx.desired is None else str(ctx.desired + 1),
+        ),
+    ]
+    fix = (
+        "Make instances disposable: no manual sessions on production hosts (SSM session logging, "
+        "break-glass approvals), health checks that catch a broken host."
+    )
+    return _Draft(steps, fix)
+
+
+def _restart_service(ctx: PlanContext, cause: str) -> _Draft:
+    pre, post = _checks(ctx)
+    svc = _svc(ctx)
+    task = f"one {ctx.service} task" if ctx.service else "one of its tasks"
+    steps = [
+        _step(Phase.PREPARE, f"Capture a heap/thread dump of {task} for the post-mortem"),
+        pre,
+        _restart(
+            ctx,
+            f"Restart {svc} one task at a time (ECS force new deployment / instance refresh)",
+            asg=ctx.asg,
+        ),
+        post,
+        _step(Phase.ROLLBACK, "Nothing to undo; if it fails again soon, scale out and escalate"),
+    ]
+    fix = (
+        f"Find why {svc} degrades over time (memory/connection leak) and alarm on the trend before it pages."
+    )
+    return _Draft(steps, fix)
+
+
+def _scale_out(ctx: PlanContext, cause: str) -> _Draft:
+    pre, post = _checks(ctx)
+    svc, d = _svc(ctx), ctx.desired
+    target = ctx.ecs_service or ctx.asg or ctx.service
+    name = _tick(target, svc)
+    kind = ctx.kind or None
+    steps = [
+        _step(
+            Phase.PREPARE,
+            f"Check quotas and headroom for {name}"
+            + ("" if d is not None else " and note its current desired capacity"),
+        ),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Scale out {name} (at least 50% more capacity{'' if d is None else f', desired {d}'})",
+            Action.SCALE_OUT,
+            mutating=True,
+            target=target,
+            kind=kind,
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"Scale {name} back in "
+            + (f"to desired {d} " if d is not None else "to the capacity noted in the first step ")
+            + "once traffic returns to normal",
+            Action.SCALE_IN,
+            mutating=True,
+            target=target,
+            kind=kind,
+            desired=None if d is None else str(d),
+        ),
+    ]
+    fix = (
+        f"Autoscale {svc} on saturation, load-test for the traffic peaks you expect, "
+        "and add caching or query limits where load concentrates."
+    )
+    return _Draft(steps, fix)
+
+
+def _failover(ctx: PlanContext, cause: str) -> _Draft:
+    pre, post = _checks(ctx)
+    svc = _svc(ctx)
+    # The catalogue has no failover action: a human runs these, after approval.
+    steps = [
+        _step(Phase.PREPARE, f"Confirm the standby of {svc} is in sync"),
+        pre,
+        _step(Phase.APPLY, f"Fail {svc} over to its standby", mutating=True, target=ctx.service),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"Fail back to the primary of {svc} once it is healthy",
+            mutating=True,
+            target=ctx.service,
+        ),
+    ]
+    return _Draft(steps, f"Practise failover of {svc} regularly and automate it behind health checks.")
+
+
+def _wait(ctx: PlanContext, cause: str) -> _Draft:
+    svc = _svc(ctx)
+    steps = [
+        _step(Phase.PREPARE, f"Subscribe to {svc}'s status page and open a ticket with the provider"),
+        _step(
+            Phase.PRE_VALIDATE,
+            f"Check that callers of {svc} degrade gracefully (timeouts, circuit breakers, cached responses)",
+        ),
+        _step(Phase.APPLY, "Tell customers about the degradation; shed or queue work that depends on it"),
+        _step(
+            Phase.POST_VALIDATE,
+            f"Watch callers' errors to {svc} fall back to baseline after the provider recovers",
+        ),
+        _step(Phase.ROLLBACK, "Undo any load shedding once the provider is healthy"),
+    ]
+    return _Draft(
+        steps,
+        f"Add a fallback or second provider for {svc}, with circuit breakers and timeouts on every call.",
+    )
+
+
+def _nothing(ctx: PlanContext, cause: str) -> _Draft:
+    steps = [
+        _step(Phase.PREPARE, "Nothing to mitigate"),
+        _step(Phase.POST_VALIDATE, f"Confirm {_tick(ctx.alarm, 'the alarm')} returns to OK"),
+        _step(Phase.ROLLBACK, "Nothing to undo"),
+    ]
+    fix = "Tune the alarm (longer evaluation period or a percentile threshold) so a brief blip does not page."
+    return _Draft(steps, fix)
+
+
+_BUILDERS: Mapping[Mitigation, Callable[[PlanContext, str], _Draft]] = {
+    Mitigation.ROLLBACK: _rollback,
+    Mitigation.REVERT_CONFIG: _revert_config,
+    Mitigation.REVERT_PERMISSION: _revert_permission,
+    Mitigation.REPLACE_INSTANCE: _replace_instance,
+    Mitigation.RESTART: _restart_service,
+    Mitigation.SCALE_OUT: _scale_out,
+    Mitigation.FAILOVER: _failover,
+    Mitigation.WAIT: _wait,
+    Mitigation.NONE: _nothing,
+}
+
+_SUMMARIES: Mapping[Mitigation, str] = {
+    Mitigation.ROLLBACK: "Roll {svc} back to its last good release",
+    Mitigation.REVERT_CONFIG: "Revert the configuration change on {svc}",
+    Mitigation.REVERT_PERMISSION: "Restore the permission {svc}'s callers need",
+    Mitigation.REPLACE_INSTANCE: "Replace the broken instance of {svc}",
+    Mitigation.RESTART: "Restart {svc}",
+    Mitigation.SCALE_OUT: "Scale {svc} out",
+    Mitigation.FAILOVER: "Fail {svc} over",
+    Mitigation.WAIT: "Wait for {svc} to recover and limit the damage meanwhile",
+    Mitigation.NONE: "No action needed",
+}
 
 
 def build_plan(mitigation: Mitigation, ctx: PlanContext, cause: str = "") -> Plan:
     """The plan for a mitigation, specific to the resources in `ctx`."""
-    pre, post = _checks(ctx)
-    svc = ctx.service or "the service"
-    steps: list[PlanStep]
-    fix = ""
-    if mitigation is Mitigation.ROLLBACK:
-        if ctx.ecs_service and ctx.previous_task_definition:
-            steps = [
-                _s(
-                    Phase.PREPARE,
-                    f"Note the running task definition `{ctx.current_task_definition}` of ECS service `{ctx.ecs_service}`",
-                ),
-                pre,
-                _s(
-                    Phase.PRE_VALIDATE,
-                    f"Check that `{ctx.previous_task_definition}` is ACTIVE and was healthy before the deploy",
-                    "ecs.describe_task_definition",
-                    task_definition=ctx.previous_task_definition,
-                ),
-                _s(
-                    Phase.APPLY,
-                    f"Roll `{ctx.ecs_service}` (cluster `{ctx.cluster}`) back to `{ctx.previous_task_definition}`",
-                    "ecs.update_service",
-                    mutating=True,
-                    cluster=ctx.cluster,
-                    service=ctx.ecs_service,
-                    task_definition=ctx.previous_task_definition,
-                ),
-                post,
-                _s(
-                    Phase.ROLLBACK,
-                    f"If it gets worse, return `{ctx.ecs_service}` to `{ctx.current_task_definition}`",
-                    "ecs.update_service",
-                    mutating=True,
-                    cluster=ctx.cluster,
-                    service=ctx.ecs_service,
-                    task_definition=ctx.current_task_definition,
-                ),
-            ]
-        elif ctx.function and ctx.previous_version:
-            steps = [
-                _s(Phase.PREPARE, f"Note the version the `live` alias of Lambda `{ctx.function}` points at"),
-                pre,
-                _s(
-                    Phase.APPLY,
-                    f"Point alias `live` of `{ctx.function}` back to version {ctx.previous_version}",
-                    "lambda.update_alias",
-                    mutating=True,
-                    function=ctx.function,
-                    version=ctx.previous_version,
-                ),
-                post,
-                _s(
-                    Phase.ROLLBACK,
-                    f"Point `live` back to the current version of `{ctx.function}`",
-                    "lambda.update_alias",
-                    mutating=True,
-                    function=ctx.function,
-                ),
-            ]
-        else:
-            target = f"{ctx.parent_commit[:7]}" if ctx.parent_commit else "the previous release"
-            steps = [
-                _s(
-                    Phase.PREPARE,
-                    f"Find the last good release of {svc}: commit {target} in `{ctx.repo}`"
-                    if ctx.repo
-                    else f"Find the last good release of {svc}",
-                ),
-                pre,
-                _s(
-                    Phase.APPLY,
-                    f"Redeploy {svc} at {target} (revert {ctx.commit[:7] if ctx.commit else 'the bad commit'})"
-                    + (f" — stack `{ctx.stack}`" if ctx.stack else "")
-                    + (f", Auto Scaling group `{ctx.asg}` instance refresh" if ctx.asg else ""),
-                    "github.redeploy",
-                    mutating=True,
-                    repo=ctx.repo,
-                    ref=ctx.parent_commit,
-                    revert=ctx.commit,
-                ),
-                post,
-                _s(
-                    Phase.ROLLBACK,
-                    f"Redeploy {ctx.commit[:7] if ctx.commit else 'the current release'} if the old release misbehaves",
-                    "github.redeploy",
-                    mutating=True,
-                    repo=ctx.repo,
-                    ref=ctx.commit,
-                ),
-            ]
-        fix = f"Fix the change in {ctx.commit[:7] if ctx.commit else 'the release'} with a test that reproduces {cause or 'the failure'}; deploy progressively with automatic rollback on the error-rate alarm."
-    elif mitigation is Mitigation.REVERT_CONFIG:
-        if ctx.parameter:
-            steps = [
-                _s(
-                    Phase.PREPARE,
-                    f"Read the history of SSM parameter `{ctx.parameter}`: now `{ctx.parameter_new}`, before `{ctx.parameter_old}`",
-                ),
-                pre,
-                _s(
-                    Phase.APPLY,
-                    f"Set `{ctx.parameter}` back to `{ctx.parameter_old}`",
-                    "ssm.put_parameter",
-                    mutating=True,
-                    name=ctx.parameter,
-                    value=ctx.parameter_old,
-                ),
-                _s(
-                    Phase.APPLY,
-                    f"Restart {svc} so it reads the value again (ECS force new deployment / instance refresh)",
-                    "ecs.force_new_deployment",
-                    mutating=True,
-                    cluster=ctx.cluster,
-                    service=ctx.ecs_service,
-                ),
-                post,
-                _s(
-                    Phase.ROLLBACK,
-                    f"Set `{ctx.parameter}` to `{ctx.parameter_new}` again",
-                    "ssm.put_parameter",
-                    mutating=True,
-                    name=ctx.parameter,
-                    value=ctx.parameter_new,
-                ),
-            ]
-        else:
-            steps = [
-                _s(
-                    Phase.PREPARE,
-                    f"Open the CloudTrail record of `{ctx.change_action}` on `{ctx.resource}` by {ctx.actor} and note the previous settings",
-                ),
-                pre,
-                _s(
-                    Phase.APPLY,
-                    f"Undo `{ctx.change_action}` on `{ctx.resource}` (restore the previous settings)",
-                    "aws.revert_change",
-                    mutating=True,
-                    resource=ctx.resource,
-                    change=ctx.change_action,
-                ),
-                post,
-                _s(
-                    Phase.ROLLBACK,
-                    f"Re-apply `{ctx.change_action}` on `{ctx.resource}` as {ctx.actor} made it",
-                    "aws.revert_change",
-                    mutating=True,
-                    resource=ctx.resource,
-                ),
-            ]
-        fix = "Manage this setting as code with review, and alarm on its value; validate risky values before they ship."
-    elif mitigation is Mitigation.REVERT_PERMISSION:
-        steps = [
-            _s(
-                Phase.PREPARE,
-                f"Save the current policy of `{ctx.resource}` and the CloudTrail record of `{ctx.change_action}` by {ctx.actor}",
-            ),
-            pre,
-            _s(
-                Phase.PRE_VALIDATE,
-                f"Confirm with IAM policy simulation that {svc}'s role is denied on `{ctx.resource}`",
-                "iam.simulate",
-                resource=ctx.resource,
-            ),
-            _s(
-                Phase.APPLY,
-                f"Restore the policy of `{ctx.resource}` to its state before `{ctx.change_action}`",
-                "iam.restore_policy",
-                mutating=True,
-                resource=ctx.resource,
-                change=ctx.change_action,
-            ),
-            post,
-            _s(
-                Phase.ROLLBACK,
-                f"Re-apply the saved policy of `{ctx.resource}`",
-                "iam.restore_policy",
-                mutating=True,
-                resource=ctx.resource,
-            ),
-        ]
-        fix = "Review policy changes before they apply (IAM Access Analyzer policy checks in CI) and alarm on AccessDenied rates."
-    elif mitigation is Mitigation.REPLACE_INSTANCE:
-        who = ctx.instance_id or ctx.instance or "the bad instance"
-        steps = [
-            _s(
-                Phase.PREPARE,
-                f"Capture logs and a snapshot of `{ctx.instance}` ({ctx.instance_id}) for the post-mortem"
-                if ctx.instance
-                else "Capture the bad instance's logs",
-            ),
-            pre,
-            _s(
-                Phase.PRE_VALIDATE,
-                f"Check that the rest of `{ctx.asg}` is healthy and can carry the load",
-                "autoscaling.check_healthy",
-                asg=ctx.asg,
-            ),
-            _s(
-                Phase.APPLY,
-                f"Terminate `{who}` in `{ctx.asg}` without lowering desired capacity, so a fresh one replaces it",
-                "autoscaling.replace_instance",
-                mutating=True,
-                asg=ctx.asg,
-                instance_id=ctx.instance_id or ctx.instance,
-            ),
-            post,
-            _s(
-                Phase.ROLLBACK,
-                f"If the new instance fails too, raise `{ctx.asg}` desired capacity by one and investigate the launch template",
-                "autoscaling.set_desired",
-                mutating=True,
-                asg=ctx.asg,
-            ),
-        ]
-        fix = "Make instances disposable: no manual sessions on production hosts (SSM session logging, break-glass approvals), health checks that catch a broken host."
-    elif mitigation is Mitigation.RESTART:
-        steps = [
-            _s(Phase.PREPARE, f"Capture a heap/thread dump of one {svc} task for the post-mortem"),
-            pre,
-            _s(
-                Phase.APPLY,
-                f"Restart {svc} one task at a time (ECS force new deployment / instance refresh)",
-                "ecs.force_new_deployment",
-                mutating=True,
-                cluster=ctx.cluster,
-                service=ctx.ecs_service,
-                asg=ctx.asg,
-            ),
-            post,
-            _s(Phase.ROLLBACK, "Nothing to undo; if it fails again soon, scale out and escalate"),
-        ]
-        fix = f"Find why {svc} degrades over time (memory/connection leak) and alarm on the trend before it pages."
-    elif mitigation is Mitigation.SCALE_OUT:
-        target = ctx.ecs_service or ctx.asg or svc
-        steps = [
-            _s(Phase.PREPARE, f"Check quotas and headroom for `{target}`"),
-            pre,
-            _s(
-                Phase.APPLY,
-                f"Scale out `{target}` (at least 50% more capacity{'' if ctx.desired is None else f', desired {ctx.desired}'})",
-                "scale.out",
-                mutating=True,
-                target=target,
-                kind=ctx.kind,
-            ),
-            post,
-            _s(
-                Phase.ROLLBACK,
-                f"Scale `{target}` back in once traffic returns to normal",
-                "scale.in",
-                mutating=True,
-                target=target,
-            ),
-        ]
-        fix = f"Autoscale {svc} on saturation, load-test for the traffic peaks you expect, and add caching or query limits where load concentrates."
-    elif mitigation is Mitigation.FAILOVER:
-        steps = [
-            _s(Phase.PREPARE, f"Confirm the standby of {svc} is in sync"),
-            pre,
-            _s(Phase.APPLY, f"Fail {svc} over to its standby", "failover", mutating=True, target=svc),
-            post,
-            _s(
-                Phase.ROLLBACK,
-                f"Fail back to the primary of {svc} once it is healthy",
-                "failback",
-                mutating=True,
-                target=svc,
-            ),
-        ]
-        fix = f"Practise failover of {svc} regularly and automate it behind health checks."
-    elif mitigation is Mitigation.WAIT:
-        steps = [
-            _s(Phase.PREPARE, f"Subscribe to {svc}'s status page and open a ticket with the provider"),
-            _s(
-                Phase.PRE_VALIDATE,
-                f"Check that callers of {svc} degrade gracefully (timeouts, circuit breakers, cached responses)",
-            ),
-            _s(Phase.APPLY, "Tell customers about the degradation; shed or queue work that depends on it"),
-            _s(
-                Phase.POST_VALIDATE,
-                f"Watch callers' errors to {svc} fall back to baseline after the provider recovers",
-            ),
-            _s(Phase.ROLLBACK, "Undo any load shedding once the provider is healthy"),
-        ]
-        fix = (
-            f"Add a fallback or second provider for {svc}, with circuit breakers and timeouts on every call."
-        )
-    else:
-        steps = [
-            _s(Phase.PREPARE, "Nothing to mitigate"),
-            _s(Phase.POST_VALIDATE, f"Confirm `{ctx.alarm or 'the alarm'}` returns to OK"),
-            _s(Phase.ROLLBACK, "Nothing to undo"),
-        ]
-        fix = "Tune the alarm (longer evaluation period or a percentile threshold) so a brief blip does not page."
-    return Plan(
-        mitigation=mitigation, summary=_summary(mitigation, svc), steps=tuple(steps), long_term_fix=fix
-    )
-
-
-def _summary(m: Mitigation, svc: str) -> str:
-    return {
-        Mitigation.ROLLBACK: f"Roll {svc} back to its last good release",
-        Mitigation.REVERT_CONFIG: f"Revert the configuration change on {svc}",
-        Mitigation.REVERT_PERMISSION: f"Restore the permission {svc}'s callers need",
-        Mitigation.REPLACE_INSTANCE: f"Replace the broken instance of {svc}",
-        Mitigation.RESTART: f"Restart {svc}",
-        Mitigation.SCALE_OUT: f"Scale {svc} out",
-        Mitigation.FAILOVER: f"Fail {svc} over",
-        Mitigation.WAIT: f"Wait for {svc} to recover and limit the damage meanwhile",
-        Mitigation.NONE: "No action needed",
-    }[m]
+    draft = _BUILDERS[mitigation](ctx, cause)
+    summary = _SUMMARIES[mitigation].format(svc=_svc(ctx))
+    return Plan(mitigation=mitigation, summary=summary, steps=tuple(draft.steps), long_term_fix=draft.fix)
