@@ -9,6 +9,7 @@ Ties are broken by name so the same facts always give the same answer.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,13 +17,28 @@ from bot.analysis.facts import (
     LOAD_SIGNALS,
     SATURATION_SIGNALS,
     SYMPTOM_SIGNALS,
-    ChangeFact,
     Facts,
     LogFact,
     SignalState,
 )
 from bot.analysis.logs import files_in, mentions
-from bot.domain import Category, Hypothesis, Mitigation, RuledOut
+from bot.domain import (
+    Category,
+    Change,
+    ChangeVia,
+    Hypothesis,
+    Mitigation,
+    RuledOut,
+    ServiceKind,
+    SignalKey,
+    epoch,
+)
+
+#: Error text that says a process ran out of memory (whole words, any runtime).
+OUT_OF_MEMORY = re.compile(
+    r"\b(out of memory|outofmemory\w*|memoryerror|oom[- ]?kill\w*|oom|killed process|heap out of memory)\b",
+    re.IGNORECASE,
+)
 
 #: A change counts as the cause from this score on.
 CHANGE_THRESHOLD = 0.55
@@ -44,7 +60,7 @@ SURGE_RATIO = 1.5
 class ChangeVerdict:
     """How well one change explains the incident."""
 
-    change: ChangeFact
+    change: Change
     score: float
     reasons: tuple[str, ...]
     target: str | None
@@ -59,7 +75,7 @@ class Diagnosis:
     mitigation: Mitigation
     confidence: float
     summary: str
-    guilty: ChangeFact | None = None
+    guilty: Change | None = None
     hypotheses: list[Hypothesis] = field(default_factory=list)
     ruled_out: list[RuledOut] = field(default_factory=list)
     affected: dict[str, int] = field(default_factory=dict)
@@ -136,7 +152,7 @@ def _anomalous_instances(facts: Facts, service: str) -> list[str]:
     )
 
 
-def _score_change(c: ChangeFact, facts: Facts, affected: dict[str, int], origin: str | None) -> ChangeVerdict:
+def _score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str | None) -> ChangeVerdict:
     """Score one change: close before the onset, on the failing service, and tied to its errors."""
     reasons: list[str] = []
     target = c.service
@@ -158,8 +174,9 @@ def _score_change(c: ChangeFact, facts: Facts, affected: dict[str, int], origin:
             reasons.append(f"the errors of {', '.join(callers)} name {target}")
     if onset_ref is None:
         return ChangeVerdict(c, 0.0, ("on a service that is not failing",), target)
-    dt_min = (onset_ref - c.at) / 60.0
-    if c.at > onset_ref + AFTER_ONSET_GRACE:
+    at = epoch(c.at)
+    dt_min = (onset_ref - at) / 60.0
+    if at > onset_ref + AFTER_ONSET_GRACE:
         return ChangeVerdict(c, 0.0, (f"it came {-dt_min:.0f} min after the errors began",), target)
     lookback = RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
     if dt_min > lookback:
@@ -230,7 +247,7 @@ def _bad_status(facts: Facts) -> dict[str, str]:
 
 
 def _categorise(
-    root: str | None, guilty: ChangeFact | None, facts: Facts, affected: dict[str, int]
+    root: str | None, guilty: Change | None, facts: Facts, affected: dict[str, int]
 ) -> tuple[Category, Mitigation, list[str]]:
     """The category and first mitigation, from the guilty change or the shape of the failure."""
     why: list[str] = []
@@ -243,47 +260,23 @@ def _categorise(
             s.service in near
             and s.signal in SATURATION_SIGNALS
             and s.ramp
-            and (s.start or 0) >= guilty.at - 120
+            and (s.start or 0) >= epoch(guilty.at) - 120
             for s in _symptoms(facts)
         )
     oom = any(
-        (lg.exception or "").lower().startswith(("outofmemory", "memoryerror"))
-        or "oom" in lg.sample.lower()
-        or "out of memory" in lg.sample.lower()
-        for lg in facts.logs
-        if lg.service == root
+        OUT_OF_MEMORY.search(f"{lg.exception or ''} {lg.sample}") for lg in facts.logs if lg.service == root
     )
     if guilty is not None:
-        via = guilty.via
-        if via in ("github-actions", "cloudformation", "deploy", "ecs-deployment", "lambda-version"):
-            if leak or oom:
-                why.append("a resource climbed steadily after the release until it ran out")
-                return Category.RESOURCE_EXHAUSTION, Mitigation.ROLLBACK, why
-            return Category.BAD_DEPLOYMENT, Mitigation.ROLLBACK, why
-        if via == "parameter":
-            return Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG, why
-        if (
-            via == "iam"
-            or "policy" in (guilty.summary + (guilty.detail or "")).lower()
-            or "Permission" in guilty.summary
-        ):
-            return Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION, why
-        if via == "scaling":
-            return Category.CAPACITY, Mitigation.SCALE_OUT, why
-        if via == "ssm-session":
-            if root and guilty.instance:
-                return Category.MANUAL_CHANGE, Mitigation.REPLACE_INSTANCE, why
-            return Category.MANUAL_CHANGE, Mitigation.RESTART, why
-        return Category.MANUAL_CHANGE, Mitigation.REVERT_CONFIG, why
+        return (*_category_of_change(guilty, root, leak or oom, why), why)
     if root is None:
         return Category.FALSE_ALARM, Mitigation.NONE, why
-    kind = facts.kinds.get(root, "")
+    kind = facts.kind(root)
     bad_status = _bad_status(facts)
-    if kind == "external" or root in bad_status:
+    if kind is ServiceKind.EXTERNAL or root in bad_status:
         why.append(
             f"{root}'s own status page reports trouble" if root in bad_status else f"{root} is a third party"
         )
-        if kind != "external":
+        if kind is not ServiceKind.EXTERNAL:
             return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER, why
         # A third party you cannot fix: fail over when its callers also use another, healthy one; else wait.
         alternatives = sorted(
@@ -292,7 +285,7 @@ def _categorise(
                 for caller in facts.callers(root)
                 for other in facts.callees(caller)
                 if other != root
-                and facts.kinds.get(other) == "external"
+                and facts.kind(other) is ServiceKind.EXTERNAL
                 and other not in bad_status
                 and other not in affected
             }
@@ -322,9 +315,36 @@ def _categorise(
         return Category.INFRASTRUCTURE_FAILURE, Mitigation.REPLACE_INSTANCE, why
     if saturated:
         return Category.CAPACITY, Mitigation.SCALE_OUT, why
-    if kind in ("rds", "dynamodb"):
+    if kind in (ServiceKind.RDS, ServiceKind.DYNAMODB):
         return Category.INFRASTRUCTURE_FAILURE, Mitigation.FAILOVER, why
     return Category.INFRASTRUCTURE_FAILURE, Mitigation.RESTART, why
+
+
+def _category_of_change(
+    guilty: Change, root: str | None, exhausted: bool, why: list[str]
+) -> tuple[Category, Mitigation]:
+    """The category and first mitigation when a change is the cause: what kind of change it was."""
+    via = guilty.via
+    if via.is_deploy:
+        if exhausted:
+            why.append("a resource climbed steadily after the release until it ran out")
+            return Category.RESOURCE_EXHAUSTION, Mitigation.ROLLBACK
+        return Category.BAD_DEPLOYMENT, Mitigation.ROLLBACK
+    if via is ChangeVia.PARAMETER:
+        return Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG
+    if via is ChangeVia.IAM:
+        return Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION
+    if via is ChangeVia.SCALING:
+        return Category.CAPACITY, Mitigation.SCALE_OUT
+    if via is ChangeVia.SSM_SESSION:
+        if root and guilty.instance:
+            return Category.MANUAL_CHANGE, Mitigation.REPLACE_INSTANCE
+        return Category.MANUAL_CHANGE, Mitigation.RESTART
+    return Category.MANUAL_CHANGE, Mitigation.REVERT_CONFIG
+
+
+def _key(s: SignalState) -> SignalKey:
+    return SignalKey(service=s.service, signal=s.signal, instance=s.instance, seen_from=s.seen_from)
 
 
 def _false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
@@ -341,7 +361,7 @@ def _false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
 def _rule_out(
     facts: Facts,
     verdicts: Sequence[ChangeVerdict],
-    guilty: ChangeFact | None,
+    guilty: Change | None,
     root: str | None,
     category: Category,
 ) -> list[RuledOut]:
@@ -352,18 +372,16 @@ def _rule_out(
         if guilty is not None and c.id == guilty.id:
             continue
         if c.id in facts.cleared_changes:
-            out.append(
-                RuledOut(subject=c.summary, reason="you said this change is fine", ref=f"change:{c.id}")
-            )
+            out.append(RuledOut(subject=c.summary, reason="you said this change is fine", change_id=c.id))
             continue
-        if not c.is_deploy and c.via not in ("parameter", "console", "iam", "ssm-session", "scaling"):
+        if c.via is ChangeVia.API:
             continue
         reason = (
             "; ".join(v.reasons) if v.score < CHANGE_THRESHOLD else f"a weaker explanation ({v.score:.2f})"
         )
         if c.service and c.service not in (root,) and v.score < CHANGE_THRESHOLD:
             reason = f"{c.service} is not where the failure starts; " + reason
-        out.append(RuledOut(subject=c.summary, reason=reason, ref=f"change:{c.id}"))
+        out.append(RuledOut(subject=c.summary, reason=reason, change_id=c.id))
     seen: set[tuple[str, str | None]] = set()
     for s in facts.signals:
         if not s.anomalous or (s.service, s.instance) in seen:
@@ -375,7 +393,7 @@ def _rule_out(
                 RuledOut(
                     subject=f"CPU spike on {who} ({s.describe()})",
                     reason="instances had just launched; CPU is busy while they boot, and it settled while errors went on",
-                    ref=f"signal:{s.service}:{s.signal}:{s.instance or ''}",
+                    signal=_key(s),
                 )
             )
         elif (
@@ -389,7 +407,7 @@ def _rule_out(
                 RuledOut(
                     subject=f"CPU spike on {s.service} ({s.describe()})",
                     reason="it ended while the errors continued",
-                    ref=f"signal:{s.service}:{s.signal}:{s.instance or ''}",
+                    signal=_key(s),
                 )
             )
         elif s.signal in LOAD_SIGNALS and s.ratio >= SURGE_RATIO and category is not Category.CAPACITY:
@@ -403,7 +421,7 @@ def _rule_out(
                     RuledOut(
                         subject=f"traffic on {s.service} rose {s.ratio:.1f}×",
                         reason="its errors did not follow the traffic",
-                        ref=f"signal:{s.service}:{s.signal}:",
+                        signal=SignalKey(service=s.service, signal=s.signal),
                     )
                 )
     return out
@@ -415,7 +433,7 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     false_alarm = _false_alarm(facts, affected)
     verdicts_all = [c for c in facts.changes if c.id not in facts.cleared_changes]
     if facts.window_start is not None:
-        verdicts_all = [c for c in verdicts_all if c.at >= facts.window_start]
+        verdicts_all = [c for c in verdicts_all if epoch(c.at) >= facts.window_start]
     if false_alarm is not None:
         verdicts = [ChangeVerdict(c, 0.0, ("nothing is failing",), c.service) for c in verdicts_all]
         ruled = _rule_out(facts, verdicts, None, None, Category.FALSE_ALARM)
@@ -445,12 +463,12 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     ]
     verdicts = sorted(
         [*(_score_change(c, facts, affected, origin) for c in verdicts_all), *cleared],
-        key=lambda v: (-v.score, -v.change.at, v.change.id),
+        key=lambda v: (-v.score, -epoch(v.change.at), v.change.id),
     )
     guilty_v = verdicts[0] if verdicts and verdicts[0].score >= CHANGE_THRESHOLD else None
     if guilty_v is not None and guilty_v.target is not None and guilty_v.target not in facts.ignored_services:
         root: str | None = guilty_v.target
-        guilty: ChangeFact | None = guilty_v.change
+        guilty: Change | None = guilty_v.change
     else:
         root, guilty, guilty_v = origin, None, None
     category, mitigation, why = _categorise(root, guilty, facts, affected)
@@ -465,14 +483,12 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     elif root is not None and order and root == order[0]:
         confidence = 0.6 if len(order) == 1 or affected.get(order[0], 0) < affected.get(order[1], 0) else 0.5
     ruled = _rule_out(facts, verdicts, guilty, root, category)
-    dismissed = {r.ref for r in ruled}
+    dismissed = {r.signal for r in ruled if r.signal is not None}
     key_signals = sorted(
         (
             s
             for s in _symptoms(facts)
-            if s.service == root
-            and not _is_boot_cpu(s, facts)
-            and f"signal:{s.service}:{s.signal}:{s.instance or ''}" not in dismissed
+            if s.service == root and not _is_boot_cpu(s, facts) and _key(s) not in dismissed
         ),
         key=lambda s: (-s.score, s.signal, s.instance or ""),
     )
@@ -506,9 +522,7 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
         hypotheses.append(
             Hypothesis(
                 service=svc,
-                category=Category.DEPENDENCY_FAILURE
-                if svc in facts.kinds and facts.kinds[svc] == "external"
-                else category,
+                category=Category.DEPENDENCY_FAILURE if facts.kind(svc) is ServiceKind.EXTERNAL else category,
                 confidence=round(max(0.05, (1 - confidence) / (i + 2)), 2),
                 summary=f"{svc} began failing at its own onset; less likely the origin",
             )
@@ -534,7 +548,7 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
 def _summary(
     root: str | None,
     category: Category,
-    guilty: ChangeFact | None,
+    guilty: Change | None,
     signals: Sequence[SignalState],
     logs: Sequence[LogFact],
     reasons: Sequence[str],

@@ -1,6 +1,7 @@
 """The facts an investigation gathers, in the plain shapes the pure analysis reasons over.
 
-Times are unix seconds. Gatherers (adapters) fill these in; `diagnose` turns them into hypotheses.
+Signal and log times are unix seconds (the clock of the metric series); changes are domain `Change`s with
+datetimes (`bot.domain.epoch` converts). Gatherers fill these in; `diagnose` turns them into hypotheses.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.analysis.logs import Frame
-from bot.domain import reachable
+from bot.domain import Change, ServiceKind, Topology
 
 #: Signals whose anomalies are symptoms (something is failing), by the service's own metric names.
 SYMPTOM_SIGNALS = frozenset(
@@ -43,6 +44,7 @@ class SignalState:
     last_value: float
     sustained: bool
     ramp: bool
+    seen_from: str | None = None  # a third party's signal, as this caller measured it
 
     @property
     def anomalous(self) -> bool:
@@ -72,30 +74,6 @@ def _fmt(v: float) -> str:
     if abs(v) >= 1:
         return f"{v:.1f}"
     return f"{v:.3f}".rstrip("0").rstrip(".") if v else "0"
-
-
-@dataclass(frozen=True)
-class ChangeFact:
-    """A change, attributed to a service where possible."""
-
-    id: str
-    at: int
-    via: str
-    summary: str
-    service: str | None = None
-    actor: str | None = None
-    commit: str | None = None
-    files: tuple[str, ...] = ()
-    resource: str | None = None
-    instance: str | None = None
-    link: str | None = None
-    source: str = ""
-    detail: str = ""
-
-    @property
-    def is_deploy(self) -> bool:
-        """A code or infrastructure deploy (as opposed to a hand-made edit)."""
-        return self.via in ("github-actions", "cloudformation", "deploy", "ecs-deployment", "lambda-version")
 
 
 @dataclass(frozen=True)
@@ -151,11 +129,9 @@ class Facts:
     alarm_service: str
     page_time: int
     alarm_signal: str | None = None
-    services: tuple[str, ...] = ()
-    edges: tuple[tuple[str, str], ...] = ()
-    kinds: dict[str, str] = field(default_factory=dict)
+    topology: Topology = field(default_factory=Topology)
     signals: list[SignalState] = field(default_factory=list)
-    changes: list[ChangeFact] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     logs: list[LogFact] = field(default_factory=list)
     statuses: list[StatusFact] = field(default_factory=list)
     instances: list[InstanceFact] = field(default_factory=list)
@@ -168,12 +144,16 @@ class Facts:
 
     def callees(self, service: str) -> list[str]:
         """Services `service` calls, sorted."""
-        return sorted({b for a, b in self.edges if a == service})
+        return self.topology.callees(service)
 
     def callers(self, service: str) -> list[str]:
         """Services that call `service`, sorted."""
-        return sorted({a for a, b in self.edges if b == service})
+        return self.topology.callers(service)
 
     def downstream(self, service: str) -> list[str]:
         """`service` and everything it reaches through calls, breadth first."""
-        return reachable(service, self.callees)
+        return self.topology.downstream(service)
+
+    def kind(self, service: str) -> ServiceKind:
+        """How `service` runs."""
+        return self.topology.kind(service)

@@ -9,6 +9,7 @@ import numpy as np
 
 from bot.analysis.anomaly import Direction, assess_series, persistent, robust_baseline
 from bot.analysis.facts import SignalState
+from bot.domain import SignalKey
 
 #: Robust z-score a departure must reach to count.
 THRESHOLD = 6.0
@@ -31,9 +32,7 @@ def reference_length(history_seconds: int) -> int:
 
 
 def assess_signal(
-    service: str,
-    signal: str,
-    instance: str | None,
+    key: SignalKey,
     times: Sequence[int],
     values: Sequence[float],
     page_time: int,
@@ -52,9 +51,9 @@ def assess_signal(
         return None
     wt = [t for t, _ in win]
     wv = [v for _, v in win]
-    found = assess_series(service, signal, wt, wv, base, THRESHOLD)
+    found = assess_series(key.service, key.signal, wt, wv, base, THRESHOLD)
     sign = -1.0 if found.direction is Direction.DOWN else 1.0
-    min_move = max(MIN_RELATIVE_CHANGE * abs(base.median), MIN_ABSOLUTE_CHANGE.get(signal, 0.0))
+    min_move = max(MIN_RELATIVE_CHANGE * abs(base.median), MIN_ABSOLUTE_CHANGE.get(key.signal, 0.0))
 
     def departure(v: float) -> float:
         return abs(v - base.median) if found.direction is Direction.BOTH else sign * (v - base.median)
@@ -86,9 +85,10 @@ def assess_signal(
         if ramp:
             start = min(start, ramp_start(wt[j:], wv[j:], base.median))
     return SignalState(
-        service=service,
-        signal=signal,
-        instance=instance,
+        service=key.service,
+        signal=key.signal,
+        instance=key.instance,
+        seen_from=key.seen_from,
         score=found.peak if onset is not None else 0.0,
         onset=onset,
         start=start,
@@ -128,22 +128,26 @@ def ramp_start(times: Sequence[int], values: Sequence[float], level: float) -> i
 
 
 def assess_all(
-    series: Mapping[tuple[str, str, str | None], tuple[Sequence[int], Sequence[float]]],
+    series: Mapping[SignalKey, tuple[Sequence[int], Sequence[float]]],
     page_time: int,
     history_start: int,
 ) -> list[SignalState]:
     """Assess every series; results sorted by (service, signal, instance)."""
     reference_end = history_start + reference_length(page_time - history_start)
     out: list[SignalState] = []
-    for key in sorted(series, key=lambda k: (k[0], k[1], k[2] or "")):
+    for key in sorted(series, key=lambda k: (k.service, k.signal, k.instance or "", k.seen_from or "")):
         times, values = series[key]
         fallback: list[float] = []
-        if key[2]:
+        if key.instance:
             # An instance with no history of its own is judged against its siblings' early history.
             for other, (ots, ovs) in series.items():
-                if other[:2] == key[:2] and other[2] and not other[2].startswith("via ") and other != key:
+                if (
+                    (other.service, other.signal) == (key.service, key.signal)
+                    and other.instance
+                    and other != key
+                ):
                     fallback += [v for t, v in zip(ots, ovs, strict=True) if t < reference_end]
-        state = assess_signal(key[0], key[1], key[2], times, values, page_time, reference_end, fallback)
+        state = assess_signal(key, times, values, page_time, reference_end, fallback)
         if state is not None:
             out.append(state)
     return out

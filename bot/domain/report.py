@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from bot.domain.base import Model
 from bot.domain.changes import Change
-from bot.domain.evidence import Evidence, Gap
+from bot.domain.evidence import Evidence, Gap, SignalKey
 from bot.domain.plan import Plan
 
 
@@ -49,11 +49,12 @@ class Hypothesis(Model):
 
 
 class RuledOut(Model):
-    """Something that looked suspicious and why it is not the cause."""
+    """Something that looked suspicious and why it is not the cause: a change, or a signal's departure."""
 
     subject: str
     reason: str
-    ref: str | None = None
+    change_id: str | None = None
+    signal: SignalKey | None = None
 
 
 class TimelineEntry(Model):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.analysis.facts import ChangeFact
+from bot.domain import Change, epoch
 from bot.investigation.engine import Outcome
 from bot.investigation.render import report_text
 from bot.sandbox.scenario import Event, Scenario, find_scenarios, load_scenario
@@ -35,13 +35,13 @@ GAP_APIS = {
 }
 
 
-def change_matches(fact: ChangeFact | None, event: Event, scenario: Scenario, page_time: int) -> bool:
+def change_matches(fact: Change | None, event: Event, scenario: Scenario, page_time: int) -> bool:
     """Whether the engine's change is the scenario's change event."""
     if fact is None or event.change is None:
         return False
     spec = event.change
     at = page_time + int(event.at * 60)
-    if abs(fact.at - at) > TIME_TOLERANCE:
+    if abs(epoch(fact.at) - at) > TIME_TOLERANCE:
         return False
     if fact.service == spec.service:
         return True
@@ -54,31 +54,26 @@ def change_matches(fact: ChangeFact | None, event: Event, scenario: Scenario, pa
 
 def _noise_ruled_out(event: Event, outcome: Outcome, scenario: Scenario) -> bool:
     """Whether the report names this noise event as looked at and dismissed."""
-    refs = [r.ref or "" for r in outcome.report.ruled_out]
+    ruled = outcome.report.ruled_out
     if event.change is not None:
         by_id = {c.id: c for c in outcome.facts.changes}
-        for ref in refs:
-            if ref.startswith("change:") and change_matches(
-                by_id.get(ref[7:]), event, scenario, outcome.facts.page_time
-            ):
-                return True
-        return False
+        return any(
+            r.change_id is not None
+            and change_matches(by_id.get(r.change_id), event, scenario, outcome.facts.page_time)
+            for r in ruled
+        )
+    signals = [r.signal for r in ruled if r.signal is not None]
     if event.effect is not None:
         eff = event.effect
-        for ref in refs:
-            parts = ref.split(":")
-            if (
-                len(parts) == 4
-                and parts[0] == "signal"
-                and parts[1] == eff.service
-                and parts[2] in eff.levels
-            ) and (eff.instance is None or parts[3] in ("", eff.instance)):
-                return True
-        return False
+        return any(
+            k.service == eff.service
+            and k.signal in eff.levels
+            and (eff.instance is None or k.instance in (None, eff.instance))
+            for k in signals
+        )
     if event.traffic is not None:
-        return any(ref.startswith(f"signal:{event.traffic.service}:requests_per_min") for ref in refs)
-    service = event.service
-    return any(service is not None and f":{service}" in ref for ref in refs)
+        return any(k.service == event.traffic.service and k.signal == "requests_per_min" for k in signals)
+    return any(k.service == event.service for k in signals)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from datetime import datetime
 from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import RateLimitExceededException, UnknownObjectException
 
-from bot.domain import Change
+from bot.domain import Actor, ActorKind, Change, ChangeSource, ChangeVia
 from bot.sources.result import Status, ToolResult, guarded
 
 #: Workflow names that count as deploys.
@@ -69,15 +69,18 @@ class GithubSource:
             out.append(
                 Change(
                     id=f"deploy:{repo}:{sha[:7]}",
-                    service=None,
                     at=at,
-                    via="github-actions",
+                    via=ChangeVia.GITHUB_ACTIONS,
                     summary=f"deploy of {sha[:7]} “{message}” by {author or 'unknown'} ({run.conclusion})",
-                    actor=author,
+                    source=ChangeSource.GITHUB,
+                    source_id=str(run.id),
+                    action="deploy",
+                    actor=Actor(name=author, kind=ActorKind.PERSON) if author else None,
+                    repo=repo,
                     commit=sha,
+                    parent_commit=(commit.parents[0].sha if commit.parents else None),
                     files=files,
                     link=run.html_url,
-                    revert_hint=(commit.parents[0].sha if commit.parents else None),
                 )
             )
         out.sort(key=lambda c: c.at, reverse=True)

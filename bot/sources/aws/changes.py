@@ -7,7 +7,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.domain import Change
+from bot.analysis.changes import actor_of, door_of
+from bot.domain import Actor, ActorKind, Change, ChangeSource, ChangeVia
 from bot.sources.aws.clients import AwsClients, classify
 from bot.sources.result import ToolResult, guarded
 
@@ -36,22 +37,36 @@ def _is_write(name: str) -> bool:
     )
 
 
-def _via(event: dict[str, Any], detail: dict[str, Any]) -> str:
-    """How a CloudTrail event changed things: console, iam, ssm-session, parameter, scaling, deploy, api."""
-    name = event.get("EventName", "")
-    source = detail.get("eventSource", "")
-    agent = str(detail.get("userAgent", ""))
-    if name in ("StartSession", "ResumeSession") and "ssm" in source:
-        return "ssm-session"
-    if name == "PutParameter":
-        return "parameter"
-    if "Policy" in name or source.startswith("iam.") or "Permission" in name:
-        return "iam"
-    if name in ("SetDesiredCapacity", "UpdateAutoScalingGroup"):
-        return "scaling"
-    if "console" in agent.lower() or detail.get("sessionCredentialFromConsole") in (True, "true"):
-        return "console"
-    return "api"
+def _from_console(detail: dict[str, Any]) -> bool:
+    return (
+        detail.get("sessionCredentialFromConsole") in (True, "true")
+        or "console" in str(detail.get("userAgent", "")).lower()
+    )
+
+
+def change_of_event(ev: dict[str, Any]) -> Change | None:
+    """A CloudTrail `LookupEvents` record as a `Change` (None for a read)."""
+    name = ev.get("EventName", "")
+    if not _is_write(name):
+        return None
+    detail = json.loads(ev.get("CloudTrailEvent") or "{}")
+    resources = [r.get("ResourceName", "") for r in ev.get("Resources", []) if r.get("ResourceName")]
+    request = detail.get("requestParameters") or {}
+    actor = actor_of(detail.get("userIdentity") or {}, str(detail.get("userAgent", "")), ev.get("Username"))
+    via = door_of(name, str(detail.get("eventSource", "")), actor, request, _from_console(detail))
+    event_id = str(ev.get("EventId", ""))
+    return Change(
+        id=f"cloudtrail:{event_id}",
+        at=ev["EventTime"],
+        via=via,
+        summary=f"{name} on {', '.join(resources) or 'a resource'} by {actor.name}",
+        source=ChangeSource.CLOUDTRAIL,
+        source_id=event_id,
+        action=name,
+        actor=actor,
+        resource=", ".join(resources) or None,
+        request=request if isinstance(request, dict) else {},
+    )
 
 
 class AwsChanges:
@@ -73,28 +88,9 @@ class AwsChanges:
             page = ct.lookup_events(**kwargs)
             for ev in page.get("Events", []):
                 seen += 1
-                name = ev.get("EventName", "")
-                if not _is_write(name):
-                    continue
-                detail = json.loads(ev.get("CloudTrailEvent") or "{}")
-                resources = [
-                    r.get("ResourceName", "") for r in ev.get("Resources", []) if r.get("ResourceName")
-                ]
-                params = detail.get("requestParameters") or {}
-                user = ev.get("Username") or detail.get("userIdentity", {}).get("arn")
-                summary = f"{name} on {', '.join(resources) or 'a resource'} by {user or 'unknown'}"
-                out.append(
-                    Change(
-                        id=f"cloudtrail:{ev.get('EventId', seen)}",
-                        service=None,
-                        at=ev["EventTime"],
-                        via=_via(ev, detail),
-                        summary=summary,
-                        actor=user,
-                        resource=", ".join(resources) or None,
-                        revert_hint=json.dumps(params, sort_keys=True)[:1000] if params else None,
-                    )
-                )
+                change = change_of_event(ev)
+                if change is not None:
+                    out.append(change)
             token = page.get("NextToken")
             if not token:
                 break
@@ -112,12 +108,14 @@ class AwsChanges:
             return [
                 Change(
                     id=f"scaling:{a.get('ActivityId')}",
-                    service=None,
                     at=a["StartTime"],
-                    via="scaling",
+                    via=ChangeVia.SCALING,
                     summary=a.get("Description", ""),
+                    source=ChangeSource.AUTOSCALING,
+                    source_id=str(a.get("ActivityId", "")),
+                    actor=Actor(name="autoscaling.amazonaws.com", kind=ActorKind.AWS_SERVICE),
                     resource=group,
-                    revert_hint=a.get("Cause"),
+                    cause=a.get("Cause"),
                 )
                 for a in rows
                 if a["StartTime"] >= since
@@ -135,6 +133,22 @@ class AwsChanges:
             return sorted(deps, key=lambda d: d.get("createdAt"), reverse=True)
 
         return guarded("ecs:DescribeServices", fetch, classify)
+
+    def task_definitions(self, family: str) -> ToolResult[list[str]]:
+        """The ACTIVE task definition ARNs of one family, newest first."""
+
+        def fetch() -> list[str]:
+            ecs = self._c.get("ecs")
+            out: list[str] = []
+            kwargs: dict[str, Any] = {"familyPrefix": family, "status": "ACTIVE", "sort": "DESC"}
+            while True:
+                page = ecs.list_task_definitions(**kwargs)
+                out += page.get("taskDefinitionArns", [])
+                if not page.get("nextToken") or len(out) >= 100:
+                    return out
+                kwargs["nextToken"] = page["nextToken"]
+
+        return guarded("ecs:ListTaskDefinitions", fetch, classify)
 
     def parameter_history(self, name: str) -> ToolResult[list[dict[str, Any]]]:
         """Every version of an SSM parameter, oldest first."""

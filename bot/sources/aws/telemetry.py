@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.domain import SignalKey
 from bot.sources.aws.catalog import (
     ServiceResources,
     SignalMetric,
@@ -18,8 +19,8 @@ from bot.sources.aws.catalog import (
 from bot.sources.aws.clients import AwsClients, classify
 from bot.sources.result import ToolResult, guarded
 
-#: (service, signal, instance or None) -> (unix seconds, values), both sorted by time.
-SeriesMap = dict[tuple[str, str, str | None], tuple[list[int], list[float]]]
+#: Each signal, where it was observed -> (unix seconds, values), both sorted by time.
+SeriesMap = dict[SignalKey, tuple[list[int], list[float]]]
 
 
 @dataclass(frozen=True)
@@ -64,26 +65,32 @@ class Telemetry:
         callees: Sequence[str] = (),
     ) -> ToolResult[SeriesMap]:
         """Every catalogued signal of a service (and of each of its instances) at 1-minute resolution."""
-        plan: list[tuple[tuple[str, str, str | None], SignalMetric, ServiceResources]] = [
-            ((service, sm.signal, None), sm, res) for sm in signals_for(kind)
+        plan: list[tuple[SignalKey, SignalMetric, ServiceResources]] = [
+            (SignalKey(service=service, signal=sm.signal), sm, res) for sm in signals_for(kind)
         ]
         if org:
             for name, iid in sorted((instances or {}).items()):
                 ires = ServiceResources(service=service, instance_id=iid)
-                plan += [((service, sm.signal, name), sm, ires) for sm in instance_signals(kind, org)]
+                plan += [
+                    (SignalKey(service=service, signal=sm.signal, instance=name), sm, ires)
+                    for sm in instance_signals(kind, org)
+                ]
             for callee in callees:
                 dres = ServiceResources(service=service, dependency=callee)
-                plan += [((callee, sm.signal, f"via {service}"), sm, dres) for sm in dependency_signals(org)]
+                plan += [
+                    (SignalKey(service=callee, signal=sm.signal, seen_from=service), sm, dres)
+                    for sm in dependency_signals(org)
+                ]
         return guarded("cloudwatch:GetMetricData", lambda: self._fetch(plan, start, end), classify)
 
     def _fetch(
         self,
-        plan: list[tuple[tuple[str, str, str | None], SignalMetric, ServiceResources]],
+        plan: list[tuple[SignalKey, SignalMetric, ServiceResources]],
         start: datetime,
         end: datetime,
     ) -> SeriesMap:
         queries: list[dict[str, Any]] = []
-        owners: list[tuple[tuple[str, str, str | None], SignalMetric, str]] = []
+        owners: list[tuple[SignalKey, SignalMetric, str]] = []
         for i, (key, sm, res) in enumerate(plan):
             prefix = f"s{i}"
             q = sm.queries(res, 60, prefix)

@@ -1,0 +1,146 @@
+"""What a change record means: who made it (a person, a pipeline, AWS itself) and which door it came through.
+
+Pure: the adapters hand in the record's own fields (CloudTrail's `userIdentity`, `userAgent`, event name and
+request), and get back domain values. The rules are what a senior SRE reads from a CloudTrail record, not
+names from any one estate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.domain import Actor, ActorKind, ChangeVia
+
+#: Words that, as a whole token of a role or session name or in a user agent, mark an automated pipeline.
+PIPELINE_WORDS = frozenset(
+    {
+        "github",
+        "githubactions",
+        "gha",
+        "actions",
+        "ci",
+        "cd",
+        "cicd",
+        "pipeline",
+        "codebuild",
+        "codepipeline",
+        "codedeploy",
+        "deploy",
+        "deployer",
+        "deployment",
+        "jenkins",
+        "gitlab",
+        "circleci",
+        "buildkite",
+        "spinnaker",
+        "argocd",
+        "terraform",
+        "atlantis",
+        "cdk",
+        "release",
+    }
+)
+#: API actions that ship a release: new code, a new task definition, a new version, a stack update.
+RELEASE_ACTIONS = frozenset(
+    {
+        "RegisterTaskDefinition",
+        "UpdateFunctionCode",
+        "PublishVersion",
+        "UpdateAlias",
+        "CreateDeployment",
+        "UpdateStack",
+        "ExecuteChangeSet",
+        "StartInstanceRefresh",
+        "CreateLaunchTemplateVersion",
+    }
+)
+_STARTS_SESSION = frozenset({"StartSession", "ResumeSession"})
+
+
+def _tokens(text: str) -> set[str]:
+    """Lower-case word tokens, splitting camelCase and any punctuation."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    return {t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t}
+
+
+def actor_of(identity: Mapping[str, Any], user_agent: str = "", username: str | None = None) -> Actor:
+    """Who made a CloudTrail-recorded change, from its `userIdentity` and `userAgent`."""
+    kind_field = str(identity.get("type", ""))
+    arn = identity.get("arn") or None
+    issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
+    role = str(issuer.get("userName") or "")
+    session = arn.rsplit("/", 1)[-1] if isinstance(arn, str) and ":assumed-role/" in arn else ""
+    name = (
+        username
+        or session
+        or role
+        or identity.get("userName")
+        or arn
+        or identity.get("invokedBy")
+        or "unknown"
+    )
+    agent = user_agent.lower()
+    if kind_field == "AWSService" or identity.get("invokedBy") or agent.endswith(".amazonaws.com"):
+        return Actor(
+            name=str(identity.get("invokedBy") or user_agent or name), kind=ActorKind.AWS_SERVICE, arn=arn
+        )
+    if kind_field == "WebIdentityUser" or (identity.get("sessionContext") or {}).get("webIdFederationData"):
+        return Actor(name=str(name), kind=ActorKind.PIPELINE, arn=arn)
+    words = _tokens(role) | _tokens(session) | _tokens(user_agent)
+    if role.startswith("AWSReservedSSO_") or kind_field in ("IAMUser", "Root"):
+        person = not (words & PIPELINE_WORDS) or kind_field == "Root"
+        return Actor(name=str(name), kind=ActorKind.PERSON if person else ActorKind.PIPELINE, arn=arn)
+    if words & PIPELINE_WORDS:
+        return Actor(name=str(name), kind=ActorKind.PIPELINE, arn=arn)
+    if "console" in agent or "signin" in agent or "mozilla/" in agent:
+        return Actor(name=str(name), kind=ActorKind.PERSON, arn=arn)
+    return Actor(name=str(name), kind=ActorKind.UNKNOWN, arn=arn)
+
+
+def door_of(
+    action: str,
+    event_source: str,
+    actor: Actor,
+    request: Mapping[str, Any],
+    from_console: bool = False,
+) -> ChangeVia:
+    """Which door a CloudTrail-recorded change came through.
+
+    A pipeline's release calls belong to its deploy; a person's edit is theirs even when it is the same API
+    (an `UpdateService` that only sets `desiredCount` is a capacity change, not a release).
+    """
+    if action in _STARTS_SESSION and event_source.startswith("ssm."):
+        return ChangeVia.SSM_SESSION
+    if action == "PutParameter" or action == "DeleteParameter":
+        return ChangeVia.PARAMETER
+    if _is_permission(action, event_source):
+        return ChangeVia.IAM
+    if action in ("SetDesiredCapacity", "UpdateAutoScalingGroup") or _only_capacity(action, request):
+        return ChangeVia.SCALING
+    release = action in RELEASE_ACTIONS or (action == "UpdateService" and "taskDefinition" in request)
+    if release and actor.kind in (ActorKind.PIPELINE, ActorKind.AWS_SERVICE):
+        return ChangeVia.DEPLOY
+    if from_console or actor.kind is ActorKind.PERSON:
+        return ChangeVia.CONSOLE
+    if release:
+        return ChangeVia.DEPLOY
+    return ChangeVia.API
+
+
+def _is_permission(action: str, event_source: str) -> bool:
+    """A write to who may do what: IAM, resource policies (bucket, key, queue, topic), grants, permissions."""
+    if event_source.startswith("iam."):
+        return True
+    if any(w in action for w in ("Scaling", "Retention", "Lifecycle", "Replication")):
+        return False
+    return "Policy" in action or "Permission" in action or action in ("CreateGrant", "RevokeGrant")
+
+
+def _only_capacity(action: str, request: Mapping[str, Any]) -> bool:
+    """An ECS `UpdateService` whose only change is the desired count."""
+    if action != "UpdateService":
+        return False
+    keys = {k for k in request if k not in ("cluster", "service")}
+    return keys == {"desiredCount"}

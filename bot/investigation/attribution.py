@@ -1,0 +1,109 @@
+"""Placing a page and its changes in the estate: which service an alarm points at, which signal it watches,
+and which service (and instance) each CloudTrail change touched."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from bot.domain import Change, ChangeSource, ChangeVia, Page
+from bot.sources.aws.catalog import signals_for
+from bot.sources.aws.telemetry import AlarmInfo
+from bot.sources.aws.topology import Estate
+
+#: A pipeline's own API calls this close to one of its GitHub deploys belong to that deploy.
+DEPLOY_API_SLACK = timedelta(minutes=15)
+_KINDS_WITH_SIGNALS = ("ecs", "asg", "lambda", "dynamodb", "rds", "sqs")
+
+
+def alarmed_service(page: Page, alarm: AlarmInfo | None, estate: Estate) -> str | None:
+    """The alarmed service: from the alarm's dimensions, then the page's hints, then names in its title."""
+    if alarm is not None:
+        found = _by_dimensions(alarm.dimensions, estate)
+        if found:
+            return found
+    for text in (page.service_hint, page.alarm_name, page.title, *page.dimensions.values()):
+        if text:
+            found = estate.service_of(text)
+            if found:
+                return found
+    return None
+
+
+def _by_dimensions(dimensions: dict[str, str], estate: Estate) -> str | None:
+    values = set(dimensions.values())
+    for value in sorted(values):
+        for name, info in sorted(estate.services.items()):
+            res = info.res()
+            ids = {
+                res.target_group,
+                res.load_balancer,
+                res.ecs_service,
+                res.asg,
+                res.function,
+                res.table,
+                res.db_instance,
+                res.queue,
+                name,
+            }
+            if value not in ids:
+                continue
+            # A load balancer fronts several services; only its target group says which.
+            if value == res.load_balancer and res.target_group and res.target_group not in values:
+                continue
+            return name
+    return None
+
+
+def alarmed_signal(alarm: AlarmInfo | None, page: Page) -> str | None:
+    """The catalogue signal the alarm's metric measures, if it is one."""
+    metric = alarm.metric if alarm is not None else page.metric
+    if not metric:
+        return None
+    for kind in _KINDS_WITH_SIGNALS:
+        for sm in signals_for(kind):
+            if sm.numerator.metric == metric:
+                return sm.signal
+    return None
+
+
+def _words(change: Change) -> list[str]:
+    text = " ".join(
+        [change.resource or "", json.dumps(change.request, sort_keys=True) if change.request else ""]
+    )
+    return [w for w in re.split(r"[\s\",{}\[\]]+", text) if w]
+
+
+def attribute(changes: list[Change], estate: Estate) -> list[Change]:
+    """Each CloudTrail change with its service and instance; a pipeline's API calls that GitHub already
+    told as a deploy are dropped. Sorted by time."""
+    deploys = [c for c in changes if c.source is ChangeSource.GITHUB]
+    out: list[Change] = []
+    for c in changes:
+        if c.source is not ChangeSource.CLOUDTRAIL:
+            out.append(c)
+            continue
+        service, instance = _owner(c, estate)
+        if c.via is ChangeVia.DEPLOY and any(
+            d.service == service and abs(d.at - c.at) <= DEPLOY_API_SLACK for d in deploys
+        ):
+            continue
+        out.append(c.model_copy(update={"service": service, "instance": instance}))
+    return sorted(out, key=lambda c: (c.at, c.id))
+
+
+def _owner(c: Change, estate: Estate) -> tuple[str | None, str | None]:
+    """The service and instance a change's resource and request name."""
+    service = instance = None
+    for part in _words(c):
+        owner = estate.service_of(part)
+        if not owner:
+            continue
+        service = service or owner
+        for label, iid in estate.services[owner].instances.items():
+            if part in (iid, label):
+                instance = label
+    if service is None:
+        service = estate.service_of(" ".join(_words(c)))
+    return service, instance
