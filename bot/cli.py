@@ -36,7 +36,7 @@ def _friendly(fn: F) -> F:
 
         user_errors: tuple[type[Exception], ...] = (MissingSettings, ScenarioError, FileNotFoundError)
         try:
-            from bot.investigation.rca_bench import BenchInputError
+            from bot.sandbox.bench import BenchInputError
 
             user_errors = (*user_errors, BenchInputError)
         except ImportError:
@@ -115,12 +115,19 @@ def evaluate(
 def bench(
     path: Annotated[Path, typer.Argument(help="folder of rca-case/1 cases (each with a case.json)")],
     ignore_changes: Annotated[bool, typer.Option("--ignore-changes", help="drop the change records")] = False,
+    confirmed: Annotated[
+        bool,
+        typer.Option(
+            "--confirmed",
+            help="rank as when a person asked: never an empty answer while anything is anomalous",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object")] = False,
 ) -> None:
     """Score the root-cause ranking on recorded incident data (top-1, top-3, MRR, specificity)."""
-    from bot.investigation.rca_bench import format_table, run_bench
+    from bot.sandbox.bench import format_table, run_bench
 
-    result = run_bench(path, ignore_changes=ignore_changes)
+    result = run_bench(path, ignore_changes=ignore_changes, confirmed=confirmed)
     typer.echo(json.dumps(result.to_json()) if as_json else format_table(result))
 
 
@@ -152,17 +159,17 @@ def worker() -> None:
     import signal
     import threading
 
-    from bot.slack.server import build_runtime
+    from bot.slack.server import build_surface
 
     settings = load_settings().for_role("worker").model_copy(update={"run_investigations": True})
     settings.require("slack_bot_token")
-    runtime = build_runtime(settings)
+    surface = build_surface(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     typer.echo("worker running; investigations are picked up from the queue (Ctrl-C to stop)")
     stop.wait()
-    runtime.close()
+    surface.close()
 
 
 def main() -> None:

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from bot.analysis.anomaly import Direction, SeriesAnomaly, SeriesData, Window
-from bot.analysis.ranking import (
-    Alarm,
-    Change,
-    Graph,
-    changed_nodes,
-    rank_from_series,
-    rank_root_causes,
-)
+from bot.analysis.ranking import Alarm, changed_nodes, rank_from_series, rank_root_causes
+from bot.domain import Change, ChangeSource, ChangeVia, Topology, utc
 
 STEP = 60
 REFERENCE = Window(0, 59 * STEP)
@@ -27,12 +21,12 @@ def series(incident_values: list[float], level: float = 10.0) -> SeriesData:
 
 FLAT = [10.0] * 10
 BAD = [10.0] * 3 + [40.0, 45.0, 50.0, 45.0, 40.0] + [10.0] * 2
-CHAIN = Graph(nodes=("web", "api", "db"), edges=(("web", "api"), ("api", "db")))
+CHAIN = Topology.of(["web", "api", "db"], [("web", "api"), ("api", "db")])
 ALARM = Alarm(node="web", metric="latency_ms", time=63 * STEP)
 
 
 def test_flat_world_gives_an_empty_ranking() -> None:
-    world = {(n, "latency_ms"): series(FLAT) for n in CHAIN.nodes}
+    world = {(n, "latency_ms"): series(FLAT) for n in CHAIN.names()}
     assert rank_from_series(CHAIN, world, REFERENCE, INCIDENT, ALARM) == []
 
 
@@ -77,7 +71,7 @@ def test_a_callee_with_a_tiny_departure_does_not_explain_its_caller() -> None:
 
 def test_equally_relevant_candidates_order_by_earliest_onset() -> None:
     """A dependency that failed first ranks before one that failed later."""
-    graph = Graph(nodes=("web", "a", "b"), edges=(("web", "a"), ("web", "b")))
+    graph = Topology.of(["web", "a", "b"], [("web", "a"), ("web", "b")])
     times = tuple(range(0, 300, 60))
     scores = (0.0, 0.0, 40.0, 50.0, 40.0)
 
@@ -91,7 +85,7 @@ def test_equally_relevant_candidates_order_by_earliest_onset() -> None:
 
 def test_ties_break_on_the_node_name_whatever_the_input_order() -> None:
     names = ["zeta", "alpha", "mu", "beta"]
-    graph = Graph(nodes=("web", *names), edges=tuple(("web", n) for n in names))
+    graph = Topology.of(["web", *names], [("web", n) for n in names])
     orders = []
     for rotation in range(len(names)):
         rotated = names[rotation:] + names[:rotation]
@@ -103,7 +97,7 @@ def test_ties_break_on_the_node_name_whatever_the_input_order() -> None:
 
 
 def test_nodes_outside_the_alarms_dependencies_are_ignored() -> None:
-    graph = Graph(nodes=("web", "api", "batch"), edges=(("web", "api"),))
+    graph = Topology.of(["web", "api", "batch"], [("web", "api")])
     world = {
         ("web", "latency_ms"): series(BAD),
         ("api", "latency_ms"): series(FLAT),
@@ -113,36 +107,43 @@ def test_nodes_outside_the_alarms_dependencies_are_ignored() -> None:
 
 
 def test_no_edges_means_every_node_is_in_scope() -> None:
-    graph = Graph(nodes=("web", "batch"))
+    graph = Topology.of(["web", "batch"], [])
     world = {("web", "latency_ms"): series(BAD), ("batch", "cpu_pct"): series(BAD)}
     assert {r.node for r in rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM)} == {"web", "batch"}
 
 
+def change(at: int, text: str, service: str | None = None) -> Change:
+    return Change(
+        id=f"c{at}",
+        at=utc(at),
+        via=ChangeVia.API,
+        source=ChangeSource.RECORD,
+        summary=text,
+        service=service,
+    )
+
+
 def test_a_change_naming_a_candidate_promotes_it() -> None:
-    graph = Graph(nodes=("web", "a", "b"), edges=(("web", "a"), ("web", "b")))
+    graph = Topology.of(["web", "orders", "payments"], [("web", "orders"), ("web", "payments")])
     world = {
-        ("web", "latency_ms"): series(BAD),
-        ("a", "latency_ms"): series(BAD),
-        ("b", "latency_ms"): series(BAD),
-    }
-    deploy = Change(time=62 * STEP, description="deploy b-service v1.2 (checkout-b)")
-    without = rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM)
-    with_change = rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM, [deploy])
-    assert without[0].node == "a"
-    assert with_change[0].node == "a"  # 'b' is too short a token to match by name
-    named = Change(time=62 * STEP, description="kubectl rollout restart deploy/payments")
-    graph2 = Graph(nodes=("web", "orders", "payments"), edges=(("web", "orders"), ("web", "payments")))
-    world2 = {
         ("web", "latency_ms"): series(BAD),
         ("orders", "latency_ms"): series(BAD),
         ("payments", "latency_ms"): series(BAD),
     }
-    ranking = rank_from_series(graph2, world2, REFERENCE, INCIDENT, ALARM, [named])
+    assert rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM)[0].node == "orders"
+    named = change(62 * STEP, "kubectl rollout restart deploy/payments")
+    ranking = rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM, [named])
     assert ranking[0].node == "payments"
     assert any("change" in r for r in ranking[0].reasons)
+    by_field = change(62 * STEP, "rollout restart", service="payments")
+    assert rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM, [by_field])[0].node == "payments"
+    too_late = change(70 * STEP, "kubectl rollout restart deploy/payments")
+    assert rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM, [too_late])[0].node == "orders"
 
 
-def test_changed_nodes_matches_distinctive_tokens_only() -> None:
-    nodes = ["payments-api", "orders-api", "inventory-api", "shared-database"]
-    found = changed_nodes(nodes, [Change(0, "helm upgrade payments to 2.1 on the api database")])
+def test_a_change_names_a_node_by_its_whole_name_only() -> None:
+    graph = Topology.of(["payments-api", "orders-api", "inventory-api", "shared-database"], [])
+    found = changed_nodes(graph, [change(0, "helm upgrade payments-api to 2.1 on the api database")])
     assert list(found) == ["payments-api"]
+    shared_words = changed_nodes(graph, [change(0, "cdk deploy Services: api, database, payments")])
+    assert shared_words == {}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.investigation.rca_bench import BenchInputError, format_table, run_bench
+from bot.sandbox.bench import BenchInputError, format_table, run_bench
 
 PETSHOP = Path(__file__).resolve().parents[2] / "shared" / "bench" / "petshop"
 
@@ -114,3 +114,30 @@ def test_a_missing_metrics_file_is_reported(tmp_path: Path) -> None:
 def test_an_empty_folder_is_reported(tmp_path: Path) -> None:
     with pytest.raises(BenchInputError, match=r"no case\.json"):
         run_bench(tmp_path, ignore_changes=True)
+
+
+def test_symlinked_case_folders_are_followed(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    _write_shared_normal(real)
+    _write_case(real / "incident")
+    view = tmp_path / "view"
+    view.mkdir()
+    (view / "incident").symlink_to(real / "incident", target_is_directory=True)
+    (view / "again").symlink_to(view, target_is_directory=True)  # a loop is walked once
+    body = run_bench(view, ignore_changes=True).to_json()
+    assert body["cases"] == 1
+    assert body["per_case"][0]["ranking"][0] == "db"
+
+
+def test_confirmed_ranks_what_is_anomalous_even_when_the_alarm_is_quiet(tmp_path: Path) -> None:
+    _write_shared_normal(tmp_path)
+    _write_case(tmp_path / "quiet-alarm")
+    metrics = tmp_path / "quiet-alarm" / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    kept = [ln for ln in lines if ",web," not in ln]
+    kept += [f"{6000 + 100 * i},web,latency_ms,10" for i in range(10)]
+    metrics.write_text("\n".join(kept) + "\n")
+    assert run_bench(tmp_path, ignore_changes=True).to_json()["per_case"][0]["ranking"] == []
+    confirmed = run_bench(tmp_path, ignore_changes=True, confirmed=True)
+    assert confirmed.to_json()["per_case"][0]["ranking"][0] == "db"
+    assert "confirmed" in format_table(confirmed)

@@ -19,42 +19,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.analysis.anomaly import Direction, SeriesAnomaly, SeriesData, Window, detect_anomalies, pearson
-
-_GENERIC_WORDS = frozenset(
-    (
-        *("service", "services", "server", "servers", "database", "cluster", "stack", "deploy", "prod"),
-        *("production", "staging", "function", "lambda", "table", "queue", "topic", "bucket", "remote"),
-        *("client", "amazonaws", "http", "https", "west", "east", "north", "south", "central", "main"),
-    )
-)
-
-
-@dataclass(frozen=True)
-class Graph:
-    """Service dependency graph; an edge (caller, callee) means caller depends on callee."""
-
-    nodes: tuple[str, ...]
-    edges: tuple[tuple[str, str], ...] = ()
-
-    def callees(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for caller, callee in self.edges:
-            out.setdefault(caller, []).append(callee)
-        return {k: sorted(set(v)) for k, v in out.items()}
-
-    def reachable_from(self, start: str) -> set[str]:
-        """`start` and every node it calls, directly or transitively."""
-        callees, seen, stack = self.callees(), {start}, [start]
-        while stack:
-            for nxt in callees.get(stack.pop(), []):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-        return seen
+from bot.domain import Change, Topology, epoch
 
 
 @dataclass(frozen=True)
@@ -62,14 +31,6 @@ class Alarm:
     node: str
     metric: str
     time: int
-
-
-@dataclass(frozen=True)
-class Change:
-    """A change record (deploy, config edit, ...) with free-text description."""
-
-    time: int
-    description: str
 
 
 @dataclass(frozen=True)
@@ -101,23 +62,32 @@ class _Evidence:
 
 
 def rank_root_causes(
-    graph: Graph,
+    graph: Topology,
     anomalies: Sequence[SeriesAnomaly],
     alarm: Alarm,
     changes: Sequence[Change] = (),
     config: RankingConfig | None = None,
+    *,
+    confirmed: bool = False,
 ) -> list[RankedCause]:
-    """Order the graph's nodes as root causes of `alarm`; empty when nothing is anomalous enough."""
+    """Order the graph's nodes as root causes of `alarm`; empty when nothing is anomalous enough.
+
+    `confirmed`: a person asked for this investigation, so a quiet alarm metric is no reason to answer
+    nothing; the strongest anomalous series (the alarm node's first) stands in for it.
+    """
     cfg = config or RankingConfig()
     alarm_series = next((a for a in anomalies if a.key == (alarm.node, alarm.metric)), None)
+    if confirmed and (alarm_series is None or alarm_series.peak < cfg.threshold):
+        anomalous = [a for a in anomalies if a.peak >= cfg.threshold]
+        alarm_series = max(anomalous, key=lambda a: (a.node == alarm.node, a.peak, a.key), default=None)
     if alarm_series is None or alarm_series.peak < cfg.threshold:
         return []
-    scope = graph.reachable_from(alarm.node) if graph.edges and alarm.node in graph.nodes else None
+    scope = set(graph.downstream(alarm.node)) if graph.edges and alarm.node in graph else None
     evidence = _node_evidence(anomalies, alarm_series, scope, cfg)
     if not evidence:
         return []
     explained = _explained(graph, evidence, anomalies, cfg.explain_margin)
-    named = _recent_changes(changed_nodes(graph.nodes, changes), evidence, cfg.change_lookback)
+    named = _recent_changes(changed_nodes(graph, changes), evidence, cfg.change_lookback)
     ranked = sorted(evidence.values(), key=lambda e: _sort_key(e, explained, named))
     out: list[RankedCause] = []
     for ev in ranked:
@@ -129,18 +99,20 @@ def rank_root_causes(
 
 
 def rank_from_series(
-    graph: Graph,
+    graph: Topology,
     series: Mapping[tuple[str, str], SeriesData],
     reference: Window,
     incident: Window,
     alarm: Alarm,
     changes: Sequence[Change] = (),
     config: RankingConfig | None = None,
+    *,
+    confirmed: bool = False,
 ) -> list[RankedCause]:
     """Detect anomalies in raw (node, metric) series against the reference period, then rank."""
     cfg = config or RankingConfig()
     anomalies = detect_anomalies(series, reference, incident, cfg.threshold)
-    return rank_root_causes(graph, anomalies, alarm, changes, cfg)
+    return rank_root_causes(graph, anomalies, alarm, changes, cfg, confirmed=confirmed)
 
 
 def relevance(series: SeriesAnomaly, alarm_series: SeriesAnomaly, ambiguous_weight: float = 0.5) -> float:
@@ -162,25 +134,27 @@ def relevance(series: SeriesAnomaly, alarm_series: SeriesAnomaly, ambiguous_weig
     return corr * coverage * weight
 
 
-def changed_nodes(nodes: Iterable[str], changes: Sequence[Change]) -> dict[str, list[Change]]:
-    """Nodes named by change descriptions: a distinctive token of the node's name is one of its words.
+def changed_nodes(graph: Topology, changes: Sequence[Change]) -> dict[str, list[Change]]:
+    """Nodes a change names: its `service` field, or the node's whole name written in its summary.
 
-    Names and descriptions are split on non-alphanumerics and lower-cased. A token is distinctive when it
-    has at least 4 characters, belongs to at most two node names and is not a generic infrastructure word
-    (so 'aws', 'table' or 'services' match nothing).
+    A name is written in a text when the name's words (split on anything but letters and digits, lower
+    case) appear there one after another: 'kubectl rollout restart deploy/payments' names `payments`,
+    'payments-api v2' names `payments-api`, and a word two names share ('api') names neither by itself.
     """
-    node_tokens = {n: _tokens(n) for n in sorted(set(nodes))}
-    counts: dict[str, int] = {}
-    for tokens in node_tokens.values():
-        for tok in tokens:
-            counts[tok] = counts.get(tok, 0) + 1
+    names = graph.names()
+    phrases = {n: _words(n) for n in names}
     found: dict[str, list[Change]] = {}
-    for change in sorted(changes, key=lambda c: (c.time, c.description)):
-        words = _tokens(change.description)
-        for node, tokens in node_tokens.items():
-            if any(len(t) >= 4 and counts[t] <= 2 and t not in _GENERIC_WORDS and t in words for t in tokens):
+    for change in sorted(changes, key=lambda c: (c.at, c.summary, c.id)):
+        words = _words(change.summary)
+        for node in names:
+            if node == change.service or _contains_phrase(words, phrases[node]):
                 found.setdefault(node, []).append(change)
     return found
+
+
+def _contains_phrase(words: Sequence[str], phrase: Sequence[str]) -> bool:
+    n = len(phrase)
+    return n > 0 and any(list(words[i : i + n]) == list(phrase) for i in range(len(words) - n + 1))
 
 
 def _recent_changes(
@@ -190,7 +164,7 @@ def _recent_changes(
     out: dict[str, Change] = {}
     for node, ev in evidence.items():
         onset = ev.series.onset if ev.series.onset is not None else max(ev.series.times)
-        fitting = [c for c in named.get(node, []) if onset - lookback <= c.time <= onset]
+        fitting = [c for c in named.get(node, []) if onset - lookback <= epoch(c.at) <= onset]
         if fitting:
             out[node] = fitting[-1]
     return out
@@ -223,14 +197,13 @@ def _stronger(new: _Evidence, old: _Evidence | None) -> bool:
 
 
 def _explained(
-    graph: Graph, evidence: Mapping[str, _Evidence], anomalies: Sequence[SeriesAnomaly], margin: float
+    graph: Topology, evidence: Mapping[str, _Evidence], anomalies: Sequence[SeriesAnomaly], margin: float
 ) -> dict[str, str]:
     """Candidates with a callee candidate that explains them (see `_explains`), mapped to that callee."""
-    callees = graph.callees()
     by_key = {a.key: a for a in anomalies}
     out: dict[str, str] = {}
     for node in sorted(evidence):
-        for callee in _candidate_callees(node, callees, evidence):
+        for callee in _candidate_callees(node, graph, evidence):
             if _explains(evidence[callee], evidence[node], by_key, margin):
                 out[node] = callee
                 break
@@ -251,12 +224,10 @@ def _explains(
     return same.excess / caller.series.excess >= 0.5
 
 
-def _candidate_callees(
-    node: str, callees: Mapping[str, list[str]], evidence: Mapping[str, _Evidence]
-) -> list[str]:
+def _candidate_callees(node: str, graph: Topology, evidence: Mapping[str, _Evidence]) -> list[str]:
     """The nearest candidates below `node`: walk callees, stopping at each candidate found."""
     found: list[str] = []
-    seen, stack = {node}, list(reversed(callees.get(node, [])))
+    seen, stack = {node}, list(reversed(graph.callees(node)))
     while stack:
         nxt = stack.pop()
         if nxt in seen:
@@ -265,7 +236,7 @@ def _candidate_callees(
         if nxt in evidence:
             found.append(nxt)
         else:
-            stack.extend(reversed(callees.get(nxt, [])))
+            stack.extend(reversed(graph.callees(nxt)))
     return found
 
 
@@ -294,10 +265,10 @@ def _describe(ev: _Evidence, explained: Mapping[str, str], named: Mapping[str, C
     else:
         reasons.append("no failing dependency explains it")
     if ev.node in named:
-        reasons.append(f"a change names it: {named[ev.node].description[:120]}")
+        reasons.append(f"a change names it: {named[ev.node].summary[:120]}")
     score = ev.relevance * (0.5 if ev.node in explained else 1.0)
     return RankedCause(ev.node, round(score, 4), reasons)
 
 
-def _tokens(text: str) -> set[str]:
-    return {t for t in re.split(r"[^a-z0-9]+", text.lower()) if t}
+def _words(text: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", text.lower()) if t]

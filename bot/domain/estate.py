@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 from bot.domain.base import Model
+
 
 class ServiceKind(StrEnum):
     """How a service runs."""
@@ -29,19 +30,35 @@ class Resource(Model):
     name: str | None = None
 
 
-def reachable(start: str, callees: Callable[[str], list[str]]) -> list[str]:
+def reachable(start: str, callees: Callable[[str], Sequence[str]]) -> list[str]:
     """`start` and every node reachable from it through `callees`, breadth first, in callee order."""
-    seen = [start]
-    frontier = [start]
+    order, seen, frontier = [start], {start}, [start]
     while frontier:
         nxt: list[str] = []
         for node in frontier:
             for callee in callees(node):
                 if callee not in seen:
-                    seen.append(callee)
+                    seen.add(callee)
+                    order.append(callee)
                     nxt.append(callee)
         frontier = nxt
-    return seen
+    return order
+
+
+class _Index:
+    """Lookups over one `services` tuple, built once: by name, callees, callers, edges."""
+
+    def __init__(self, services: tuple[Service, ...]) -> None:
+        self.services = services
+        self.by_name = {s.name: s for s in services}
+        self.callees = {s.name: tuple(sorted(set(s.calls))) for s in services}
+        callers: dict[str, set[str]] = {}
+        for s in services:
+            for callee in s.calls:
+                callers.setdefault(callee, set()).add(s.name)
+        self.callers = {name: tuple(sorted(found)) for name, found in callers.items()}
+        self.edges = tuple(sorted((a, b) for a, bs in self.callees.items() for b in bs))
+        self.names = tuple(sorted(self.by_name))
 
 
 class Service(Model):
@@ -55,37 +72,47 @@ class Service(Model):
 
 
 class Topology(Model):
-    """The estate: services and who calls whom."""
+    """The estate: services and who calls whom.
+
+    Lookups go through an index built on first use and kept beside the fields (not one of them, so it is
+    neither compared nor serialised); a copy with other services builds its own.
+    """
 
     services: tuple[Service, ...] = ()
 
+    def _index(self) -> _Index:
+        index = self.__dict__.get("_index_cache")
+        if not isinstance(index, _Index) or index.services is not self.services:
+            index = _Index(self.services)
+            self.__dict__["_index_cache"] = index  # a cache, as functools.cached_property would store it
+        return index
+
     def get(self, name: str) -> Service | None:
         """The service called `name`, if any."""
-        return next((s for s in self.services if s.name == name), None)
+        return self._index().by_name.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._index().by_name
 
     def names(self) -> list[str]:
         """Service names, sorted."""
-        return sorted(s.name for s in self.services)
+        return list(self._index().names)
 
     def callees(self, name: str) -> list[str]:
         """Services that `name` calls directly, sorted."""
-        svc = self.get(name)
-        return sorted(svc.calls) if svc else []
+        return list(self._index().callees.get(name, ()))
 
     def callers(self, name: str) -> list[str]:
         """Services that call `name` directly, sorted."""
-        return sorted(s.name for s in self.services if name in s.calls)
+        return list(self._index().callers.get(name, ()))
 
     def downstream(self, name: str) -> list[str]:
         """`name` and every service it reaches through calls, breadth first, deterministic."""
-        return reachable(name, self.callees)
-
-
+        callees = self._index().callees
+        return reachable(name, lambda n: callees.get(n, ()))
 
     @classmethod
-    def of(
-        cls, names: tuple[str, ...] | list[str], edges: tuple[tuple[str, str], ...] | list[tuple[str, str]]
-    ) -> Topology:
+    def of(cls, names: Sequence[str], edges: Sequence[tuple[str, str]]) -> Topology:
         """A topology from service names and (caller, callee) edges, kinds unknown."""
         calls: dict[str, set[str]] = {n: set() for n in names}
         for a, b in edges:
@@ -96,7 +123,7 @@ class Topology(Model):
     @property
     def edges(self) -> tuple[tuple[str, str], ...]:
         """Every (caller, callee) edge, sorted."""
-        return tuple(sorted((s.name, c) for s in self.services for c in s.calls))
+        return self._index().edges
 
     def kind(self, name: str) -> ServiceKind:
         """How `name` runs (unknown when it is not in the estate)."""

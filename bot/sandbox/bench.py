@@ -2,12 +2,14 @@
 
 Each case folder holds case.json, graph.json, metrics files and truth.json (see the bench's FORMAT.md). The
 ranking sees only case.json, graph.json and the metrics; truth.json is read afterwards, for scoring.
+An evaluation harness, like `evaluate.py`: the cli wires it, production code never imports it.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.analysis.anomaly import SeriesData, Window
-from bot.analysis.ranking import Alarm, Change, Graph, RankedCause, RankingConfig, rank_from_series
+from bot.analysis.ranking import Alarm, RankedCause, RankingConfig, rank_from_series
+from bot.domain import Change, ChangeSource, ChangeVia, Topology, utc
 
 CASE_FORMAT = "rca-case/1"
 
@@ -33,7 +36,7 @@ class Case:
 
     id: str
     folder: Path
-    graph: Graph
+    graph: Topology
     series: dict[tuple[str, str], SeriesData]
     baseline: Window
     incident: Window
@@ -54,6 +57,7 @@ class BenchResult:
 
     cases: list[CaseResult] = field(default_factory=list)
     ignore_changes: bool = False
+    confirmed: bool = False
     seconds: float = 0.0
 
     def _with_truth(self) -> list[CaseResult]:
@@ -97,27 +101,55 @@ class BenchResult:
         }
 
 
-def run_bench(path: Path, ignore_changes: bool) -> BenchResult:
-    """Rank every case under `path` (a case folder or a folder of them) and score against truth.json."""
+def run_bench(path: Path, ignore_changes: bool, confirmed: bool = False) -> BenchResult:
+    """Rank every case under `path` (a case folder or a folder of them) and score against truth.json.
+
+    `confirmed` ranks as for an investigation a person asked for: never empty while anything is anomalous.
+    """
     started = time.monotonic()
-    folders = sorted(p.parent for p in Path(path).rglob("case.json"))
+    folders = find_cases(Path(path))
     if not folders:
         raise BenchInputError(f"{path}: no case.json found")
     cache: MetricsCache = {}
-    result = BenchResult(ignore_changes=ignore_changes)
+    result = BenchResult(ignore_changes=ignore_changes, confirmed=confirmed)
     for folder in folders:
         case = load_case(folder, cache)
-        ranking = rank_case(case, ignore_changes)
+        ranking = rank_case(case, ignore_changes, confirmed=confirmed)
         result.cases.append(CaseResult(case.id, ranking, _load_truth(folder)))
     result.seconds = time.monotonic() - started
     return result
 
 
-def rank_case(case: Case, ignore_changes: bool, config: RankingConfig | None = None) -> list[RankedCause]:
+def find_cases(path: Path) -> list[Path]:
+    """Every folder holding a case.json under `path`, following symlinked folders (each real one once)."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for top, dirs, files in os.walk(path, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:  # a link back up the tree, or two links to one folder
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs.sort()
+        if "case.json" in files:
+            found.append(Path(top))
+    return sorted(found)
+
+
+def rank_case(
+    case: Case, ignore_changes: bool, config: RankingConfig | None = None, confirmed: bool = False
+) -> list[RankedCause]:
     """Run anomaly detection and the ranking on one case (never looking at its truth)."""
     changes = () if ignore_changes else case.changes
     return rank_from_series(
-        case.graph, case.series, case.baseline, case.incident, case.alarm, changes, config
+        case.graph,
+        case.series,
+        case.baseline,
+        case.incident,
+        case.alarm,
+        changes,
+        config,
+        confirmed=confirmed,
     )
 
 
@@ -130,9 +162,10 @@ def format_table(result: BenchResult) -> str:
         answer = ", ".join(r.node for r in c.ranking[:3]) or "(empty)"
         lines.append(f"{c.id:<58} {c.truth or '(none)':<44} {shown:>4}  {answer}")
     changes = "ignored" if result.ignore_changes else "used"
+    mode = "  confirmed" if result.confirmed else ""
     lines.append("")
     lines.append(
-        f"cases {len(result.cases)}  changes {changes}  top-1 {result.top1:.3f}  top-3 {result.top3:.3f}  "
+        f"cases {len(result.cases)}  changes {changes}{mode}  top-1 {result.top1:.3f}  top-3 {result.top3:.3f}  "
         f"MRR {result.mrr:.3f}  empty {result.empty:.3f}  specificity {result.specificity:.3f}  "
         f"({result.seconds:.1f}s)"
     )
@@ -168,13 +201,20 @@ def load_case(folder: Path, cache: MetricsCache | None = None) -> Case:
             metric=str(_get(alarm, "metric", case_file, str, "alarm.")),
             time=int(_get(alarm, "time", case_file, (int, float), "alarm.")),
         ),
-        changes=tuple(
-            Change(
-                time=int(_get(c, "time", case_file, (int, float), f"changes[{i}].")),
-                description=str(_get(c, "description", case_file, str, f"changes[{i}].")),
-            )
-            for i, c in enumerate(changes)
-        ),
+        changes=tuple(_change(c, i, case_file) for i, c in enumerate(changes)),
+    )
+
+
+def _change(doc: Any, i: int, path: Path) -> Change:
+    """A dataset's change record: a time and a free-text description, nothing typed."""
+    at = int(_get(doc, "time", path, (int, float), f"changes[{i}]."))
+    text = str(_get(doc, "description", path, str, f"changes[{i}]."))
+    return Change(
+        id=f"{path.parent.name}#{i}",
+        at=utc(at),
+        via=ChangeVia.API,
+        source=ChangeSource.RECORD,
+        summary=text,
     )
 
 
@@ -206,19 +246,19 @@ def _window(doc: dict[str, Any], key: str, path: Path) -> Window:
     return Window(start, end)
 
 
-def _load_graph(path: Path) -> Graph:
+def _load_graph(path: Path) -> Topology:
     doc = _read_json(path)
     nodes = _get(doc, "nodes", path, list)
     edges = _get(doc, "edges", path, list) if "edges" in doc else []
-    return Graph(
-        nodes=tuple(str(n) for n in nodes),
-        edges=tuple(
+    return Topology.of(
+        [str(n) for n in nodes],
+        [
             (
                 str(_get(e, "caller", path, str, f"edges[{i}].")),
                 str(_get(e, "callee", path, str, f"edges[{i}].")),
             )
             for i, e in enumerate(edges)
-        ),
+        ],
     )
 
 
