@@ -19,7 +19,6 @@ PURPOSE: dict[str, str] = {
     "slack_app_token": "SLACK_APP_TOKEN (xapp-...): Socket Mode connection (optional instead of HTTP mode)",
     "github_token": "GITHUB_TOKEN: reads deploy runs, commits and diffs of the services' repositories",
     "pagerduty_webhook_secret": "PAGERDUTY_WEBHOOK_SECRET: verifies X-PagerDuty-Signature on webhook deliveries",
-    "anthropic_api_key": "ANTHROPIC_API_KEY: lets Claude drive the read-only tools (optional)",
     "aws_region": "AWS_REGION: the region whose CloudWatch, ECS, CloudTrail ... the bot reads",
 }
 
@@ -71,10 +70,6 @@ class Settings(BaseSettings):
     github_token: str | None = None
     github_api_url: str = "https://api.github.com"
     github_org: str | None = None
-
-    # Anthropic (optional).
-    anthropic_api_key: str | None = None
-    anthropic_model: str = "claude-sonnet-4-6"
 
     # Third parties: external service name -> its Statuspage v2 summary URL.
     status_pages: dict[str, str] = Field(default_factory=dict)

@@ -30,7 +30,6 @@ from bot.storage.tables import (
     AuditEntry,
     Incident,
     InvestigationStatus,
-    RecommendationStatus,
     Verdict,
 )
 
@@ -350,7 +349,7 @@ def test_audit_entries_are_append_only(store: Store, engine: Engine) -> None:
     ]
 
 
-# Reports, steering, feedback, recommendations.
+# Reports, steering, feedback.
 
 
 def test_report_versions(store: Store) -> None:
@@ -409,27 +408,6 @@ def test_steering_and_feedback(store: Store, engine: Engine) -> None:
     assert [(f.verdict, f.note) for f in store.feedback_for(inv)] == [("up", "spot on"), ("down", "")]
     with pytest.raises(ValueError):
         store.add_feedback(inv, "U3", "sideways")  # type: ignore[arg-type]
-
-
-def test_recommendations_crud(engine: Engine) -> None:
-    times = iter([FIRED, FIRED + timedelta(hours=1)])
-    store = Store(engine, clock=lambda: next(times))
-    rec = store.add_recommendation("Canary deploys for checkout", "Three incidents came from ...", [1, 2])
-    assert rec.id is not None
-    assert [r.title for r in store.recommendations(RecommendationStatus.PROPOSED)] == [rec.title]
-    updated = store.update_recommendation(
-        rec.id, status=RecommendationStatus.ACCEPTED, incident_ids=[1, 2, 3]
-    )
-    assert updated is not None and updated.status == "accepted" and updated.incident_ids == [1, 2, 3]
-    got = store.get_recommendation(rec.id)
-    assert got is not None and (got.created_at, got.updated_at) == (FIRED, FIRED + timedelta(hours=1))
-    assert store.recommendations(RecommendationStatus.PROPOSED) == []
-    assert store.update_recommendation(999, title="x") is None
-    assert store.delete_recommendation(rec.id) is True
-    assert store.delete_recommendation(rec.id) is False
-
-
-# Time.
 
 
 def test_times_are_stored_as_utc_and_naive_times_refused(engine: Engine) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -32,8 +32,6 @@ from bot.storage.tables import (
     IncidentStatus,
     Investigation,
     InvestigationStatus,
-    RecommendationRecord,
-    RecommendationStatus,
     ReportVersion,
     SteeringMessage,
     Verdict,
@@ -578,73 +576,3 @@ class Store:
     def feedback_for(self, investigation_id: int) -> list[Feedback]:
         """An investigation's ratings, oldest first."""
         return self._of_investigation(Feedback, investigation_id)
-
-    # Recommendations.
-
-    def add_recommendation(
-        self,
-        title: str,
-        body: str,
-        incident_ids: Sequence[int] = (),
-        status: RecommendationStatus = RecommendationStatus.PROPOSED,
-    ) -> RecommendationRecord:
-        """Store a prevention recommendation."""
-        now = self.clock()
-        row = RecommendationRecord(
-            title=title,
-            body=body,
-            incident_ids=list(incident_ids),
-            status=RecommendationStatus(status).value,
-            created_at=now,
-            updated_at=now,
-        )
-        return self._insert(row)
-
-    def get_recommendation(self, recommendation_id: int) -> RecommendationRecord | None:
-        """The recommendation with this id, if any."""
-        with self._session() as s:
-            return s.get(RecommendationRecord, recommendation_id)
-
-    def recommendations(self, status: RecommendationStatus | None = None) -> list[RecommendationRecord]:
-        """Recommendations (with `status` if given), oldest first."""
-        stmt = select(RecommendationRecord).order_by(col(RecommendationRecord.id))
-        if status is not None:
-            stmt = stmt.where(RecommendationRecord.status == RecommendationStatus(status).value)
-        with self._session() as s:
-            return list(s.exec(stmt).all())
-
-    def update_recommendation(
-        self,
-        recommendation_id: int,
-        *,
-        title: str | None = None,
-        body: str | None = None,
-        incident_ids: Sequence[int] | None = None,
-        status: RecommendationStatus | None = None,
-    ) -> RecommendationRecord | None:
-        """Change the given fields and `updated_at`; the updated row, or None if there is no such row."""
-        with self._session() as s:
-            row = s.get(RecommendationRecord, recommendation_id, with_for_update=True)
-            if row is None:
-                return None
-            if title is not None:
-                row.title = title
-            if body is not None:
-                row.body = body
-            if incident_ids is not None:
-                row.incident_ids = list(incident_ids)
-            if status is not None:
-                row.status = RecommendationStatus(status).value
-            row.updated_at = self.clock()
-            s.add(row)
-            s.commit()
-            return row
-
-    def delete_recommendation(self, recommendation_id: int) -> bool:
-        """Delete a recommendation; False if there was none."""
-        with self._session() as s:
-            result = s.exec(
-                sa.delete(RecommendationRecord).where(col(RecommendationRecord.id) == recommendation_id)
-            )
-            s.commit()
-            return result.rowcount == 1

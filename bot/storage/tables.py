@@ -87,15 +87,6 @@ class ActionStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class RecommendationStatus(StrEnum):
-    """Values of `RecommendationRecord.status`."""
-
-    PROPOSED = "proposed"
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    DONE = "done"
-
-
 class Verdict(StrEnum):
     """Values of `Feedback.verdict`."""
 
@@ -219,20 +210,6 @@ class AuditEntry(SQLModel, table=True):
     verb: str = Field(max_length=64)
     subject: str = Field(index=True)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=_json())
-
-
-class RecommendationRecord(SQLModel, table=True):
-    """Prevention work proposed from past incidents."""
-
-    __tablename__ = "recommendations"
-
-    id: int | None = Field(default=None, primary_key=True)
-    title: str
-    body: str
-    incident_ids: list[int] = Field(default_factory=list, sa_type=_json())
-    status: str = Field(default=RecommendationStatus.PROPOSED.value, max_length=16, index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class InboundDelivery(SQLModel, table=True):
