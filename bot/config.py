@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     status_pages: dict[str, str] = Field(default_factory=dict)
 
     # Investigation tuning.
-    lookback_minutes: int = 24 * 60
+    lookback_minutes: int = 26 * 60
     gather_concurrency: int = 8
     investigation_concurrency: int = Field(
         default=4, description="investigations (and as many steering follow-ups) one process runs at once"

@@ -94,9 +94,15 @@ def actor_of(identity: Mapping[str, Any], user_agent: str = "", username: str | 
         return Actor(name=str(name), kind=ActorKind.PERSON if person else ActorKind.PIPELINE, arn=arn)
     if words & PIPELINE_WORDS:
         return Actor(name=str(name), kind=ActorKind.PIPELINE, arn=arn)
-    if "console" in agent or "signin" in agent or "mozilla/" in agent:
+    if _console(agent) or "mozilla/" in agent:
         return Actor(name=str(name), kind=ActorKind.PERSON, arn=arn)
     return Actor(name=str(name), kind=ActorKind.UNKNOWN, arn=arn)
+
+
+def _console(agent: str) -> bool:
+    """The AWS console (or its sign-in) made the call on a person's behalf."""
+    low = agent.lower()
+    return "console" in low or "signin.amazonaws.com" in low
 
 
 def door_of(

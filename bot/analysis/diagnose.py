@@ -162,16 +162,12 @@ def _score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str
     if target is not None and target in affected:
         onset_ref = affected[target]
         ramp = any(s.ramp for s in _symptoms(facts) if s.service == target)
-    elif target is not None:
-        callers = [a for a in facts.callers(target) if a in affected]
-        text = _log_text(facts, callers)
-        named = mentions(text, target) or (
-            c.resource is not None and mentions(text, c.resource.split("/")[-1])
-        )
-        if callers and named:
-            onset_ref = min(affected[a] for a in callers)
-            link += 0.45
-            reasons.append(f"the errors of {', '.join(callers)} name {target}")
+    else:
+        tie = _tie_from_outside(c, facts, affected, origin)
+        if tie is not None:
+            target = target or tie.failing
+            onset_ref, link = affected[tie.failing], tie.link
+            reasons.append(tie.reason)
     if onset_ref is None:
         return ChangeVerdict(c, 0.0, ("on a service that is not failing",), target)
     at = epoch(c.at)
@@ -188,7 +184,9 @@ def _score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str
     if target in affected:
         # A service whose own dependency was already failing first is a victim, not an origin.
         earlier = [
-            d for d in facts.downstream(target)[1:] if d in affected and affected[d] < affected[target]
+            d
+            for d in facts.downstream(target)[1:]
+            if d in affected and affected[d] < affected[target] and _still_failing(facts, d)
         ]
         if earlier:
             locality = 0.3
@@ -228,6 +226,67 @@ def _score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str
     return ChangeVerdict(c, round(score, 4), tuple(reasons), target)
 
 
+@dataclass(frozen=True)
+class _Tie:
+    """How a change on a service that is not failing itself reaches one that is."""
+
+    failing: str
+    link: float
+    reason: str
+
+
+def resource_names(c: Change) -> list[str]:
+    """The short names of what a change touched (a bucket, a key id, a role, a table), for matching text."""
+    out: list[str] = []
+    for res in (c.resource or "").split(", "):
+        short = res.rsplit(":", 1)[-1].rsplit("/", 1)[-1].split(" ", 1)[0].strip()
+        if len(short) >= 4 and short not in out:
+            out.append(short)
+    return out
+
+
+def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin: str | None) -> _Tie | None:
+    """A change whose own service is not failing, tied to one that is: the errors of a failing service name
+    what it changed (its service, its resource), or it changed a client of the origin, whose resource then
+    ran out with no more load than before."""
+    names = [*([c.service] if c.service else []), *resource_names(c)]
+    for failing in sorted(affected, key=lambda a: (affected[a], a)):
+        if failing == c.service:
+            continue
+        text = _log_text(facts, [failing])
+        named = [n for n in names if mentions(text, n)]
+        if named:
+            return _Tie(failing, 0.45, f"the errors of {failing} name {named[0]}, which it changed")
+    if c.service is None or origin is None or origin not in facts.callees(c.service):
+        return None
+    rising = [
+        s
+        for s in _symptoms(facts)
+        if s.service == origin and s.signal in SATURATION_SIGNALS and s.ratio > 1 and s.instance is None
+    ]
+    if rising and not _surges(facts) and (rising[0].start or rising[0].onset or 0) >= epoch(c.at) - 60:
+        what = rising[0].signal
+        return _Tie(origin, 0.3, f"{origin}, which {c.service} calls, ran out of {what} right after it")
+    return None
+
+
+def _still_failing(facts: Facts, service: str) -> bool:
+    """A sustained symptom, not a blip that already recovered."""
+    return any(s.service == service and s.sustained and not _is_boot_cpu(s, facts) for s in _symptoms(facts))
+
+
+def _surges(facts: Facts) -> list[SignalState]:
+    """Load that rose well above its baseline on services not ignored."""
+    return [
+        s
+        for s in facts.signals
+        if s.signal in LOAD_SIGNALS
+        and s.anomalous
+        and s.ratio >= SURGE_RATIO
+        and s.service not in facts.ignored_services
+    ]
+
+
 def _metric_origin(ranking: Sequence[str], affected: dict[str, int], facts: Facts) -> list[str]:
     """Candidate origins: the metric ranking first, then any other failing service by earliest onset."""
     order = [s for s in ranking if s not in facts.ignored_services]
@@ -246,82 +305,103 @@ def _bad_status(facts: Facts) -> dict[str, str]:
     }
 
 
+#: Resources that leak: a steady climb of one of these after a release is a leak, not load.
+LEAKABLE_SIGNALS = frozenset({"memory_pct", "connections"})
+#: Managed datastores: saturated with no more load than usual, they are degraded, not undersized.
+DATASTORES = frozenset({ServiceKind.RDS, ServiceKind.DYNAMODB})
+
+
+def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
+    """Something ran out: memory climbing or full, a leakable resource climbing after the change, or the
+    root's errors say it ran out of memory. A queue backlog climbing is a symptom, not a leak."""
+    symptoms = [s for s in _symptoms(facts) if s.service == root]
+    if any(s.signal == "memory_pct" and (s.ramp or s.peak_value >= 90) for s in symptoms):
+        return True
+    if guilty is not None and root is not None:
+        near = {root, *facts.callees(root)}
+        if any(
+            s.service in near
+            and s.signal in LEAKABLE_SIGNALS
+            and s.ramp
+            and (s.start or 0) >= epoch(guilty.at) - 120
+            for s in _symptoms(facts)
+        ):
+            return True
+    return any(
+        OUT_OF_MEMORY.search(f"{lg.exception or ''} {lg.sample}") for lg in facts.logs if lg.service == root
+    )
+
+
 def _categorise(
     root: str | None, guilty: Change | None, facts: Facts, affected: dict[str, int]
 ) -> tuple[Category, Mitigation, list[str]]:
     """The category and first mitigation, from the guilty change or the shape of the failure."""
     why: list[str] = []
-    symptoms = [s for s in _symptoms(facts) if s.service == root]
-    leak = any(s.signal == "memory_pct" and (s.ramp or s.peak_value >= 90) for s in symptoms)
-    if guilty is not None and root is not None:
-        # A resource of the root or of what it calls climbing steadily after the change: something leaks.
-        near = {root, *facts.callees(root)}
-        leak = leak or any(
-            s.service in near
-            and s.signal in SATURATION_SIGNALS
-            and s.ramp
-            and (s.start or 0) >= epoch(guilty.at) - 120
-            for s in _symptoms(facts)
-        )
-    oom = any(
-        OUT_OF_MEMORY.search(f"{lg.exception or ''} {lg.sample}") for lg in facts.logs if lg.service == root
-    )
+    exhausted = _exhausted(root, guilty, facts)
     if guilty is not None:
-        return (*_category_of_change(guilty, root, leak or oom, why), why)
+        surged = any((s.start or s.onset or 0) >= epoch(guilty.at) for s in _surges(facts))
+        return (*_category_of_change(guilty, root, exhausted, surged, why), why)
     if root is None:
         return Category.FALSE_ALARM, Mitigation.NONE, why
-    kind = facts.kind(root)
-    bad_status = _bad_status(facts)
-    if kind is ServiceKind.EXTERNAL or root in bad_status:
-        why.append(
-            f"{root}'s own status page reports trouble" if root in bad_status else f"{root} is a third party"
-        )
-        if kind is not ServiceKind.EXTERNAL:
-            return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER, why
-        # A third party you cannot fix: fail over when its callers also use another, healthy one; else wait.
-        alternatives = sorted(
-            {
-                other
-                for caller in facts.callers(root)
-                for other in facts.callees(caller)
-                if other != root
-                and facts.kind(other) is ServiceKind.EXTERNAL
-                and other not in bad_status
-                and other not in affected
-            }
-        )
-        if alternatives:
-            why.append(f"{', '.join(alternatives)} serves the same callers and is healthy")
-            return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER, why
-        return Category.DEPENDENCY_FAILURE, Mitigation.WAIT, why
-    saturated = [s for s in symptoms if s.signal in SATURATION_SIGNALS and not _is_boot_cpu(s, facts)]
-    surges = [
-        s
-        for s in facts.signals
-        if s.signal in LOAD_SIGNALS
-        and s.anomalous
-        and s.ratio >= SURGE_RATIO
-        and s.service not in facts.ignored_services
-    ]
-    if leak or oom:
+    if facts.kind(root) is ServiceKind.EXTERNAL or root in _bad_status(facts):
+        return (*_third_party(root, facts, affected, why), why)
+    if exhausted:
         return Category.RESOURCE_EXHAUSTION, Mitigation.RESTART, why
-    if saturated and surges:
+    return (*_shape_of_failure(root, facts, why), why)
+
+
+def _third_party(
+    root: str, facts: Facts, affected: dict[str, int], why: list[str]
+) -> tuple[Category, Mitigation]:
+    """A dependency you cannot fix: fail over when its callers also use another, healthy one; else wait."""
+    bad_status = _bad_status(facts)
+    why.append(
+        f"{root}'s own status page reports trouble" if root in bad_status else f"{root} is a third party"
+    )
+    if facts.kind(root) is not ServiceKind.EXTERNAL:
+        return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER
+    alternatives = sorted(
+        {
+            other
+            for caller in facts.callers(root)
+            for other in facts.callees(caller)
+            if other != root
+            and facts.kind(other) is ServiceKind.EXTERNAL
+            and other not in bad_status
+            and other not in affected
+        }
+    )
+    if alternatives:
+        why.append(f"{', '.join(alternatives)} serves the same callers and is healthy")
+        return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER
+    return Category.DEPENDENCY_FAILURE, Mitigation.WAIT
+
+
+def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category, Mitigation]:
+    """No change explains it: load beyond headroom, one bad instance, or a degraded resource."""
+    symptoms = [s for s in _symptoms(facts) if s.service == root]
+    saturated = [s for s in symptoms if s.signal in SATURATION_SIGNALS and not _is_boot_cpu(s, facts)]
+    surged = bool(_surges(facts))
+    if saturated and surged:
         why.append("load rose and the service ran out of headroom")
-        return Category.CAPACITY, Mitigation.SCALE_OUT, why
+        return Category.CAPACITY, Mitigation.SCALE_OUT
     bad_instances = _anomalous_instances(facts, root)
     fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
     if bad_instances and len(fleet) > len(bad_instances):
         why.append(f"only {', '.join(bad_instances)} is failing; the rest of the fleet is healthy")
-        return Category.INFRASTRUCTURE_FAILURE, Mitigation.REPLACE_INSTANCE, why
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.REPLACE_INSTANCE
+    kind = facts.kind(root)
+    if kind in DATASTORES:
+        if saturated:
+            why.append(f"{root} is saturated with no more load than usual: the database itself is degraded")
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.FAILOVER
     if saturated:
-        return Category.CAPACITY, Mitigation.SCALE_OUT, why
-    if kind in (ServiceKind.RDS, ServiceKind.DYNAMODB):
-        return Category.INFRASTRUCTURE_FAILURE, Mitigation.FAILOVER, why
-    return Category.INFRASTRUCTURE_FAILURE, Mitigation.RESTART, why
+        return Category.CAPACITY, Mitigation.SCALE_OUT
+    return Category.INFRASTRUCTURE_FAILURE, Mitigation.RESTART
 
 
 def _category_of_change(
-    guilty: Change, root: str | None, exhausted: bool, why: list[str]
+    guilty: Change, root: str | None, exhausted: bool, surged: bool, why: list[str]
 ) -> tuple[Category, Mitigation]:
     """The category and first mitigation when a change is the cause: what kind of change it was."""
     via = guilty.via
@@ -335,7 +415,11 @@ def _category_of_change(
     if via is ChangeVia.IAM:
         return Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION
     if via is ChangeVia.SCALING:
-        return Category.CAPACITY, Mitigation.SCALE_OUT
+        if surged:  # the cut only hurt when load arrived: a capacity problem
+            why.append("capacity was cut and the load that came next found too little")
+            return Category.CAPACITY, Mitigation.SCALE_OUT
+        why.append("the capacity cut itself broke it: no more load than before")
+        return Category.MANUAL_CHANGE, Mitigation.SCALE_OUT
     if via is ChangeVia.SSM_SESSION:
         if root and guilty.instance:
             return Category.MANUAL_CHANGE, Mitigation.REPLACE_INSTANCE
@@ -347,6 +431,13 @@ def _key(s: SignalState) -> SignalKey:
     return SignalKey(service=s.service, signal=s.signal, instance=s.instance, seen_from=s.seen_from)
 
 
+#: Signals a user feels: failing or slow requests, too few healthy hosts, requests turned away.
+USER_FACING_SIGNALS = frozenset(
+    {"error_rate", "latency_p50_ms", "latency_p99_ms", "healthy_hosts", "throttles_per_min"}
+)
+DAY = 86400
+
+
 def _false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
     """Why nothing is wrong, or None when something is."""
     if not affected:
@@ -355,7 +446,39 @@ def _false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
     if not sustained:
         blips = ", ".join(sorted({s.describe() for s in _symptoms(facts)}))
         return f"the only departures ({blips}) were brief and have already recovered"
-    return None
+    return _expected_work(facts, sustained)
+
+
+def _expected_work(facts: Facts, sustained: Sequence[SignalState]) -> str | None:
+    """Busy but fine: nothing a user feels departed, nothing climbs steadily, and the same work ran at this
+    hour yesterday. Said with the headroom left."""
+    if any(s.signal in USER_FACING_SIGNALS for s in sustained) or any(s.ramp for s in sustained):
+        return None
+    if not all(_recurs_daily(facts, s) for s in sustained if s.instance is None):
+        return None
+    busiest = max(sustained, key=lambda s: s.peak_value if s.signal.endswith("_pct") else 0.0)
+    headroom = (
+        f"; {busiest.service} {busiest.signal} peaks at {busiest.peak_value:.0f}%, {100 - busiest.peak_value:.0f} points of headroom"
+        if busiest.signal.endswith("_pct")
+        else ""
+    )
+    work = ", ".join(sorted({s.describe() for s in sustained}))
+    return f"this is expected work: the same load ({work}) ran at this hour yesterday, and no user-facing signal departed{headroom}"
+
+
+def _recurs_daily(facts: Facts, s: SignalState) -> bool:
+    """The same departure, at least half as large, within an hour of the same time the day before."""
+    points = facts.series.get((s.service, s.signal))
+    start = s.start or s.onset
+    if not points or start is None:
+        return False
+    lo, hi = start - DAY - 1800, start - DAY + 3600
+    before = [v for t, v in zip(*points, strict=False) if lo <= t <= hi]
+    if not before:
+        return False
+    move = s.peak_value - s.baseline
+    reached = max(before) - s.baseline if move > 0 else s.baseline - min(before)
+    return abs(move) > 0 and reached >= 0.5 * abs(move)
 
 
 def _rule_out(
@@ -430,59 +553,102 @@ def _rule_out(
 def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     """Diagnose the incident from its facts and the metric ranking of origins (best first)."""
     affected = affected_services(facts)
-    false_alarm = _false_alarm(facts, affected)
-    verdicts_all = [c for c in facts.changes if c.id not in facts.cleared_changes]
+    candidates = [c for c in facts.changes if c.id not in facts.cleared_changes]
     if facts.window_start is not None:
-        verdicts_all = [c for c in verdicts_all if epoch(c.at) >= facts.window_start]
+        candidates = [c for c in candidates if epoch(c.at) >= facts.window_start]
+    false_alarm = _false_alarm(facts, affected)
     if false_alarm is not None:
-        verdicts = [ChangeVerdict(c, 0.0, ("nothing is failing",), c.service) for c in verdicts_all]
-        ruled = _rule_out(facts, verdicts, None, None, Category.FALSE_ALARM)
-        return Diagnosis(
-            root_service=None,
-            category=Category.FALSE_ALARM,
-            mitigation=Mitigation.NONE,
-            confidence=0.7,
-            summary=f"Nothing is wrong: {false_alarm}.",
-            ruled_out=ruled,
-            affected=affected,
-            change_verdicts=verdicts,
-            reasons=[false_alarm],
-        )
-    order = _metric_origin(metric_ranking, affected, facts)
+        return _nothing_wrong(facts, affected, candidates, false_alarm)
+    order = _origins(facts, metric_ranking, affected)
     origin = order[0] if order else None
-    bad_status = _bad_status(facts)
-    for svc in sorted(bad_status):
-        if svc not in facts.ignored_services and any(c in affected for c in facts.callers(svc)):
-            origin = svc
-            order = [svc, *[o for o in order if o != svc]]
-            break
     cleared = [
         ChangeVerdict(c, 0.0, ("you said this change is fine",), c.service)
         for c in facts.changes
         if c.id in facts.cleared_changes
     ]
     verdicts = sorted(
-        [*(_score_change(c, facts, affected, origin) for c in verdicts_all), *cleared],
+        [*(_score_change(c, facts, affected, origin) for c in candidates), *cleared],
         key=lambda v: (-v.score, -epoch(v.change.at), v.change.id),
     )
     guilty_v = verdicts[0] if verdicts and verdicts[0].score >= CHANGE_THRESHOLD else None
-    if guilty_v is not None and guilty_v.target is not None and guilty_v.target not in facts.ignored_services:
-        root: str | None = guilty_v.target
-        guilty: Change | None = guilty_v.change
-    else:
-        root, guilty, guilty_v = origin, None, None
+    if guilty_v is not None and (guilty_v.target is None or guilty_v.target in facts.ignored_services):
+        guilty_v = None
+    root = guilty_v.target if guilty_v is not None else origin
+    guilty = guilty_v.change if guilty_v is not None else None
     category, mitigation, why = _categorise(root, guilty, facts, affected)
-    confidence = 0.55
-    if guilty_v is not None:
-        confidence = min(
-            0.95,
-            0.55
-            + 0.3 * min(guilty_v.score, 1.5) / 1.5
-            + (0.1 if root == (order[0] if order else None) else 0.0),
-        )
-    elif root is not None and order and root == order[0]:
-        confidence = 0.6 if len(order) == 1 or affected.get(order[0], 0) < affected.get(order[1], 0) else 0.5
+    confidence = _confidence(guilty_v, root, order, affected)
     ruled = _rule_out(facts, verdicts, guilty, root, category)
+    key_signals, key_logs = _key_signals_and_logs(facts, root, ruled)
+    reasons = [*(guilty_v.reasons if guilty_v else ()), *why]
+    summary = _summary(root, category, guilty, key_signals, key_logs, reasons)
+    return Diagnosis(
+        root_service=root,
+        category=category,
+        mitigation=mitigation,
+        confidence=round(confidence, 2),
+        summary=summary,
+        guilty=guilty,
+        hypotheses=_hypotheses(facts, root, order, category, confidence, summary, guilty, reasons),
+        ruled_out=ruled,
+        affected=affected,
+        key_signals=key_signals,
+        key_logs=key_logs,
+        change_verdicts=verdicts,
+        reasons=reasons,
+        instance=_instance(facts, guilty, category, root),
+    )
+
+
+def _nothing_wrong(
+    facts: Facts, affected: dict[str, int], candidates: Sequence[Change], why: str
+) -> Diagnosis:
+    """A false alarm: every change ruled out because nothing is failing."""
+    verdicts = [ChangeVerdict(c, 0.0, ("nothing is failing",), c.service) for c in candidates]
+    return Diagnosis(
+        root_service=None,
+        category=Category.FALSE_ALARM,
+        mitigation=Mitigation.NONE,
+        confidence=0.7,
+        summary=f"Nothing is wrong: {why}.",
+        ruled_out=_rule_out(facts, verdicts, None, None, Category.FALSE_ALARM),
+        affected=affected,
+        change_verdicts=verdicts,
+        reasons=[why],
+    )
+
+
+def _origins(facts: Facts, metric_ranking: Sequence[str], affected: dict[str, int]) -> list[str]:
+    """Candidate origins, best first: a third party whose status page reports trouble while its callers
+    fail leads; then the metric ranking."""
+    order = _metric_origin(metric_ranking, affected, facts)
+    for svc in sorted(_bad_status(facts)):
+        callers = [c for c in facts.callers(svc) if c in affected]
+        if svc in facts.ignored_services or not callers:
+            continue
+        seen_failing = svc in affected
+        named = mentions(_log_text(facts, callers), svc)
+        if seen_failing or named:
+            return [svc, *[o for o in order if o != svc]]
+    return order
+
+
+def _confidence(
+    guilty_v: ChangeVerdict | None, root: str | None, order: Sequence[str], affected: dict[str, int]
+) -> float:
+    """How sure: a strong change verdict on the first origin is surest; an origin alone, less."""
+    first = order[0] if order else None
+    if guilty_v is not None:
+        return min(0.95, 0.55 + 0.3 * min(guilty_v.score, 1.5) / 1.5 + (0.1 if root == first else 0.0))
+    if root is not None and root == first:
+        alone_or_first = len(order) == 1 or affected.get(order[0], 0) < affected.get(order[1], 0)
+        return 0.6 if alone_or_first else 0.5
+    return 0.55
+
+
+def _key_signals_and_logs(
+    facts: Facts, root: str | None, ruled: Sequence[RuledOut]
+) -> tuple[list[SignalState], list[LogFact]]:
+    """The root's symptoms not ruled out, strongest first; its most telling log templates."""
     dismissed = {r.signal for r in ruled if r.signal is not None}
     key_signals = sorted(
         (
@@ -498,17 +664,33 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     fresh = [lg for lg in own_logs if lg.is_new or lg.count > 3 * max(lg.baseline_count, 1)]
     key_logs = (fresh + [lg for lg in own_logs if lg not in fresh])[:5]
     if not key_logs and root is not None:
-        key_logs = [
-            lg for lg in facts.logs if lg.service in facts.callers(root) and lg.is_error and lg.is_new
-        ][:3]
-    instance = guilty.instance if guilty is not None and guilty.instance else None
-    if instance is None and category is Category.INFRASTRUCTURE_FAILURE and root is not None:
+        callers = facts.callers(root)
+        key_logs = [lg for lg in facts.logs if lg.service in callers and lg.is_error and lg.is_new][:3]
+    return key_signals, key_logs
+
+
+def _instance(facts: Facts, guilty: Change | None, category: Category, root: str | None) -> str | None:
+    """The one instance to act on: the one the guilty change touched, or the one failing alone."""
+    if guilty is not None and guilty.instance:
+        return guilty.instance
+    if category is Category.INFRASTRUCTURE_FAILURE and root is not None:
         bad = _anomalous_instances(facts, root)
-        instance = bad[0] if bad else None
-    reasons = list(guilty_v.reasons) if guilty_v else []
-    reasons += why
-    summary = _summary(root, category, guilty, key_signals, key_logs, reasons)
-    hypotheses = [
+        return bad[0] if bad else None
+    return None
+
+
+def _hypotheses(
+    facts: Facts,
+    root: str | None,
+    order: Sequence[str],
+    category: Category,
+    confidence: float,
+    summary: str,
+    guilty: Change | None,
+    reasons: Sequence[str],
+) -> list[Hypothesis]:
+    """The leading hypothesis, then every other candidate origin, less likely in order."""
+    out = [
         Hypothesis(
             service=root,
             category=category,
@@ -519,30 +701,16 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
         )
     ]
     for i, svc in enumerate(o for o in order if o != root):
-        hypotheses.append(
+        external = facts.kind(svc) is ServiceKind.EXTERNAL
+        out.append(
             Hypothesis(
                 service=svc,
-                category=Category.DEPENDENCY_FAILURE if facts.kind(svc) is ServiceKind.EXTERNAL else category,
+                category=Category.DEPENDENCY_FAILURE if external else category,
                 confidence=round(max(0.05, (1 - confidence) / (i + 2)), 2),
                 summary=f"{svc} began failing at its own onset; less likely the origin",
             )
         )
-    return Diagnosis(
-        root_service=root,
-        category=category,
-        mitigation=mitigation,
-        confidence=round(confidence, 2),
-        summary=summary,
-        guilty=guilty,
-        hypotheses=hypotheses,
-        ruled_out=ruled,
-        affected=affected,
-        key_signals=key_signals,
-        key_logs=key_logs,
-        change_verdicts=verdicts,
-        reasons=reasons,
-        instance=instance,
-    )
+    return out
 
 
 def _summary(

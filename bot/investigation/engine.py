@@ -45,7 +45,7 @@ class Deps:
     aws: AwsClients
     github: GithubSource | None = None
     status: StatusPages | None = None
-    lookback: timedelta = timedelta(hours=24)
+    lookback: timedelta = timedelta(hours=26)  # a day, plus the same hours yesterday to compare with
     concurrency: int = 8
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
