@@ -1,12 +1,14 @@
 """The Slack surface under test: the real Bolt app over HTTP on loopback, against the fake Slack Web API.
 
-`stack()` wires the runtime exactly as `sre-bot serve` does (store, client with 429 retries, notifier, Bolt
+`stack()` wires the surface exactly as `sre-bot serve` does (store, client with 429 retries, notifier, Bolt
 app, webhook intake) and serves it with our threaded WSGI server; requests are signed by `SlackEventSender`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +19,12 @@ from typing import Any
 
 from bot.config import Settings
 from bot.domain import (
+    Action,
     Category,
+    Change,
+    ChangeSource,
+    ChangeVia,
+    ChartSeries,
     Evidence,
     EvidenceKind,
     Hypothesis,
@@ -27,13 +34,15 @@ from bot.domain import (
     Plan,
     PlanStep,
     Report,
+    TimelineEntry,
 )
 from bot.investigation.engine import Deps
 from bot.investigation.ports import InvestigationRef, Investigations, OpenInvestigation
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.signing import SlackEventSender
 from bot.slack.app import make_client
-from bot.slack.server import HttpServer, Runtime, build_runtime, wsgi_app
+from bot.slack.blocks import encode_value
+from bot.slack.server import HttpServer, SlackSurface, build_surface, wsgi_app
 from bot.slack.server import _service as real_service
 from bot.slack.verify import SnsVerifier
 from bot.sources.aws.clients import AwsClients
@@ -62,7 +71,7 @@ def report(page: Page, version: int = 1, note: str = "") -> Report:
             PlanStep(
                 phase=Phase.APPLY,
                 description="Roll back checkout.",
-                action="ecs.rollback",
+                action=Action.ECS_UPDATE_SERVICE,
                 params={"service": "checkout"},
                 mutating=True,
             ),
@@ -99,12 +108,14 @@ class Recording:
         self.runtime = getattr(service, "runtime", None)
         self.opened: list[Page] = []
         self.steered: list[tuple[InvestigationRef, str, str]] = []
+        self.lookups: list[tuple[str, str]] = []
 
     def open(self, page: Page) -> InvestigationRef:
         self.opened.append(page)
         return self.service.open(page)
 
     def find_by_thread(self, channel: str, thread_ts: str) -> InvestigationRef | None:
+        self.lookups.append((channel, thread_ts))
         return self.service.find_by_thread(channel, thread_ts)
 
     def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
@@ -120,18 +131,18 @@ class Stack:
     """A running Slack surface and its handles."""
 
     fake: FakeSlack
-    runtime: Runtime
+    surface: SlackSurface
     server: HttpServer
     sender: SlackEventSender
     channel: str
 
     @property
     def store(self) -> Store:
-        return self.runtime.store
+        return self.surface.store
 
     @property
     def investigations(self) -> Recording:
-        inv = self.runtime.investigations
+        inv = self.surface.investigations
         assert isinstance(inv, Recording)
         return inv
 
@@ -176,7 +187,7 @@ def stack(
     extra: dict[str, Any] = {
         "investigations": lambda st, store, notifier, d: Recording(real_service(st, store, notifier, d))
     }
-    runtime = build_runtime(
+    surface = build_surface(
         settings,
         client=make_client(settings),
         deps=deps,
@@ -186,16 +197,15 @@ def stack(
         subscribe_allowed=lambda url: url.startswith("http://127.0.0.1:"),
         flush_interval=flush_interval,
     )
-    runtime.notifier.chart_source = None
-    server = HttpServer(wsgi_app(runtime.app, runtime.intake)).start()
+    server = HttpServer(wsgi_app(surface.app, surface.intake)).start()
     sender = SlackEventSender(server.url + "/slack/events", SIGNING_SECRET, bot_user_id=fake.bot_user_id)
     try:
-        yield Stack(fake, runtime, server, sender, channel)
+        yield Stack(fake, surface, server, sender, channel)
     finally:
         sender.close()
         server.stop()
-        runtime.settle()
-        runtime.close()
+        surface.settle()
+        surface.close()
 
 
 def all_investigations(s: Stack) -> list[Investigation]:
@@ -319,7 +329,7 @@ def tell_findings(s: Stack, ref: InvestigationRef, evidence: list[Evidence]) -> 
             ref.investigation_id, kind=ev.kind.value, service=ev.service, summary=ev.summary
         )
         assert row.id is not None
-        s.runtime.notifier.finding(ref, row.id, ev)
+        s.surface.notifier.finding(ref, row.id, ev)
 
 
 def test_findings_are_escaped_and_redacted(s: Stack) -> None:
@@ -480,7 +490,7 @@ def _report_buttons(s: Stack, ts: str) -> dict[str, dict[str, object]]:
     ref = s.investigations.find_by_thread(s.channel, ts)
     assert ref is not None
     page = Page(source=PageSource.MANUAL, title="checkout errors", fired_at=T_PAGE)
-    s.runtime.notifier.report(ref, report(page, version=9))  # a report whose plan has an executable step
+    s.surface.notifier.report(ref, report(page, version=9))  # a report whose plan has an executable step
     assert wait_for(lambda: any(m["text"].startswith("Report:") for m in s.fake.replies(s.channel, ts)), 5.0)
     out: dict[str, dict[str, object]] = {}
     for m in s.fake.replies(s.channel, ts):
@@ -558,7 +568,7 @@ def test_approve_and_reject_are_recorded_not_executed(s: Stack) -> None:
     inv_id = all_investigations(s)[0].id
     assert inv_id is not None
     actions = s.store.actions(inv_id)
-    assert [a.name for a in actions] == ["ecs.rollback"]
+    assert [a.name for a in actions] == ["ecs.update_service"]
     _click(s, "plan_reject", buttons["plan_reject"], ts)
     assert wait_for(lambda: any("rejected" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
     verbs = [a.verb for a in s.store.audit_log() if a.subject.startswith(f"investigation:{inv_id}:step")]
@@ -610,7 +620,7 @@ def test_a_rate_limited_finding_is_posted_later(s: Stack) -> None:
     assert row.id is not None
     # the client's own try and its two retries are all refused: that flush fails and the finding stays queued
     s.fake.fail_next("chat.postMessage", status=429, retry_after=0, times=3)
-    s.runtime.notifier.finding(ref, row.id, EVIDENCE[0])
+    s.surface.notifier.finding(ref, row.id, EVIDENCE[0])
     assert wait_for(lambda: s.store.unposted_findings(ref.investigation_id) == [], 10.0)
     calls = s.fake.calls_to("chat.postMessage")
     assert [c.status for c in calls] == [429, 429, 429, 200]
@@ -627,6 +637,95 @@ def test_findings_left_unposted_in_the_store_are_posted_too(s: Stack) -> None:
         ref.investigation_id, kind="log", service="checkout", summary="pool exhausted"
     )
     assert older.id is not None and newer.id is not None
-    s.runtime.notifier.finding(ref, newer.id, EVIDENCE[0])
+    s.surface.notifier.finding(ref, newer.id, EVIDENCE[0])
     assert wait_for(lambda: s.store.unposted_findings(ref.investigation_id) == [], 5.0)
     assert "2 new findings" in s.fake.replies(s.channel, ts)[0]["text"]
+
+
+def test_the_chart_is_drawn_from_the_report_with_its_guilty_change(s: Stack) -> None:
+    ref, ts = manual_ref(s, "wf-chart")
+    change = Change(
+        id="deploy:acme/checkout:abc1234",
+        at=T_PAGE - timedelta(minutes=6),
+        via=ChangeVia.GITHUB_ACTIONS,
+        summary="deploy abc1234 of checkout",
+        source=ChangeSource.GITHUB,
+        repo="acme/checkout",
+        commit="abc1234",
+    )
+    points = tuple((T_PAGE - timedelta(minutes=60 - i), 40.0 if i > 55 else 1.0) for i in range(60))
+    chart = ChartSeries(title="checkout-5xx-high", points=points, threshold=10.0, onset=T_PAGE)
+    timeline = (
+        TimelineEntry(at=change.at, text="deploy abc1234 of checkout", change_id=change.id),
+        TimelineEntry(at=T_PAGE, text="checkout 5xx above 10"),
+    )
+    page = Page(source=PageSource.MANUAL, title="checkout errors", fired_at=T_PAGE)
+    with_chart = report(page).model_copy(
+        update={"chart": chart, "guilty_change": change, "timeline": timeline}
+    )
+    s.surface.notifier.report(ref, with_chart)
+    # drawn from the report alone: the AWS endpoint of this stack answers nothing, and the chart still comes
+    assert wait_for(lambda: bool(s.fake.calls_to("files.completeUploadExternal")), 10.0)
+    upload = s.fake.calls_to("files.completeUploadExternal")[0].params
+    assert upload["thread_ts"] == ts and "threshold dotted" in upload["initial_comment"]
+    wire = json.dumps([m.get("blocks") for m in s.fake.replies(s.channel, ts)])
+    assert "Change: <https://github.com/acme/checkout/commit/abc1234|deploy abc1234 of checkout>" in wire
+    assert "` :warning: deploy abc1234 of checkout" in wire  # the guilty change's timeline line is marked
+    assert "` :warning: checkout 5xx" not in wire
+
+
+def _error_id_logged(caplog: pytest.LogCaptureFixture, text: str) -> str:
+    """The error id a reply quotes, checked against the log line that carries it."""
+    m = re.search(r"\(error ([0-9a-f]{8})\)", text)
+    assert m, text
+    assert any(m.group(1) in r.getMessage() and r.exc_info for r in caplog.records), "no log line has the id"
+    return m.group(1)
+
+
+def test_a_failed_answer_tells_the_thread_its_error_id(s: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    s.fake.fail_next("chat.postMessage", error="internal_error")
+    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+        ts = mention(s, "open investigations?")
+        assert wait_for(lambda: len(s.fake.replies(s.channel, ts)) == 1, 5.0)
+    text = s.fake.replies(s.channel, ts)[0]["text"]
+    assert text.startswith("Something went wrong (error ")
+    _error_id_logged(caplog, text)
+
+
+def test_a_click_that_cannot_be_recorded_tells_the_clicker_its_error_id(
+    s: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    ts = s.fake.add_message(s.channel, {"user": "U0ONCALL1", "text": "a report"})
+    message = s.fake.message(s.channel, ts)
+    value = encode_value(action="ecs.update_service", step=1, investigation="not-a-number")
+    with caplog.at_level(logging.ERROR, logger="bot.slack"):
+        _click(s, "plan_approve", {"message": message, "value": value}, ts)
+        assert wait_for(lambda: len(s.fake.ephemerals) == 1, 5.0)
+    _error_id_logged(caplog, s.fake.ephemerals[0]["text"])
+    assert s.store.audit_log() == []  # nothing recorded, and nobody told it was
+    assert not any("approved" in m["text"] for m in s.fake.replies(s.channel, ts))
+
+
+def test_the_thread_is_looked_up_once_per_event_and_only_for_replies(s: Stack) -> None:
+    """The middleware resolves a person's thread reply to its investigation once, and the listener steers
+    with it; a page and a top-level message are not looked up at all."""
+    ts, _ = inject_page(s)
+    assert wait_for(lambda: s.investigations.service.find_by_thread(s.channel, ts) is not None, 5.0)
+    chatter = {"type": "message", "channel": s.channel, "user": "U0ONCALL1", "text": "hi", "ts": now_ts(1)}
+    assert s.sender.event(chatter).status == 200
+    reply = {
+        "type": "message",
+        "channel": s.channel,
+        "user": "U0ONCALL1",
+        "text": f"<@{s.fake.bot_user_id}> ignore orders, it's fine",
+        "ts": now_ts(2),
+        "thread_ts": ts,
+    }
+    s.fake.add_message(s.channel, reply)
+    assert s.sender.event(reply).status == 200
+    assert s.sender.event({**reply, "type": "app_mention"}).status == 200  # the same words, as a mention
+    assert wait_for(lambda: len(s.investigations.steered) == 1, 5.0)
+    time.sleep(0.4)
+    assert s.investigations.lookups == [(s.channel, ts), (s.channel, ts)]  # one per event, in the middleware
+    assert len(s.investigations.steered) == 1  # the mention in the thread neither steers again nor answers
+    assert not any(m["text"].startswith("*") for m in s.fake.replies(s.channel, ts))

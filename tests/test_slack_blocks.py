@@ -18,7 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain import (
+    Action,
     Category,
+    Change,
+    ChangeSource,
+    ChangeVia,
     Evidence,
     EvidenceKind,
     Gap,
@@ -31,6 +35,7 @@ from bot.domain import (
     PlanStep,
     Report,
     RuledOut,
+    SignalKey,
     TimelineEntry,
 )
 from bot.slack.blocks import (
@@ -118,31 +123,41 @@ def check_message(fallback: str, blocks: list[dict[str, Any]]) -> None:
 # -- a report built by hand --------------------------------------------------------------------------------------
 
 
+def _change(**fields: Any) -> Change:
+    base: dict[str, Any] = {"id": "c1", "at": T0, "via": ChangeVia.API, "summary": "a change"}
+    return Change(**{**base, **fields})
+
+
+#: One finding of each shape a link is built from (or none is).
+_FACTS: list[tuple[EvidenceKind, dict[str, Any]]] = [
+    (EvidenceKind.METRIC, {"signal": SignalKey(service="orders-db", signal="error_rate"), "score": 9.5}),
+    (
+        EvidenceKind.CHANGE,
+        {"change": _change(source=ChangeSource.GITHUB, repo="acme/checkout-api", commit="a1b2c3d4e5f6")},
+    ),
+    (EvidenceKind.LOG, {"log_group": "/ecs/checkout-api", "exception": "java.net.SocketTimeoutException"}),
+    (
+        EvidenceKind.CHANGE,
+        {"change": _change(source=ChangeSource.CLOUDTRAIL, source_id="3f1c2a9e-0000-4bb5-9d0a-7b1e2c3d4e5f")},
+    ),
+    (EvidenceKind.STATUS, {}),
+    (
+        EvidenceKind.CHANGE,
+        {"change": _change(source=ChangeSource.AUTOSCALING, resource="orders-workers-asg")},
+    ),
+    (
+        EvidenceKind.CHANGE,
+        {"change": _change(source=ChangeSource.GITHUB, repo="acme/checkout-api", source_id="987654321")},
+    ),
+    (EvidenceKind.TRACE, {}),
+    (EvidenceKind.NOTE, {}),
+]
+
+
 def _evidence(n: int) -> list[Evidence]:
-    kinds = [
-        (
-            EvidenceKind.METRIC,
-            {
-                "namespace": "AWS/ApplicationELB",
-                "metric": "HTTPCode_Target_5XX_Count",
-                "dim.TargetGroup": "targetgroup/checkout/1",
-            },
-        ),
-        (EvidenceKind.CHANGE, {"repo": "acme/checkout-api", "commit": "a1b2c3d4e5f6"}),
-        (
-            EvidenceKind.LOG,
-            {"log_group": "/ecs/checkout-api", "query": "fields @message | filter @message like /Timeout/"},
-        ),
-        (EvidenceKind.CHANGE, {"cloudtrail_event_id": "3f1c2a9e-0000-4bb5-9d0a-7b1e2c3d4e5f"}),
-        (EvidenceKind.STATUS, {"cluster": "prod", "ecs_service": "checkout-api"}),
-        (EvidenceKind.METRIC, {"asg": "orders-workers-asg"}),
-        (EvidenceKind.CHANGE, {"repo": "acme/checkout-api", "run_id": "987654321"}),
-        (EvidenceKind.TRACE, {"alarm": "checkout-api-5xx-high"}),
-        (EvidenceKind.NOTE, {}),
-    ]
     out = []
     for i in range(n):
-        kind, detail = kinds[i % len(kinds)]
+        kind, facts = _FACTS[i % len(_FACTS)]
         out.append(
             Evidence(
                 kind=kind,
@@ -161,7 +176,7 @@ def _evidence(n: int) -> list[Evidence]:
                     "xray",
                     "note",
                 ][i % 9],
-                detail=detail,
+                **facts,
             )
         )
     return out
@@ -184,13 +199,13 @@ def _report(n_evidence: int = 6) -> Report:
             PlanStep(
                 phase=Phase.PRE_VALIDATE,
                 description="Previous revision :41 is healthy in staging",
-                action="ecs.describe",
+                action=Action.DESCRIBE_TASK_DEFINITION,
                 params={"revision": "41"},
             ),
             PlanStep(
                 phase=Phase.APPLY,
                 description="Roll back checkout-api to task definition :41",
-                action="ecs.rollback",
+                action=Action.ECS_UPDATE_SERVICE,
                 params={"cluster": "prod", "service": "checkout-api", "revision": "41"},
                 mutating=True,
             ),
@@ -198,12 +213,12 @@ def _report(n_evidence: int = 6) -> Report:
             PlanStep(
                 phase=Phase.POST_VALIDATE,
                 description="5xx rate under 1% for 10 minutes",
-                action="cloudwatch.check",
+                action=Action.WAIT_ALARM_OK,
             ),
             PlanStep(
                 phase=Phase.ROLLBACK,
                 description="Roll forward to :42 again",
-                action="ecs.rollback",
+                action=Action.ECS_UPDATE_SERVICE,
                 params={"revision": "42"},
                 mutating=True,
             ),
@@ -232,7 +247,7 @@ def _report(n_evidence: int = 6) -> Report:
             RuledOut(
                 subject="orders-db",
                 reason="CPU rose after the onset, not before",
-                ref="AWS/RDS CPUUtilization",
+                signal=SignalKey(service="orders-db", signal="cpu"),
             ),
         ),
         gaps=(Gap(source="X-Ray", reason="AccessDenied on GetServiceGraph"),),
@@ -283,13 +298,10 @@ def test_evidence_links_point_at_console_and_github() -> None:
         in text
     )
     assert "#logsV2:logs-insights$3FqueryDetail$3D~(" in text and "*2fecs*2fcheckout-api" in text
-    assert "/ecs/v2/clusters/prod/services/checkout-api/health?region=us-east-1" in text
+    assert "java.net.SocketTimeoutException*2f" in text  # the query filters on the log's exception
     assert "#AutoScalingGroupDetails:id=orders-workers-asg;view=activity" in text
-    assert "#alarmsV2:alarm/checkout-api-5xx-high" in text
-    assert (
-        "#metricsV2:graph=~(metrics~(~(~'AWS*2fApplicationELB~'HTTPCode_Target_5XX_Count~'TargetGroup~'targetgroup*2fcheckout*2f1))"
-        in text
-    )
+    # a metric, a status page, a trace and a note carry nothing to link to: their source is plain text
+    assert "· `14:00:00` · cloudwatch" in text and "· ecs" in text
 
 
 def test_approve_buttons_only_on_executable_mutating_steps() -> None:
@@ -298,7 +310,7 @@ def test_approve_buttons_only_on_executable_mutating_steps() -> None:
     reject = [b for b in _buttons(blocks) if b["action_id"] == REJECT_ACTION]
     assert len(approve) == len(reject) == 1  # not the read-only checks, not the rollback step
     assert decode_value(approve[0]["value"]) == {
-        "action": "ecs.rollback",
+        "action": "ecs.update_service",
         "step": 2,
         "investigation": "inv-42",
     }
@@ -346,7 +358,7 @@ def test_report_without_root_cause_or_plan() -> None:
 
 def test_untrusted_text_is_neutralised_everywhere() -> None:
     evil_ev = Evidence(
-        kind=EvidenceKind.LOG, service=EVIL, summary=EVIL, source=EVIL, link="javascript:alert(1)", detail={}
+        kind=EvidenceKind.LOG, service=EVIL, summary=EVIL, source=EVIL, link="javascript:alert(1)"
     )
     rc = Hypothesis(
         service=EVIL, category=Category.CONFIG_CHANGE, confidence=1.5, summary=EVIL, change_id="`x` " + EVIL
@@ -357,14 +369,18 @@ def test_untrusted_text_is_neutralised_everywhere() -> None:
         root_cause=rc,
         evidence=(evil_ev,),
         timeline=(TimelineEntry(at=T0, text=EVIL),),
-        ruled_out=(RuledOut(subject=EVIL, reason=EVIL, ref=EVIL),),
+        ruled_out=(RuledOut(subject=EVIL, reason=EVIL, change_id=EVIL),),
         gaps=(Gap(source=EVIL, reason=EVIL),),
         plan=Plan(
             mitigation=Mitigation.REVERT_CONFIG,
             summary=EVIL,
             steps=(
                 PlanStep(
-                    phase=Phase.APPLY, description=EVIL, action="ssm.put", params={"k": EVIL}, mutating=True
+                    phase=Phase.APPLY,
+                    description=EVIL,
+                    action=Action.SSM_PUT_PARAMETER,
+                    params={"k": EVIL},
+                    mutating=True,
                 ),
             ),
             long_term_fix=EVIL,

@@ -25,9 +25,9 @@ from dbos import DBOS
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from bot.domain import Evidence, Page, Report
+from bot.domain import Evidence, InvestigationStatus, Page, Report
 from bot.investigation.engine import Deps
-from bot.investigation.ports import InvestigationRef, Status
+from bot.investigation.ports import InvestigationRef
 from bot.investigation.service import InvestigationService
 from bot.investigation.workflow import Runtime, launch_runtime, workflow_id_for
 from bot.storage.db import make_engine, migrate
@@ -94,7 +94,9 @@ class Recorder:
     def report(self, ref: InvestigationRef, report: Report) -> None:
         self._add("report", report)
 
-    def status(self, ref: InvestigationRef, status: Status, page: Page, root_cause: str | None) -> None:
+    def status(
+        self, ref: InvestigationRef, status: InvestigationStatus, page: Page, root_cause: str | None
+    ) -> None:
         self._add("status", status, root_cause)
 
     def reply(self, ref: InvestigationRef, text: str) -> None:
@@ -193,7 +195,7 @@ def test_investigation_end_to_end(harness: Callable[..., Harness], estate: Estat
     assert len(rows) >= 5 and sorted(told) == [r.id for r in rows]  # each stored finding told once
     assert names.index("report") > max(i for i, n in enumerate(names) if n == "finding")
     statuses = [args[0] for args in h.notifier.of("status")]
-    assert statuses == [Status.INVESTIGATING, Status.MITIGATION_PROPOSED]
+    assert statuses == [InvestigationStatus.INVESTIGATING, InvestigationStatus.MITIGATION_PROPOSED]
 
     saved = h.store.report_versions(ref.investigation_id)
     assert [r.version for r in saved] == [1]
@@ -255,7 +257,11 @@ def test_steering_reissues_the_report(harness: Callable[..., Harness], estate: E
     # The alarm clears: the incident is resolved and the notifier told.
     ok = estate.page.model_copy(update={"state": "OK", "title": "OK: gateway-5xx-rate-high"})
     assert h.service.open(ok) == ref
-    _wait(lambda: bool(h.notifier.of("status")) and h.notifier.of("status")[-1][0] == Status.RESOLVED)
+    _wait(
+        lambda: (
+            bool(h.notifier.of("status")) and h.notifier.of("status")[-1][0] == InvestigationStatus.RESOLVED
+        )
+    )
     assert h.store.get_incident(ref.incident_id).status == "resolved"  # type: ignore[union-attr]
     assert h.service.open_investigations() == []
 
@@ -357,7 +363,9 @@ class _FileNotifier:
             self.hang.write_text("in the publish step")
             time.sleep(3600)
 
-    def status(self, ref: InvestigationRef, status: Status, page: Page, root_cause: str | None) -> None:
+    def status(
+        self, ref: InvestigationRef, status: InvestigationStatus, page: Page, root_cause: str | None
+    ) -> None:
         self._log("status", status=status.value)
 
     def reply(self, ref: InvestigationRef, text: str) -> None:

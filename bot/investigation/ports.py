@@ -7,22 +7,9 @@ page's thread), and is handed to the use case at start-up, so the use case never
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
-from bot.domain import Evidence, Page, Report
-
-
-class Status(StrEnum):
-    """Where an investigation is; the channel-level status message shows it."""
-
-    INVESTIGATING = "investigating"
-    ROOT_CAUSE_FOUND = "root_cause_found"
-    MITIGATION_PROPOSED = "mitigation_proposed"
-    MITIGATING = "mitigating"
-    RESOLVED = "resolved"
-    INCONCLUSIVE = "inconclusive"
-    FAILED = "failed"
+from bot.domain import Evidence, InvestigationStatus, Page, Report
 
 
 @dataclass(frozen=True)
@@ -48,7 +35,9 @@ class Notifier(Protocol):
     def report(self, ref: InvestigationRef, report: Report) -> None:
         """A report version is ready (report.version)."""
 
-    def status(self, ref: InvestigationRef, status: Status, page: Page, root_cause: str | None) -> None:
+    def status(
+        self, ref: InvestigationRef, status: InvestigationStatus, page: Page, root_cause: str | None
+    ) -> None:
         """The investigation's status changed."""
 
     def reply(self, ref: InvestigationRef, text: str) -> None:
@@ -67,7 +56,9 @@ class NullNotifier:
     def report(self, ref: InvestigationRef, report: Report) -> None:
         """Do nothing."""
 
-    def status(self, ref: InvestigationRef, status: Status, page: Page, root_cause: str | None) -> None:
+    def status(
+        self, ref: InvestigationRef, status: InvestigationStatus, page: Page, root_cause: str | None
+    ) -> None:
         """Do nothing."""
 
     def reply(self, ref: InvestigationRef, text: str) -> None:

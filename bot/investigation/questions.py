@@ -9,22 +9,23 @@ Understood (case-insensitive, a service named anywhere in the question):
 - "help".
 Anything else is answered with what can be asked, never guessed at. Answers are plain, untrusted text:
 the surface escapes them before posting.
+
+It reads through the adapters the process built once (the investigation engine's), so questions and
+investigations share one topology cache.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.analysis.signals import assess_all
-from bot.domain import Page, PageSource
+from bot.domain import Gap, Page, PageSource
 from bot.investigation.ports import Investigations
 from bot.sources.aws.changes import AwsChanges
-from bot.sources.aws.clients import AwsClients
 from bot.sources.aws.telemetry import Telemetry
 from bot.sources.aws.topology import Estate, ServiceInfo, TopologyReader
 from bot.sources.github import GithubSource
@@ -52,6 +53,10 @@ _CHANGES = re.compile(r"\b(chang\w*|deploy\w*|shipp\w*|releas\w*|rolled\s+out)\b
 _INSTANCES = re.compile(r"\b(instances?|tasks?|hosts?|nodes?|containers?|replaced|churn)\b", re.I)
 _SIGNALS = re.compile(r"\b(status|health\w*|signals?|metrics?|how\s+is|how's|doing|ok)\b", re.I)
 _HELP = re.compile(r"^\s*(help|\?|what can you do\??)\s*$", re.I)
+
+
+#: Lines found by one read, and what it could not read.
+_Lines = tuple[list[str], Gap | None]
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,11 @@ def _hhmm(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%H:%M UTC")
 
 
+def _revision(deployment: dict[str, Any]) -> str:
+    """An ECS deployment's task definition, as `family:revision`."""
+    return str(deployment.get("taskDefinition", "?")).rsplit("/", 1)[-1]
+
+
 def manual_page(target: str, now: datetime, *, alarm: bool) -> Page:
     """The page for an investigation started by hand on a service or an alarm."""
     target = target.strip().strip("`'\"")[:200]
@@ -112,22 +122,22 @@ class Questions:
 
     def __init__(
         self,
-        aws: AwsClients,
+        topology: TopologyReader,
+        telemetry: Telemetry,
+        changes: AwsChanges,
         github: GithubSource | None,
         investigations: Investigations,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         estate_ttl: float = 60.0,
     ) -> None:
-        self.topology = TopologyReader(aws)
-        self.telemetry = Telemetry(aws)
-        self.changes = AwsChanges(aws)
+        self.topology = topology
+        self.telemetry = telemetry
+        self.changes = changes
         self.github = github
         self.investigations = investigations
         self.clock = clock
         self.estate_ttl = estate_ttl
-        self._estate: tuple[float, Estate] | None = None
-        self._lock = threading.Lock()
 
     # -- entry points -----------------------------------------------------------------------------------------
 
@@ -163,7 +173,7 @@ class Questions:
         window = window_of(text)
         info = estate.services[service]
         if wants[0] == "changes":
-            return self.changes_of(info, window)
+            return self.changes_of(info, window, estate)
         if wants[0] == "instances":
             return self.instances_of(info, window)
         return self.signals_of(info, estate)
@@ -194,43 +204,55 @@ class Questions:
         ]
         return Answer(f"{len(rows)} open investigation{'s' if len(rows) != 1 else ''}", lines)
 
-    def changes_of(self, info: ServiceInfo, window: timedelta) -> Answer:
+    def changes_of(self, info: ServiceInfo, window: timedelta, estate: Estate) -> Answer:
         """Deploys (GitHub, ECS) and AWS API changes touching a service in the window."""
         now = self.clock()
         since = now - window
         lines: list[str] = []
         gaps: list[str] = []
-        if info.repo and self.github is not None:
-            r = self.github.deploys(info.repo, since, now)
-            for c in r.unwrap_or([]):
-                lines.append(f"{_hhmm(c.at)} deploy ({info.repo}): {c.summary}")
-            if (g := r.gap()) is not None:
-                gaps.append(f"{g.source}: {g.reason}")
-        res = info.res()
-        if res.cluster and res.ecs_service:
-            r2 = self.changes.ecs_deployments(res.cluster, res.ecs_service)
-            for d in r2.unwrap_or([])[:3]:
-                created = d.get("createdAt")
-                when = _hhmm(created) if isinstance(created, datetime) else "?"
-                lines.append(
-                    f"{when} ECS deployment {d.get('status', '?').lower()}: {str(d.get('taskDefinition', '?')).rsplit('/', 1)[-1]}"
-                    f" ({d.get('runningCount', '?')}/{d.get('desiredCount', '?')} running)"
-                )
-            if (g := r2.gap()) is not None:
-                gaps.append(f"{g.source}: {g.reason}")
-        r3 = self.changes.cloudtrail(since, now)
-        estate = self.estate()
-        for c in r3.unwrap_or([]):
-            owner = estate.service_of(c.resource or "") or estate.service_of(c.summary)
-            if owner == info.name:
-                lines.append(f"{_hhmm(c.at)} {c.summary}")
-        if (g := r3.gap()) is not None:
-            gaps.append(f"{g.source}: {g.reason}")
+        for read in (self._deploys, self._ecs_deployments, self._api_changes):
+            found, gap = read(info, since, now, estate)
+            lines += found
+            if gap is not None:
+                gaps.append(f"{gap.source}: {gap.reason}")
         lines.sort(key=lambda s: s[:9], reverse=True)
         if not lines:
             lines = [f"No deploys or API changes found for {info.name} in the last {_ago(window)}."]
         lines += [f"could not check {g}" for g in gaps]
         return Answer(f"Changes to {info.name} in the last {_ago(window)}", lines[:30])
+
+    def _deploys(self, info: ServiceInfo, since: datetime, now: datetime, estate: Estate) -> _Lines:
+        """The service's repository's deploys."""
+        if not info.repo or self.github is None:
+            return [], None
+        r = self.github.deploys(info.repo, since, now)
+        return [f"{_hhmm(c.at)} deploy ({info.repo}): {c.summary}" for c in r.unwrap_or([])], r.gap()
+
+    def _ecs_deployments(self, info: ServiceInfo, since: datetime, now: datetime, estate: Estate) -> _Lines:
+        """The ECS service's latest deployments."""
+        res = info.res()
+        if not res.cluster or not res.ecs_service:
+            return [], None
+        r = self.changes.ecs_deployments(res.cluster, res.ecs_service)
+        lines = []
+        for d in r.unwrap_or([])[:3]:
+            created = d.get("createdAt")
+            when = _hhmm(created) if isinstance(created, datetime) else "?"
+            lines.append(
+                f"{when} ECS deployment {d.get('status', '?').lower()}: {_revision(d)}"
+                f" ({d.get('runningCount', '?')}/{d.get('desiredCount', '?')} running)"
+            )
+        return lines, r.gap()
+
+    def _api_changes(self, info: ServiceInfo, since: datetime, now: datetime, estate: Estate) -> _Lines:
+        """CloudTrail's write events on the service's resources."""
+        r = self.changes.cloudtrail(since, now)
+        lines = [
+            f"{_hhmm(c.at)} {c.summary}"
+            for c in r.unwrap_or([])
+            if (estate.service_of(c.resource or "") or estate.service_of(c.summary)) == info.name
+        ]
+        return lines, r.gap()
 
     def instances_of(self, info: ServiceInfo, window: timedelta) -> Answer:
         """Instances (with launch times, recent ones marked) or the ECS service's task deployments."""
@@ -245,7 +267,7 @@ class Questions:
         if res.cluster and res.ecs_service:
             for d in self.changes.ecs_deployments(res.cluster, res.ecs_service).unwrap_or([])[:3]:
                 lines.append(
-                    f"ECS {res.cluster}/{res.ecs_service}: {str(d.get('taskDefinition', '?')).rsplit('/', 1)[-1]} "
+                    f"ECS {res.cluster}/{res.ecs_service}: {_revision(d)} "
                     f"{d.get('status', '?').lower()}, {d.get('runningCount', '?')}/{d.get('desiredCount', '?')} tasks running"
                 )
         if res.asg:
@@ -285,15 +307,9 @@ class Questions:
         )
         return Answer(title, lines)
 
-    # -- the estate, cached -----------------------------------------------------------------------------------
+    # -- the estate -------------------------------------------------------------------------------------------
 
     def estate(self) -> Estate:
-        """The discovered estate, refreshed at most every `estate_ttl` seconds."""
-        with self._lock:
-            cached = self._estate
-            if cached is not None and time.monotonic() - cached[0] < self.estate_ttl:
-                return cached[1]
-            now = self.clock()
-            estate = self.topology.discover(now - timedelta(hours=1), now)
-            self._estate = (time.monotonic(), estate)
-            return estate
+        """The estate from the shared topology cache, discovered again when older than `estate_ttl` seconds."""
+        now = self.clock()
+        return self.topology.cached(now - timedelta(hours=1), now, ttl_s=self.estate_ttl)

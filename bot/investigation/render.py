@@ -14,8 +14,11 @@ def report_text(report: Report) -> str:
         out += [
             f"Root cause: {who} — {rc.category.value} (confidence {rc.confidence:.0%})",
             f"  {rc.summary}",
-            "",
         ]
+        change = report.guilty_change
+        if change is not None:
+            out.append(f"  change: {change.summary}" + (f" <{change.link}>" if change.link else ""))
+        out.append("")
     if len(report.hypotheses) > 1:
         out.append("Other hypotheses:")
         out += [f"  - {h.service}: {h.summary} ({h.confidence:.0%})" for h in report.hypotheses[1:5]]
@@ -31,7 +34,11 @@ def report_text(report: Report) -> str:
         out.append("")
     if report.timeline:
         out.append("Timeline (UTC):")
-        out += [f"  {t.at.strftime('%H:%M')}  {t.text}" for t in report.timeline]
+        guilty = report.guilty_change.id if report.guilty_change else None
+        out += [
+            f"  {t.at.strftime('%H:%M')}  {'⚠ ' if guilty and t.change_id == guilty else ''}{t.text}"
+            for t in report.timeline
+        ]
         out.append("")
     if report.ruled_out:
         out.append("Ruled out:")

@@ -6,8 +6,8 @@ thread reply for the running investigation to read, or enqueues a follow-up for 
 
 from __future__ import annotations
 
-from bot.domain import Page, Report
-from bot.investigation.ports import InvestigationRef, OpenInvestigation, Status
+from bot.domain import InvestigationStatus, Page, Report
+from bot.investigation.ports import InvestigationRef, OpenInvestigation
 from bot.investigation.workflow import Runtime, ref_of, status_for
 from bot.storage.store import Store
 
@@ -59,7 +59,11 @@ class InvestigationService:
         for incident, inv in self.store.open_incident_investigations():
             assert inv.id is not None
             latest = self.store.latest_report(inv.id)
-            status = status_for(Report.model_validate(latest.body)) if latest else Status.INVESTIGATING
+            status = (
+                status_for(Report.model_validate(latest.body))
+                if latest
+                else InvestigationStatus.INVESTIGATING
+            )
             out.append(
                 OpenInvestigation(
                     ref=ref_of(incident, inv.id, inv.workflow_id),

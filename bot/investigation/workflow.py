@@ -31,12 +31,13 @@ from dbos import DBOS, DBOSConfig, Queue, SetEnqueueOptions, SetWorkflowID, Work
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from bot.domain import Category, Evidence, Mitigation, Page, Report
+from bot.domain import Category, Evidence, InvestigationStatus, Mitigation, Page, Report
 from bot.investigation.engine import Deps, Gathered, Investigator, Scoped
-from bot.investigation.ports import InvestigationRef, Notifier, Status
+from bot.investigation.ports import InvestigationRef, Notifier
 from bot.investigation.steering import Directive, Steering, apply, describe_change, parse_steering
 from bot.storage.store import Store
-from bot.storage.tables import Finding, Incident, IncidentStatus, InvestigationStatus
+from bot.storage.tables import Finding, Incident, IncidentStatus
+from bot.storage.tables import InvestigationStatus as RunState
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +59,15 @@ def is_resolution(page: Page) -> bool:
     return (page.state or "") in RESOLVED_STATES
 
 
-def status_for(report: Report) -> Status:
+def status_for(report: Report) -> InvestigationStatus:
     """The status a report puts its investigation in."""
     rc = report.root_cause
     if rc is None or rc.confidence < 0.5 or (rc.service is None and rc.category is not Category.FALSE_ALARM):
-        return Status.INCONCLUSIVE
+        return InvestigationStatus.INCONCLUSIVE
     plan = report.plan
     if plan is not None and plan.steps and plan.mitigation not in (Mitigation.NONE, Mitigation.WAIT):
-        return Status.MITIGATION_PROPOSED
-    return Status.ROOT_CAUSE_FOUND
+        return InvestigationStatus.MITIGATION_PROPOSED
+    return InvestigationStatus.ROOT_CAUSE_FOUND
 
 
 def root_cause_line(report: Report | None) -> str | None:
@@ -259,7 +260,7 @@ def announce(notifier: Notifier, ref: InvestigationRef, page: Page) -> None:
     hint = f" ({page.service_hint})" if page.service_hint and page.service_hint not in what else ""
     looking = f"looking at {what}{hint}, checking metrics, changes, logs..."
     _safely("started", notifier.started, ref, page, looking)
-    _safely("status", notifier.status, ref, Status.INVESTIGATING, page, None)
+    _safely("status", notifier.status, ref, InvestigationStatus.INVESTIGATING, page, None)
 
 
 @DBOS.step(name="inv.scope")
@@ -331,7 +332,7 @@ def _reply_step(ref: InvestigationRef, text: str) -> None:
     _safely("reply", _c().notifier.reply, ref, text)
 
 
-def _finish(ref: InvestigationRef, status: InvestigationStatus) -> int | None:
+def _finish(ref: InvestigationRef, status: RunState) -> int | None:
     """Mark the investigation finished; returns the newest steering reply nobody took up, if any. A reply
     written before this is seen here; one written after finds the investigation finished and gets its own
     follow-up (InvestigationService.steer), so none falls between the two."""
@@ -342,14 +343,15 @@ def _finish(ref: InvestigationRef, status: InvestigationStatus) -> int | None:
 
 @DBOS.step(name="inv.finish")
 def _finish_step(ref: InvestigationRef) -> int | None:
-    return _finish(ref, InvestigationStatus.DONE)
+    return _finish(ref, RunState.DONE)
 
 
 @DBOS.step(name="inv.failed")
 def _failed_step(ref: InvestigationRef, page_json: dict[str, Any], error: str) -> int | None:
     ctx = _c()
-    unread = _finish(ref, InvestigationStatus.FAILED)
-    _safely("status", ctx.notifier.status, ref, Status.FAILED, Page.model_validate(page_json), None)
+    unread = _finish(ref, RunState.FAILED)
+    page = Page.model_validate(page_json)
+    _safely("status", ctx.notifier.status, ref, InvestigationStatus.FAILED, page, None)
     _safely("reply", ctx.notifier.reply, ref, f"I could not finish this investigation: {error}")
     return unread
 
@@ -491,7 +493,8 @@ def _resolve_step(incident_id: int, page_json: dict[str, Any]) -> InvestigationR
         latest = store.latest_report(ref.investigation_id)
         report = Report.model_validate(latest.body) if latest else None
         page = Page.model_validate(page_json)
-        _safely("status", _c().notifier.status, ref, Status.RESOLVED, page, root_cause_line(report))
+        resolved = InvestigationStatus.RESOLVED
+        _safely("status", _c().notifier.status, ref, resolved, page, root_cause_line(report))
     return ref
 
 
@@ -547,7 +550,7 @@ class Runtime:
         reply = self.store.add_steering(ref.investigation_id, user=user[:64], text=text)
         assert reply.id is not None
         inv = self.store.get_investigation(ref.investigation_id)
-        if inv is not None and inv.status != InvestigationStatus.RUNNING.value:
+        if inv is not None and inv.status != RunState.RUNNING.value:
             incident = self.store.get_incident(ref.incident_id)
             _enqueue_follow_up(ref, dict(incident.page) if incident else {}, reply.id)
         return reply.id
@@ -590,17 +593,23 @@ def launch_runtime(
     *,
     polling_interval_s: float = 0.5,
     log_level: str = "WARNING",
+    investigator: Investigator | None = None,
 ) -> Runtime:
     """Configure and launch DBOS for investigations; pending workflows of this executor resume now.
 
-    `deps_factory` is called once, on the first step that reads the estate. A process runs at most
+    `deps_factory` is called once, on the first step that reads the estate, unless the process built its
+    `investigator` already (to share its adapters with the surfaces). A process runs at most
     `settings.investigation_concurrency` investigations and as many follow-ups, and only that many read and
     analyse at once. With `settings.run_investigations` false it only enqueues: it dequeues nothing, and
     `sre-bot worker` processes run the workflows.
     """
     global _ctx
     _ctx = _Context(
-        store, notifier, deps_factory, threading.BoundedSemaphore(settings.investigation_concurrency)
+        store,
+        notifier,
+        deps_factory,
+        threading.BoundedSemaphore(settings.investigation_concurrency),
+        investigator=investigator,
     )
     config: DBOSConfig = {
         "name": "sre-bot",

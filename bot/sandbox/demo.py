@@ -26,7 +26,7 @@ from bot.sandbox.pages import AlarmNotice, PdIncident, chatbot_alarm_message, pa
 from bot.sandbox.runner import Sandbox, sandbox
 from bot.sandbox.scenario import load_scenario, resolve_scenario
 from bot.sandbox.signing import SlackEventSender
-from bot.slack.server import HttpServer, build_runtime, wsgi_app
+from bot.slack.server import HttpServer, build_surface, wsgi_app
 from bot.sources.aws.telemetry import Telemetry
 
 FLAGSHIP = "flagship-cache-deploy"
@@ -127,8 +127,8 @@ def run_demo(scenario_ref: str | None, as_json: bool) -> dict[str, Any] | None:
         channel = fake.add_channel(sc.channel)
         fake.add_channel("incidents")
         deps = box.deps()
-        runtime = build_runtime(settings, deps=deps, flush_interval=2.0)
-        server = HttpServer(wsgi_app(runtime.app, runtime.intake)).start()
+        surface = build_surface(settings, deps=deps, flush_interval=2.0)
+        server = HttpServer(wsgi_app(surface.app, surface.intake)).start()
         try:
             event = page_event(box, channel)
             fake.add_message(channel, event)
@@ -143,8 +143,8 @@ def run_demo(scenario_ref: str | None, as_json: bool) -> dict[str, Any] | None:
             _follow(fake, t0, None if as_json else out)
         finally:
             server.stop()
-            runtime.settle()
-            runtime.close()
+            surface.settle()
+            surface.close()
         calls = [_call_json(c, t0) for c in list(fake.calls)]
     return {"calls": calls} if as_json else None
 

@@ -6,22 +6,35 @@ context block, 75 per button label and 2000 per button value, 24 per modal title
 message is split into several, each with its own fallback text. Every untrusted string (summaries, log
 lines, commit messages, names) goes through :mod:`bot.slack.safety` first.
 
-Evidence links are built by :class:`LinkBuilder` from ``Evidence.link`` or, failing that, from well-known
-``Evidence.detail`` keys: ``repo`` + ``commit`` or ``run_id`` (GitHub), ``cloudtrail_event_id``,
-``log_group`` (+ ``query``), ``cluster`` + ``ecs_service``, ``asg``, ``alarm``, ``namespace`` + ``metric``
-(+ ``dim.<Name>`` dimensions).
+Evidence links are built by :class:`LinkBuilder` from ``Evidence.link`` or, failing that, from the evidence's
+typed facts: a change's own link, its commit (``repo`` + ``commit``) or its record (a GitHub workflow run, a
+CloudTrail event, an Auto Scaling group's activity, a CloudFormation stack's events); a log finding's
+``log_group`` (Logs Insights, filtered on its exception when it names one).
 """
 
 from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.domain import Evidence, EvidenceKind, Hypothesis, Page, Phase, Plan, PlanStep, Report
+from bot.domain import (
+    Change,
+    ChangeSource,
+    Evidence,
+    EvidenceKind,
+    Hypothesis,
+    InvestigationStatus,
+    Page,
+    Phase,
+    Plan,
+    PlanStep,
+    Report,
+    TimelineEntry,
+)
 from bot.slack.safety import code_span, untrusted, untrusted_plain
 
 # Block Kit limits.
@@ -132,14 +145,6 @@ class LinkBuilder:
         """The CloudWatch alarm's page."""
         return f"{self.console}/cloudwatch/home?region={self.region}#alarmsV2:alarm/{self._q(name)}"
 
-    def metric(self, namespace: str, metric: str, dimensions: Mapping[str, str] | None = None) -> str:
-        """A CloudWatch graph of one metric with its dimensions."""
-        parts = [_jsurl(namespace), _jsurl(metric)]
-        for key, value in (dimensions or {}).items():
-            parts += [_jsurl(key), _jsurl(value)]
-        graph = "~(metrics~(~(~" + "~".join(parts) + "))~region~" + _jsurl(self.region) + ")"
-        return f"{self.console}/cloudwatch/home?region={self.region}#metricsV2:graph={graph}"
-
     def log_insights(self, log_group: str, query: str | None = None, minutes: int = 180) -> str:
         """Logs Insights on one log group, over the last `minutes`, with `query` in the editor."""
         q = (
@@ -161,10 +166,6 @@ class LinkBuilder:
         suffix = f"?ResourceName={self._q(resource_name)}" if resource_name else ""
         return f"{self.console}/cloudtrailv2/home?region={self.region}#/events{suffix}"
 
-    def ecs_service(self, cluster: str, service: str) -> str:
-        """The ECS service's page (deployments and health)."""
-        return f"{self.console}/ecs/v2/clusters/{self._q(cluster)}/services/{self._q(service)}/health?region={self.region}"
-
     def asg(self, name: str) -> str:
         """The Auto Scaling group's activity tab."""
         return f"{self.console}/ec2/home?region={self.region}#AutoScalingGroupDetails:id={self._q(name)};view=activity"
@@ -177,29 +178,49 @@ class LinkBuilder:
         """A GitHub Actions workflow run."""
         return f"{self.github_base.rstrip('/')}/{repo.strip('/')}/actions/runs/{self._q(run_id)}"
 
+    def cloudformation_stack(self, stack: str) -> str:
+        """A CloudFormation stack's events."""
+        return (
+            f"{self.console}/cloudformation/home?region={self.region}#/stacks/events?stackId={self._q(stack)}"
+        )
+
     def for_evidence(self, ev: Evidence) -> str | None:
-        """The best link for a finding: its own, else one built from its ``detail``."""
+        """The best link for a finding: its own, else one built from its change or its log group."""
         if safe_url(ev.link):
             return ev.link
-        d = ev.detail
-        if d.get("repo") and d.get("commit"):
-            return self.commit(d["repo"], d["commit"])
-        if d.get("repo") and d.get("run_id"):
-            return self.workflow_run(d["repo"], d["run_id"])
-        if d.get("cloudtrail_event_id"):
-            return self.cloudtrail_event(d["cloudtrail_event_id"])
-        if d.get("log_group"):
-            return self.log_insights(d["log_group"], d.get("query"))
-        if d.get("cluster") and d.get("ecs_service"):
-            return self.ecs_service(d["cluster"], d["ecs_service"])
-        if d.get("asg"):
-            return self.asg(d["asg"])
-        if d.get("alarm"):
-            return self.alarm(d["alarm"])
-        if d.get("namespace") and d.get("metric"):
-            dims = {k[4:]: v for k, v in d.items() if k.startswith("dim.")}
-            return self.metric(d["namespace"], d["metric"], dims)
+        if ev.change is not None and (url := self.for_change(ev.change)):
+            return url
+        if ev.log_group:
+            return self.log_insights(ev.log_group, _exception_query(ev.exception))
         return None
+
+    def for_change(self, change: Change) -> str | None:
+        """A change's own link, else its commit, else the record it was read from."""
+        if safe_url(change.link):
+            return change.link
+        if change.repo and change.commit:
+            return self.commit(change.repo, change.commit)
+        record = change.source_id
+        if change.source is ChangeSource.GITHUB and change.repo and record:
+            return self.workflow_run(change.repo, record)
+        if change.source is ChangeSource.CLOUDTRAIL and record:
+            return self.cloudtrail_event(record)
+        if change.source is ChangeSource.AUTOSCALING and change.resource:
+            return self.asg(change.resource)
+        if change.source is ChangeSource.CLOUDFORMATION and change.resource:
+            return self.cloudformation_stack(change.resource)
+        return None
+
+
+def _exception_query(exception: str | None) -> str | None:
+    """A Logs Insights query for the lines naming `exception` (None: the default error query)."""
+    name = (exception or "").rsplit("$", 1)[-1]  # a nested class is logged under its own name too
+    literal = "".join(ch for ch in name if ch.isalnum() or ch in "._")
+    if not literal:
+        return None
+    return (
+        f"fields @timestamp, @message | filter @message like /{literal}/ | sort @timestamp desc | limit 100"
+    )
 
 
 # -- primitives --------------------------------------------------------------------------------------------------
@@ -335,7 +356,17 @@ def _hypothesis_line(h: Hypothesis) -> str:
     return f"• {_pct(h.confidence)} {service}({h.category.value}) {untrusted(h.summary, 500)}"
 
 
-def _root_cause_units(report: Report) -> list[list[Block]]:
+def _change_line(report: Report, links: LinkBuilder) -> str | None:
+    """The guilty change, linked to its commit or record, with who made it; else the root cause's change id."""
+    change = report.guilty_change
+    if change is not None:
+        who = f" by {untrusted(change.who, 120)}" if change.who else ""
+        return f"Change: {link(links.for_change(change), change.summary, 300)}{who}"
+    rc = report.root_cause
+    return f"Change: {code_span(rc.change_id, 200)}" if rc and rc.change_id else None
+
+
+def _root_cause_units(report: Report, links: LinkBuilder) -> list[list[Block]]:
     rc = report.root_cause
     if rc is None:
         units = [
@@ -350,8 +381,8 @@ def _root_cause_units(report: Report) -> list[list[Block]]:
         who = f"*{untrusted(rc.service, 80)}* · " if rc.service else ""
         lines.append(f"{who}{rc.category.value}")
         lines.append(untrusted(rc.summary, 2000))
-        if rc.change_id:
-            lines.append(f"Change: {code_span(rc.change_id, 200)}")
+        if (change := _change_line(report, links)) is not None:
+            lines.append(change)
         units = [[section("\n".join(lines))]]
     others = [h for h in report.hypotheses if rc is None or h != rc]
     if others:
@@ -361,8 +392,8 @@ def _root_cause_units(report: Report) -> list[list[Block]]:
 
 def _step_text(step: PlanStep) -> str:
     text = untrusted(step.description, 1500)
-    if step.action:
-        text += f" {code_span(step.action, 120)}"
+    if step.action is not None:
+        text += f" {code_span(step.action.value, 120)}"
         if step.params:
             params = ", ".join(f"{k}={v}" for k, v in list(step.params.items())[:10])
             text += f" {code_span(params, 400)}"
@@ -370,7 +401,49 @@ def _step_text(step: PlanStep) -> str:
 
 
 def _executable(step: PlanStep) -> bool:
-    return bool(step.action) and step.mutating and step.phase != Phase.ROLLBACK
+    return step.action is not None and step.mutating and step.phase != Phase.ROLLBACK
+
+
+def _approval_unit(lead: str, index: int, step: PlanStep, investigation_id: str | None) -> list[Block]:
+    """An executable step with its Approve / Reject buttons."""
+    action = step.action.value if step.action is not None else ""
+    value = encode_value(action=action, step=index, investigation=investigation_id)
+    confirm = {
+        "title": _plain("Run this step?", 100),
+        "text": _plain(f"{step.description} ({action})", 300),
+        "confirm": _plain("Run it", 30),
+        "deny": _plain("Cancel", 30),
+    }
+    return [
+        section(f"{lead}:arrow_forward: {_step_text(step)}"),
+        {
+            "type": "actions",
+            "block_id": f"plan_step:{index}"[:MAX_BLOCK_ID],
+            "elements": [
+                button("Approve", APPROVE_ACTION, value, "primary", confirm),
+                button("Reject", REJECT_ACTION, value, "danger"),
+            ],
+        },
+    ]
+
+
+def _phase_units(
+    title: str, steps: list[tuple[int, PlanStep]], investigation_id: str | None
+) -> list[list[Block]]:
+    """One phase's steps: runs of plain steps packed together, each executable step a unit of its own."""
+    pending: list[str] = []
+    units: list[list[Block]] = []
+    for index, step in steps:
+        if not _executable(step):
+            pending.append(f"• {_step_text(step)}")
+            continue
+        if pending:
+            units.append(_pack_lines(title if not units else "", pending))
+            pending = []
+        units.append(_approval_unit(f"{title}\n" if not units else "", index, step, investigation_id))
+    if pending:
+        units.append(_pack_lines(title if not units else "", pending))
+    return units
 
 
 def _plan_units(plan: Plan, investigation_id: str | None) -> list[list[Block]]:
@@ -383,43 +456,9 @@ def _plan_units(plan: Plan, investigation_id: str | None) -> list[list[Block]]:
     number = 0
     for phase in Phase:
         steps = [(i, s) for i, s in enumerate(plan.steps) if s.phase == phase]
-        if not steps:
-            continue
-        number += 1
-        title = f"*{number}. {PHASE_TITLES[phase]}*"
-        pending: list[str] = []
-        phase_units: list[list[Block]] = []
-        for index, step in steps:
-            if not _executable(step):
-                pending.append(f"• {_step_text(step)}")
-                continue
-            if pending:
-                phase_units.append(_pack_lines(title if not phase_units else "", pending))
-                pending = []
-            value = encode_value(action=step.action, step=index, investigation=investigation_id)
-            confirm = {
-                "title": _plain("Run this step?", 100),
-                "text": _plain(f"{step.description} ({step.action})", 300),
-                "confirm": _plain("Run it", 30),
-                "deny": _plain("Cancel", 30),
-            }
-            lead = f"{title}\n" if not phase_units else ""
-            phase_units.append(
-                [
-                    section(f"{lead}:arrow_forward: {_step_text(step)}"),
-                    {
-                        "type": "actions",
-                        "block_id": f"plan_step:{index}"[:MAX_BLOCK_ID],
-                        "elements": [
-                            button("Approve", APPROVE_ACTION, value, "primary", confirm),
-                            button("Reject", REJECT_ACTION, value, "danger"),
-                        ],
-                    },
-                ]
-            )
-        if pending:
-            phase_units.append(_pack_lines(title if not phase_units else "", pending))
-        units.extend(phase_units)
+        if steps:
+            number += 1
+            units += _phase_units(f"*{number}. {PHASE_TITLES[phase]}*", steps, investigation_id)
     if plan.long_term_fix:
         units.append([section(f"*Long-term fix*\n{untrusted(plan.long_term_fix, 2800)}")])
     return units
@@ -440,25 +479,30 @@ def _feedback_unit(report: Report, investigation_id: str | None) -> list[Block]:
     ]
 
 
+def _timeline_line(entry: TimelineEntry, guilty_change_id: str | None) -> str:
+    """One timeline line; the guilty change's line is marked."""
+    mark = ":warning: " if guilty_change_id and entry.change_id == guilty_change_id else ""
+    return f"`{entry.at.strftime('%H:%M:%S')}` {mark}{untrusted(entry.text, 500)}"
+
+
 def _report_units(report: Report, links: LinkBuilder, investigation_id: str | None) -> list[list[Block]]:
     units: list[list[Block]] = [
         [header(f"Report: {report.page_title}"), context(f"Report v{report.version}")],
         [section(f"*Impact*\n{untrusted(report.impact, 2900) or '_unknown_'}")],
     ]
-    units += _root_cause_units(report)
+    units += _root_cause_units(report, links)
     if report.evidence:
         lines = [finding_line(ev, links) for ev in report.evidence]
         units += [[b] for b in _pack_lines(f"*Evidence* ({len(report.evidence)})", lines)]
     if report.timeline:
-        lines = [
-            f"`{e.at.strftime('%H:%M:%S')}` {untrusted(e.text, 500)}"
-            for e in sorted(report.timeline, key=lambda e: e.at)
-        ]
+        guilty = report.guilty_change.id if report.guilty_change else None
+        lines = [_timeline_line(e, guilty) for e in sorted(report.timeline, key=lambda e: e.at)]
         units += [[b] for b in _pack_lines("*Timeline* (UTC)", lines)]
     if report.ruled_out:
         lines = []
         for r in report.ruled_out:
-            ref = f" ({code_span(r.ref, 120)})" if r.ref else ""
+            what = r.signal.label() if r.signal else r.change_id
+            ref = f" ({code_span(what, 120)})" if what else ""
             lines.append(f"• *{untrusted(r.subject, 200)}*{ref}: {untrusted(r.reason, 600)}")
         units += [[b] for b in _pack_lines("*Ruled out*", lines)]
     if report.gaps:
@@ -519,28 +563,29 @@ def report_messages(
 
 # -- status line and feedback ------------------------------------------------------------------------------------
 
-_STATES: dict[str, str] = {
-    "investigating": ":mag: *Investigating*",
-    "root_cause_found": ":dart: *Root cause found*",
-    "mitigation_proposed": ":hammer_and_wrench: *Mitigation proposed*",
-    "mitigating": ":gear: *Mitigating*",
-    "resolved": ":white_check_mark: *Resolved*",
-    "inconclusive": ":grey_question: *Inconclusive*",
-    "failed": ":x: *Investigation failed*",
+_STATES: dict[InvestigationStatus, str] = {
+    InvestigationStatus.INVESTIGATING: ":mag: *Investigating*",
+    InvestigationStatus.ROOT_CAUSE_FOUND: ":dart: *Root cause found*",
+    InvestigationStatus.MITIGATION_PROPOSED: ":hammer_and_wrench: *Mitigation proposed*",
+    InvestigationStatus.MITIGATING: ":gear: *Mitigating*",
+    InvestigationStatus.RESOLVED: ":white_check_mark: *Resolved*",
+    InvestigationStatus.INCONCLUSIVE: ":grey_question: *Inconclusive*",
+    InvestigationStatus.FAILED: ":x: *Investigation failed*",
 }
 _STATE_ALIASES = {"root_cause": "root_cause_found", "found": "root_cause_found", "proposed": "mitigation_proposed",
                   "plan": "mitigation_proposed", "applying": "mitigating", "ok": "resolved", "done": "resolved"}  # fmt: skip
 
 
-def status_text(state: str, page: Page, root_cause: str | None = None) -> str:
+def status_text(state: InvestigationStatus | str, page: Page, root_cause: str | None = None) -> str:
     """The channel-level status line, edited in place as the investigation moves on.
 
-    `state` is one of investigating, root_cause_found, mitigation_proposed, mitigating, resolved,
-    inconclusive, failed (spaces or dashes instead of underscores are fine).
+    `state` is an `InvestigationStatus` or its value (spaces or dashes instead of underscores are fine);
+    anything else is shown as it is.
     """
-    key = state.strip().lower().replace(" ", "_").replace("-", "_")
+    key = str(state).strip().lower().replace(" ", "_").replace("-", "_")
     key = _STATE_ALIASES.get(key, key)
-    badge = _STATES.get(key, f":information_source: *{untrusted(state, 40)}*")
+    known = InvestigationStatus(key) if key in InvestigationStatus._value2member_map_ else None
+    badge = _STATES[known] if known else f":information_source: *{untrusted(str(state), 40)}*"
     if page.incident_number:
         subject = f"[#{page.incident_number[:20]}] {page.title[:200]}"
     else:

@@ -6,8 +6,12 @@
   message at most every ``flush_interval`` seconds (sooner when ``batch_size`` pile up), then marks them posted
   in the Store. A failed post (a 429 after the client's own retries, any API error) leaves them queued, and
   findings the Store still holds unposted are picked up again, so none is lost;
-- ``report`` flushes the findings first, posts the report (split as `report_messages` splits it) and then a
-  chart of the alarmed signal, uploaded into the thread.
+- ``report`` flushes the findings first, posts the report (split as `report_messages` splits it) and then,
+  in the background, the chart the report carries (``Report.chart``: the alarm's metric or the root-cause
+  service's signal, its onset) with the guilty change (``Report.guilty_change``) marked. The chart is drawn
+  from the report alone: nothing here reads AWS or rediscovers the estate.
+
+A failure nobody can be told of (the flusher, a chart) is logged with an error id.
 
 Calls may be repeated (durable steps run at least once): the start reply and each report version carry
 message metadata and are looked for in the thread before they are posted again.
@@ -19,23 +23,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.analysis.facts import SYMPTOM_SIGNALS
-from bot.domain import Evidence, EvidenceKind, Page, Report
-from bot.investigation.ports import InvestigationRef, Status
+from bot.domain import Evidence, EvidenceKind, InvestigationStatus, Page, Report
+from bot.investigation.ports import InvestigationRef
 from bot.slack.blocks import LinkBuilder, finding_blocks, report_messages, status_text
 from bot.slack.chart import signal_chart
+from bot.slack.errors import log_failure
 from bot.slack.safety import untrusted
-from bot.sources.aws.clients import AwsClients
-from bot.sources.aws.telemetry import Telemetry
-from bot.sources.aws.topology import TopologyReader
 from bot.storage.store import Store
 from bot.storage.tables import Finding
 
@@ -44,21 +43,8 @@ log = logging.getLogger(__name__)
 _META_STARTED = "sre_bot_started"
 _META_REPORT = "sre_bot_report"
 
-
-@dataclass(frozen=True)
-class ChartData:
-    """What a chart shows: the alarmed signal's points, its onset and the suspected change."""
-
-    title: str
-    points: list[tuple[datetime, float]]
-    onset: datetime | None = None
-    change_at: datetime | None = None
-    change_label: str | None = None
-    threshold: float | None = None
-
-
-#: Finds the points to chart for a report (None: no chart). Runs in the background, may be slow.
-ChartSource = Callable[[Page, Report], ChartData | None]
+#: Runs `fn(*args)` elsewhere (the Slack surface's work pool): charts are drawn off the caller's thread.
+Submit = Callable[..., Any]
 
 
 @dataclass
@@ -96,18 +82,15 @@ class SlackNotifier:
         *,
         flush_interval: float = 2.0,
         batch_size: int = 8,
-        chart_source: ChartSource | None = None,
-        background: Executor | None = None,
+        background: Submit | None = None,
     ) -> None:
         self.client = client
         self.store = store
         self.links = links
         self.flush_interval = flush_interval
         self.batch_size = batch_size
-        self.chart_source = chart_source
         self.background = background
         self._pending: dict[str, _Pending] = {}
-        self._pages: dict[str, Page] = {}
         self._posted_keys: set[str] = set()
         self._cond = threading.Condition()
         self._stopped = False
@@ -118,7 +101,6 @@ class SlackNotifier:
 
     def started(self, ref: InvestigationRef, page: Page, looking_at: str) -> None:
         """Reply in the page's thread with what we look at (the status line comes with `status`)."""
-        self._pages[ref.workflow_id] = page
         if not ref.channel:
             return
         key = f"started:{ref.workflow_id}"
@@ -160,20 +142,19 @@ class SlackNotifier:
                 unfurl_links=False,
             )
         self._posted_keys.add(key)
-        if self.chart_source is not None and report.version == 1:
-            page = self._page(ref)
-            if page is not None:
-                if self.background is not None:
-                    self.background.submit(self._post_chart, ref, page, report)
-                else:
-                    self._post_chart(ref, page, report)
+        if report.chart is not None and report.version == 1:
+            if self.background is not None:
+                self.background(self._post_chart, ref, report)
+            else:
+                self._post_chart(ref, report)
 
-    def status(self, ref: InvestigationRef, status: Status, page: Page, root_cause: str | None) -> None:
+    def status(
+        self, ref: InvestigationRef, status: InvestigationStatus, page: Page, root_cause: str | None
+    ) -> None:
         """Post the channel-level status line once, then edit it in place."""
         if not ref.channel:
             return
-        self._pages.setdefault(ref.workflow_id, page)
-        text = status_text(status.value, page, root_cause)
+        text = status_text(status, page, root_cause)
         incident = self.store.get_incident(ref.incident_id)
         ts = incident.status_message_ts if incident else None
         if ts:
@@ -265,7 +246,7 @@ class SlackNotifier:
                 try:
                     self._flush(p)
                 except Exception:  # never let the flusher die; the findings stay queued
-                    log.exception("flushing findings of %s failed", p.ref.workflow_id)
+                    log_failure(log, "flushing findings of %s failed", p.ref.workflow_id)
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush what is queued (best effort) and stop the flusher."""
@@ -276,24 +257,13 @@ class SlackNotifier:
                 try:
                     self._flush(p)
                 except Exception:
-                    log.exception("final flush of %s failed", p.ref.workflow_id)
+                    log_failure(log, "final flush of %s failed", p.ref.workflow_id)
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
         self._thread.join(timeout)
 
     # -- helpers --------------------------------------------------------------------------------------------------
-
-    def _page(self, ref: InvestigationRef) -> Page | None:
-        page = self._pages.get(ref.workflow_id)
-        if page is None:
-            incident = self.store.get_incident(ref.incident_id)
-            if incident and incident.page:
-                try:
-                    page = Page.model_validate(incident.page)
-                except ValueError:
-                    return None
-        return page
 
     def _already_posted(self, ref: InvestigationRef, event_type: str, key: str) -> bool:
         """Whether the message `key` is in the thread already (memory first, then the thread's metadata)."""
@@ -305,7 +275,8 @@ class SlackNotifier:
             resp = self.client.conversations_replies(
                 channel=ref.channel, ts=ref.thread_ts, include_all_metadata=True, limit=200
             )
-        except SlackApiError:
+        except SlackApiError:  # post it: a duplicate is better than a missing report
+            log_failure(log, "reading the thread of %s failed; posting %s anyway", ref.workflow_id, key)
             return False
         for msg in resp.get("messages") or []:
             meta: dict[str, Any] = msg.get("metadata") or {}
@@ -314,97 +285,32 @@ class SlackNotifier:
                 return True
         return False
 
-    def _post_chart(self, ref: InvestigationRef, page: Page, report: Report) -> None:
-        if self.chart_source is None or not ref.channel or not ref.thread_ts:
+    def _post_chart(self, ref: InvestigationRef, report: Report) -> None:
+        """Upload the report's chart into the thread, the guilty change marked (a failure is only logged)."""
+        chart, change = report.chart, report.guilty_change
+        if chart is None or not ref.channel or not ref.thread_ts:
             return
         try:
-            data = self.chart_source(page, report)
-            if data is None:
-                return
             png = signal_chart(
-                data.points, data.onset, data.change_at, data.change_label, data.title, data.threshold
+                chart.points,
+                chart.onset,
+                change.at if change else None,
+                change.summary if change else None,
+                chart.title,
+                chart.threshold,
             )
             self.client.files_upload_v2(
                 channel=ref.channel,
                 thread_ts=ref.thread_ts,
                 content=png,
                 filename="signal.png",
-                title=untrusted(data.title, 200),
+                title=untrusted(chart.title, 200),
                 initial_comment=(
                     "The alarm's metric, its threshold dotted: onset in red, the suspected change in amber."
-                    if data.threshold is not None
+                    if chart.threshold is not None
                     else "The alarmed signal: onset in red, the suspected change in amber."
                 ),
                 request_file_info=False,
             )
         except Exception:  # a chart is a nicety: never fail the report for it
-            log.exception("chart for %s not posted", ref.workflow_id)
-
-
-class TelemetryCharts:
-    """A `ChartSource` reading from CloudWatch (read-only): the paging alarm's own metric with its threshold,
-    or, for a page without a readable alarm, the root-cause service's anomalous signal.
-
-    The onset comes from the report's metric evidence for the root-cause service, the change from the
-    timeline entry the engine marks as the guilty change.
-    """
-
-    def __init__(self, clients: AwsClients, window: timedelta = timedelta(hours=3)) -> None:
-        self.topology = TopologyReader(clients)
-        self.telemetry = Telemetry(clients)
-        self.window = window
-
-    def __call__(self, page: Page, report: Report) -> ChartData | None:
-        """The chart for `report`, or None when there is no anomalous signal to show."""
-        rc = report.root_cause
-        metrics = [e for e in report.evidence if e.kind is EvidenceKind.METRIC and e.detail.get("signal")]
-        service = rc.service if rc and rc.service else (metrics[0].service if metrics else None)
-        mine = [e for e in metrics if e.service == service]
-        if not service or not mine:
-            return None
-        onset_ev = min(  # the service's own symptom (errors, latency) before saturation, earliest first
-            mine,
-            key=lambda e: (
-                bool(e.detail.get("instance")),
-                e.detail["signal"] not in SYMPTOM_SIGNALS,
-                e.at or page.fired_at,
-            ),
-        )
-        guilty = next((t for t in report.timeline if t.text.startswith("⚠")), None)
-        change_at = guilty.at if guilty else None
-        change_label = guilty.text.lstrip("⚠ ").strip() if guilty else None
-        start, end = page.fired_at - self.window, page.fired_at + timedelta(minutes=5)
-        if page.alarm_name:
-            alarm = self.telemetry.alarm_series(page.alarm_name, start, end).data
-            if alarm and alarm[1]:
-                return ChartData(
-                    title=page.alarm_name,
-                    points=alarm[1],
-                    onset=onset_ev.at,
-                    change_at=change_at,
-                    change_label=change_label,
-                    threshold=alarm[0],
-                )
-        signal = onset_ev.detail["signal"]
-        instance = onset_ev.detail.get("instance") or None
-        estate = self.topology.discover(start, end)
-        info = estate.services.get(service)
-        if info is None:
-            return None
-        result = self.telemetry.signals(
-            service, info.kind, info.res(), start, end, info.instances if instance else None, estate.org
-        )
-        series = (result.data or {}).get((service, signal, instance)) or (result.data or {}).get(
-            (service, signal, None)
-        )
-        if not series:
-            return None
-        points = [(datetime.fromtimestamp(t, UTC), v) for t, v in zip(*series, strict=False)]
-        who = f"{service}/{instance}" if instance else service
-        return ChartData(
-            title=f"{who} {signal}",
-            points=points,
-            onset=onset_ev.at,
-            change_at=change_at,
-            change_label=change_label,
-        )
+            log_failure(log, "chart for %s not posted", ref.workflow_id)

@@ -595,70 +595,97 @@ def _pagerduty_from_slack(
     return ParsedPage(page, {k: v for k, v in facts.items() if v})
 
 
-def _cloudwatch_from_slack(content: _Content, base: dict[str, Any], fired_at: datetime) -> ParsedPage | None:
-    text = content.joined
-    facts: dict[str, str] = {}
-    name = content.field("Alarm Name", "AlarmName")
-    region = None
-    account = None
+@dataclass
+class _AlarmId:
+    """Which alarm a CloudWatch message is about, filled from the strongest clue first (a clue never
+    overrides what a stronger one said)."""
 
+    name: str | None = None
+    region: str | None = None
+    account: str | None = None
+    arn: str | None = None
+
+    def fill(self, name: str | None = None, region: str | None = None, account: str | None = None) -> None:
+        self.name = self.name or name
+        self.region = self.region or region
+        self.account = self.account or account
+
+
+def _id_from_arn(alarm: _AlarmId, content: _Content, text: str) -> None:
     arn = _ALARM_ARN.search(text) or next(
         (m for link in content.links if (m := _ALARM_ARN.search(urllib.parse.unquote(link)))), None
     )
     if arn:
-        facts["alarm_arn"] = arn.group(0)
-        name = name or arn.group(3)
-        region = _region_from(arn.group(1))
+        alarm.arn = arn.group(0)
         account = arn.group(2) if arn.group(2).isdigit() else None
+        alarm.fill(arn.group(3), _region_from(arn.group(1)), account)
 
-    console = [link for link in content.links if "console.aws" in link or "/cloudwatch/" in link]
-    for link in console:
+
+def _id_from_console_links(alarm: _AlarmId, content: _Content) -> None:
+    for link in content.links:
+        if "console.aws" not in link and "/cloudwatch/" not in link:
+            continue
         m = _CONSOLE_ALARM.search(link)
-        if m and not name:
-            name = urllib.parse.unquote(next(g for g in m.groups() if g))
+        if m:
+            alarm.fill(name=urllib.parse.unquote(next(g for g in m.groups() if g)))
         qs = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
-        region = region or _region_from((qs.get("region") or [""])[0])
+        alarm.fill(region=_region_from((qs.get("region") or [""])[0]))
 
+
+def _id_from_pipe_title(alarm: _AlarmId, content: _Content) -> None:
+    """Chatbot's `CloudWatch Alarm | name | region | account` title."""
     pipe_title = next((t for t in content.texts if re.search(r"alarm\s*\|", t, re.IGNORECASE)), None)
-    if pipe_title:
-        parts = [p.strip(" *_`") for p in pipe_title.splitlines()[0].split("|")]
-        if len(parts) >= 2 and not name:
-            name = parts[1]
-        for part in parts[2:]:
-            region = region or _region_from(part)
-            m = _ACCOUNT.search(part)
-            account = account or (m.group(1) if m else None)
+    if not pipe_title:
+        return
+    parts = [p.strip(" *_`") for p in pipe_title.splitlines()[0].split("|")]
+    if len(parts) >= 2:
+        alarm.fill(name=parts[1])
+    for part in parts[2:]:
+        m = _ACCOUNT.search(part)
+        alarm.fill(region=_region_from(part), account=m.group(1) if m else None)
 
-    subject = _SUBJECT.search(text)
+
+def _alarm_id(content: _Content, subject: re.Match[str] | None) -> _AlarmId:
+    """The alarm's name, region, account and ARN, from every clue the message gives."""
+    text = content.joined
+    alarm = _AlarmId(name=content.field("Alarm Name", "AlarmName"))
+    _id_from_arn(alarm, content, text)
+    _id_from_console_links(alarm, content)
+    _id_from_pipe_title(alarm, content)
     if subject:
-        name = name or subject.group(2)
-        region = region or _region_from(subject.group(3) or "")
+        alarm.fill(subject.group(2), _region_from(subject.group(3) or ""))
+    if alarm.name:
+        m = _ACCOUNT.search(text)
+        alarm.fill(account=m.group(1) if m else None)
+        alarm.fill(region=_region_from(content.field("Region") or "") or _region_from(text))
+    return alarm
 
-    if not name:
-        return None
-    account = account or (m.group(1) if (m := _ACCOUNT.search(text)) else None)
-    region = region or _region_from(content.field("Region") or "") or _region_from(text)
 
+_ALARM_COLORS = ("danger", "#d13212", "#ff0000", "#e01e5a", "#d7263d")
+_OK_COLORS = ("good", "#1d8102", "#2eb886", "#36a64f")
+
+
+def _alarm_state(content: _Content, subject: re.Match[str] | None) -> str | None:
+    """ALARM / OK / INSUFFICIENT_DATA: from a state field, the subject, the first lines, then the colour."""
     state_field = content.field(
         "Alarm state", "State", "New state", "Current state", "NewStateValue", "Status"
     )
-    state = _state(state_field) if state_field else None
-    if state is None and subject:
-        state = subject.group(1)
-    if state is None:
-        head = "\n".join(content.texts[:3])
-        m = re.search(r"\b(ALARM|INSUFFICIENT_DATA|OK)\b", head)
-        if m:
-            state = m.group(1)
-        elif ":white_check_mark:" in head or "✅" in head:
-            state = "OK"
-    if state is None and content.colors:
-        color = content.colors[0]
-        if color in ("danger", "#d13212", "#ff0000", "#e01e5a", "#d7263d"):
-            state = "ALARM"
-        elif color in ("good", "#1d8102", "#2eb886", "#36a64f"):
-            state = "OK"
+    if state_field and (state := _state(state_field)) is not None:
+        return state
+    if subject:
+        return subject.group(1)
+    head = "\n".join(content.texts[:3])
+    m = re.search(r"\b(ALARM|INSUFFICIENT_DATA|OK)\b", head)
+    if m:
+        return m.group(1)
+    if ":white_check_mark:" in head or "✅" in head:
+        return "OK"
+    color = content.colors[0] if content.colors else ""
+    return "ALARM" if color in _ALARM_COLORS else "OK" if color in _OK_COLORS else None
 
+
+def _alarm_metric(content: _Content) -> tuple[str | None, str | None, dict[str, str]]:
+    """The alarm's namespace, metric and dimensions, from their fields or a `Namespace Metric (dims)` one."""
     metric_field = content.field("Metric", "Metric Name", "MetricName") or ""
     namespace = content.field("Namespace")
     metric = None
@@ -672,30 +699,45 @@ def _cloudwatch_from_slack(content: _Content, base: dict[str, Any], fired_at: da
         elif words:
             metric = words[-1]
         dims = dims or _dimensions(rest)
+    return namespace, metric, dims
 
+
+def _alarm_facts(content: _Content, alarm: _AlarmId) -> dict[str, str]:
+    """What the page has no field for: the alarm's ARN, the state reason, the account."""
+    facts: dict[str, str] = {}
+    if alarm.arn:
+        facts["alarm_arn"] = alarm.arn
     reason = next((t for t in content.texts if "Threshold Crossed" in t), None)
     if reason:
         facts["state_reason"] = reason[reason.index("Threshold Crossed") :].replace("*", "").strip()[:1000]
-    if account:
-        facts["account"] = account
+    if alarm.account:
+        facts["account"] = alarm.account
+    return facts
 
-    service = _service_from_dimensions(dims) or _service_from_alarm_name(name)
+
+def _cloudwatch_from_slack(content: _Content, base: dict[str, Any], fired_at: datetime) -> ParsedPage | None:
+    subject = _SUBJECT.search(content.joined)
+    alarm = _alarm_id(content, subject)
+    name = alarm.name
+    if not name:
+        return None
+    namespace, metric, dims = _alarm_metric(content)
     page = Page(
         source=PageSource.CLOUDWATCH,
         title=name[:500],
         fired_at=fired_at,
         alarm_name=name[:255],
-        state=state,
-        service_hint=service,
+        state=_alarm_state(content, subject),
+        service_hint=_service_from_dimensions(dims) or _service_from_alarm_name(name),
         metric=metric,
         namespace=namespace,
         dimensions=dims,
         severity=_severity_from(name) or (content.field("Severity") or None),
         links=content.links[:10],
-        region=region,
+        region=alarm.region,
         **base,
     )
-    return ParsedPage(page, facts)
+    return ParsedPage(page, _alarm_facts(content, alarm))
 
 
 # -- SNS: the CloudWatch alarm JSON ------------------------------------------------------------------------------
@@ -767,21 +809,8 @@ def parse_sns_alarm(
     return read_sns_alarm(message_json, received_at).page
 
 
-def _sns_page(alarm: Mapping[str, Any], subject: str, received: datetime) -> ParsedPage:
-    name = _s(alarm.get("AlarmName")).strip()
-    subject_match = _SUBJECT.search(subject) if subject else None
-    if not name and subject_match:
-        name = subject_match.group(2)
-    arn = _s(alarm.get("AlarmArn"))
-    arn_match = _ALARM_ARN.search(arn) if arn else None
-    region = (
-        (_region_from(arn_match.group(1)) if arn_match else None)
-        or _region_from(_s(alarm.get("Region")))
-        or (_region_from(subject_match.group(3) or "") if subject_match else None)
-    )
-    account = _s(alarm.get("AWSAccountId")) or (arn_match.group(2) if arn_match else "")
-    state = _state(_s(alarm.get("NewStateValue"))) or (subject_match.group(1) if subject_match else None)
-
+def _sns_metric(alarm: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, str]]:
+    """The alarm's namespace, metric and dimensions: its Trigger's, or its first metric-math metric's."""
     trigger = alarm.get("Trigger") if isinstance(alarm.get("Trigger"), Mapping) else {}
     metric = _s(_get(trigger, "MetricName")) or None
     namespace = _s(_get(trigger, "Namespace")) or None
@@ -800,7 +829,25 @@ def _sns_page(alarm: Mapping[str, Any], subject: str, received: datetime) -> Par
             key, value = _s(d.get("name") or d.get("Name")), _s(d.get("value") or d.get("Value"))
             if key:
                 dims[key[:255]] = value[:1024]
+    return namespace, metric, dims
 
+
+def _sns_page(alarm: Mapping[str, Any], subject: str, received: datetime) -> ParsedPage:
+    name = _s(alarm.get("AlarmName")).strip()
+    subject_match = _SUBJECT.search(subject) if subject else None
+    if not name and subject_match:
+        name = subject_match.group(2)
+    arn = _s(alarm.get("AlarmArn"))
+    arn_match = _ALARM_ARN.search(arn) if arn else None
+    region = (
+        (_region_from(arn_match.group(1)) if arn_match else None)
+        or _region_from(_s(alarm.get("Region")))
+        or (_region_from(subject_match.group(3) or "") if subject_match else None)
+    )
+    account = _s(alarm.get("AWSAccountId")) or (arn_match.group(2) if arn_match else "")
+    state = _state(_s(alarm.get("NewStateValue"))) or (subject_match.group(1) if subject_match else None)
+
+    namespace, metric, dims = _sns_metric(alarm)
     fired_at = _parse_time(alarm.get("StateChangeTime")) or received
     description = _s(alarm.get("AlarmDescription"))
     links: list[str] = []

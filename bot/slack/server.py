@@ -26,13 +26,13 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bot.config import Settings
-from bot.investigation.engine import Deps
+from bot.investigation.engine import Deps, Investigator
 from bot.investigation.ports import Investigations, Notifier
 from bot.investigation.questions import Questions
 from bot.slack.app import SlackDeps, WorkPool, build_app, make_client
 from bot.slack.blocks import LinkBuilder
 from bot.slack.intake import Intake
-from bot.slack.notifier import SlackNotifier, TelemetryCharts
+from bot.slack.notifier import SlackNotifier
 from bot.slack.verify import SnsVerifier
 from bot.sources.aws.clients import AwsClients
 from bot.sources.github import GithubSource
@@ -149,20 +149,22 @@ class HttpServer:
             self._thread.join(5)
 
 
-#: Builds the investigation use case on the store, the notifier and the read-only tools.
-InvestigationsFactory = Callable[[Settings, Store, Notifier, Deps], Investigations]
+#: Builds the investigation use case on the store, the notifier and the process's one investigator.
+InvestigationsFactory = Callable[[Settings, Store, Notifier, Investigator], Investigations]
 
 
-def _service(settings: Settings, store: Store, notifier: Notifier, deps: Deps) -> Investigations:
+def _service(settings: Settings, store: Store, notifier: Notifier, engine: Investigator) -> Investigations:
     from bot.investigation.service import InvestigationService
     from bot.investigation.workflow import launch_runtime
 
-    return InvestigationService(launch_runtime(settings, lambda: deps, store, notifier), store)
+    durable = launch_runtime(settings, lambda: engine.deps, store, notifier, investigator=engine)
+    return InvestigationService(durable, store)
 
 
 @dataclass
-class Runtime:
-    """Everything the Slack surface runs on, wired once."""
+class SlackSurface:
+    """The Slack surface, wired once: the Bolt app, the webhook intake, the notifier and what they run on
+    (store, Web API client, work pool, the investigation use case). `HttpServer` or Socket Mode serves it."""
 
     settings: Settings
     client: WebClient
@@ -188,7 +190,18 @@ class Runtime:
         self.notifier.close()
 
 
-def build_runtime(
+def default_deps(settings: Settings) -> Deps:
+    """The read-only tools of a real deployment: AWS, GitHub and status pages as configured."""
+    github = GithubSource(settings.github_token, settings.github_api_url) if settings.github_token else None
+    return Deps(
+        aws=AwsClients(settings.aws_region),
+        github=github,
+        status=StatusPages(settings.status_pages) if settings.status_pages else None,
+        concurrency=settings.gather_concurrency,
+    )
+
+
+def build_surface(
     settings: Settings,
     *,
     client: WebClient | None = None,
@@ -198,56 +211,46 @@ def build_runtime(
     sns_verifier: SnsVerifier | None = None,
     subscribe_allowed: Callable[[str], bool] | None = None,
     flush_interval: float = 2.0,
-) -> Runtime:
-    """Wire the store, the Web API client, the notifier, the use case, the Bolt app and the webhook intake."""
+) -> SlackSurface:
+    """Wire the store, the Web API client, the notifier, the use case, the Bolt app and the webhook intake.
+
+    The read-only adapters are built once, by the investigator, and shared: the questions people ask in
+    Slack read the estate through the same topology cache as the investigations.
+    """
     if store is None:
         migrate(settings.database_url)
         store = Store(make_engine(settings.database_url))
     client = client or make_client(settings)
-    if deps is None:
-        deps = Deps(
-            aws=AwsClients(settings.aws_region),
-            github=GithubSource(settings.github_token, settings.github_api_url)
-            if settings.github_token
-            else None,
-            status=StatusPages(settings.status_pages) if settings.status_pages else None,
-            concurrency=settings.gather_concurrency,
-        )
+    engine = Investigator(deps or default_deps(settings))
     pool = WorkPool(settings.work_pool_size)
-    notifier = SlackNotifier(
-        client,
-        store,
-        LinkBuilder(settings.aws_region),
-        flush_interval=flush_interval,
-        chart_source=TelemetryCharts(deps.aws),
-        background=pool._executor,
-    )
-    service = investigations(settings, store, notifier, deps)
-    questions = Questions(deps.aws, deps.github, service)
+    links = LinkBuilder(settings.aws_region)
+    notifier = SlackNotifier(client, store, links, flush_interval=flush_interval, background=pool.submit)
+    service = investigations(settings, store, notifier, engine)
+    questions = Questions(engine.topology, engine.telemetry, engine.changes, engine.deps.github, service)
     app = build_app(SlackDeps(settings, store, service, questions, pool), client)
     intake = Intake.from_settings(settings, store, service, client, pool)
     if sns_verifier is not None:
         intake.sns = sns_verifier
     if subscribe_allowed is not None:
         intake.subscribe_allowed = subscribe_allowed
-    return Runtime(settings, client, store, pool, notifier, service, app, intake)
+    return SlackSurface(settings, client, store, pool, notifier, service, app, intake)
 
 
 def serve(settings: Settings) -> None:
     """`sre-bot serve`: HTTP mode on ``settings.port``, or Socket Mode when ``SLACK_APP_TOKEN`` is set."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = build_runtime(settings)
+    surface = build_surface(settings)
     # Everything built so far (boto3's service models, Bolt, DBOS) lives as long as the process: moved out of
     # the collector's reach, a full collection no longer walks it while Slack waits for an ack.
     gc.collect()
     gc.freeze()
     socket_mode = bool(settings.slack_app_token)
     http = HttpServer(
-        wsgi_app(None if socket_mode else runtime.app, runtime.intake), "0.0.0.0", settings.port
+        wsgi_app(None if socket_mode else surface.app, surface.intake), "0.0.0.0", settings.port
     )
     socket: SocketModeHandler | None = None
     if socket_mode:
-        socket = SocketModeHandler(runtime.app, app_token=settings.slack_app_token)
+        socket = SocketModeHandler(surface.app, app_token=settings.slack_app_token)
         socket.connect()  # type: ignore[no-untyped-call]
         log.info("Socket Mode connected; webhooks and /healthz on %s", http.url)
     else:
@@ -263,4 +266,4 @@ def serve(settings: Settings) -> None:
     finally:
         if socket is not None:
             socket.close()  # type: ignore[no-untyped-call]
-        runtime.close()
+        surface.close()
