@@ -82,10 +82,9 @@ def actor_of(identity: Mapping[str, Any], user_agent: str = "", username: str | 
         or "unknown"
     )
     agent = user_agent.lower()
-    if kind_field == "AWSService" or identity.get("invokedBy") or agent.endswith(".amazonaws.com"):
-        return Actor(
-            name=str(identity.get("invokedBy") or user_agent or name), kind=ActorKind.AWS_SERVICE, arn=arn
-        )
+    by = str(identity.get("invokedBy") or "")
+    if kind_field == "AWSService" or (by.endswith(".amazonaws.com") and not _console(by)):
+        return Actor(name=by or str(name), kind=ActorKind.AWS_SERVICE, arn=arn)
     if kind_field == "WebIdentityUser" or (identity.get("sessionContext") or {}).get("webIdFederationData"):
         return Actor(name=str(name), kind=ActorKind.PIPELINE, arn=arn)
     words = _tokens(role) | _tokens(session) | _tokens(user_agent)

@@ -188,7 +188,11 @@ def _score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str
             for d in facts.downstream(target)[1:]
             if d in affected and affected[d] < affected[target] and _still_failing(facts, d)
         ]
-        if earlier:
+        drove = _drove(c, facts, target, earlier)
+        if drove is not None:
+            link += 0.3
+            reasons.append(drove)
+        elif earlier:
             locality = 0.3
             reasons.append(f"{', '.join(earlier)}, which {target} calls, was failing before it")
     # Ties to the errors themselves.
@@ -267,6 +271,26 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
     if rising and not _surges(facts) and (rising[0].start or rising[0].onset or 0) >= epoch(c.at) - 60:
         what = rising[0].signal
         return _Tie(origin, 0.3, f"{origin}, which {c.service} calls, ran out of {what} right after it")
+    return None
+
+
+def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str | None:
+    """Why a change on a client explains its dependency failing first: the dependency it calls directly
+    ran out of a resource right after the change, with no more load than before."""
+    if _surges(facts):
+        return None
+    for dep in earlier:
+        if dep not in facts.callees(target):
+            continue
+        for s in _symptoms(facts):
+            start = s.start or s.onset or 0
+            if (
+                s.service == dep
+                and s.signal in SATURATION_SIGNALS
+                and s.ratio > 1
+                and start >= epoch(c.at) - 60
+            ):
+                return f"{dep}, which {target} calls, ran out of {s.signal} right after it"
     return None
 
 
