@@ -12,21 +12,21 @@ from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import RateLimitExceededException, UnknownObjectException
 
 from bot.domain import Actor, ActorKind, Change, ChangeSource, ChangeVia
-from bot.sources.result import Status, ToolResult, guarded
+from bot.sources.result import Outcome, ToolResult, guarded
 
 #: Workflow names that count as deploys.
 DEPLOY_WORKFLOWS = ("deploy", "release", "cd")
 
 
-def _classify(exc: Exception) -> tuple[Status, str]:
+def _classify(exc: Exception) -> tuple[Outcome, str]:
     """GitHub errors as tool statuses."""
     if isinstance(exc, RateLimitExceededException):
-        return Status.ERROR, "GitHub rate limit exceeded after retries"
+        return Outcome.ERROR, "GitHub rate limit exceeded after retries"
     if isinstance(exc, UnknownObjectException):
-        return Status.NO_DATA, "not found on GitHub"
+        return Outcome.NO_DATA, "not found on GitHub"
     if isinstance(exc, GithubException) and exc.status in (401, 403):
-        return Status.DENIED, f"GitHub denied access ({exc.status})"
-    return Status.ERROR, f"GitHub call failed: {type(exc).__name__}: {str(exc)[:200]}"
+        return Outcome.DENIED, f"GitHub denied access ({exc.status})"
+    return Outcome.ERROR, f"GitHub call failed: {type(exc).__name__}: {str(exc)[:200]}"
 
 
 class GithubSource:

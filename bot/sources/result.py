@@ -15,7 +15,7 @@ from bot.domain import Gap
 T = TypeVar("T")
 
 
-class Status(StrEnum):
+class Outcome(StrEnum):
     """How a tool call ended."""
 
     OK = "ok"
@@ -28,7 +28,7 @@ class Status(StrEnum):
 class ToolResult(Generic[T]):
     """What a tool returned; `source` names the API (e.g. `cloudtrail:LookupEvents`)."""
 
-    status: Status
+    status: Outcome
     source: str
     data: T | None = None
     message: str = ""
@@ -36,7 +36,7 @@ class ToolResult(Generic[T]):
     @property
     def ok(self) -> bool:
         """True when the call succeeded (with or without data)."""
-        return self.status in (Status.OK, Status.NO_DATA)
+        return self.status in (Outcome.OK, Outcome.NO_DATA)
 
     def gap(self) -> Gap | None:
         """The investigation gap this result means, if any."""
@@ -52,11 +52,11 @@ class ToolResult(Generic[T]):
     def success(source: str, data: T) -> ToolResult[T]:
         """A successful result; empty data counts as NO_DATA."""
         empty = data is None or (hasattr(data, "__len__") and len(data) == 0)
-        return ToolResult(Status.NO_DATA if empty else Status.OK, source, data)
+        return ToolResult(Outcome.NO_DATA if empty else Outcome.OK, source, data)
 
 
 def guarded(
-    source: str, fn: Callable[[], T], classify: Callable[[Exception], tuple[Status, str]]
+    source: str, fn: Callable[[], T], classify: Callable[[Exception], tuple[Outcome, str]]
 ) -> ToolResult[T]:
     """Run `fn`, turning its exception into a DENIED/ERROR result via `classify`."""
     try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.sources.result import Status, ToolResult, guarded
+from bot.sources.result import Outcome, ToolResult, guarded
 
 #: Statuspage indicators as states.
 INDICATORS = {
@@ -32,10 +32,10 @@ class VendorStatus:
     updated: datetime | None
 
 
-def _classify(exc: Exception) -> tuple[Status, str]:
+def _classify(exc: Exception) -> tuple[Outcome, str]:
     if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (401, 403):
-        return Status.DENIED, f"status page refused ({exc.response.status_code})"
-    return Status.ERROR, f"status page unreachable: {type(exc).__name__}"
+        return Outcome.DENIED, f"status page refused ({exc.response.status_code})"
+    return Outcome.ERROR, f"status page unreachable: {type(exc).__name__}"
 
 
 def parse_summary(service: str, body: dict[str, Any]) -> VendorStatus:
@@ -67,7 +67,7 @@ class StatusPages:
         """The current status of one vendor, if it has a configured page."""
         url = self.pages.get(service)
         if url is None:
-            return ToolResult(Status.NO_DATA, f"status:{service}", None, "no status page configured")
+            return ToolResult(Outcome.NO_DATA, f"status:{service}", None, "no status page configured")
 
         def fetch() -> VendorStatus:
             resp = self._client.get(url)

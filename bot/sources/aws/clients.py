@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.sources.result import Status
+from bot.sources.result import Outcome
 
 DENIED_CODES = frozenset(
     {
@@ -58,22 +58,22 @@ class AwsClients:
             return client
 
 
-def classify(exc: Exception) -> tuple[Status, str]:
+def classify(exc: Exception) -> tuple[Outcome, str]:
     """An AWS exception as a tool status and a message a person can act on."""
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         message = exc.response.get("Error", {}).get("Message", "")
         if code in DENIED_CODES:
-            return Status.DENIED, f"access denied ({code}): {message[:200]}"
+            return Outcome.DENIED, f"access denied ({code}): {message[:200]}"
         if code in THROTTLE_CODES:
-            return Status.ERROR, f"throttled after retries ({code})"
+            return Outcome.ERROR, f"throttled after retries ({code})"
         if (
             code.endswith("NotFound")
             or code.endswith("NotFoundException")
             or code == "ResourceNotFoundException"
         ):
-            return Status.NO_DATA, f"not found ({code})"
-        return Status.ERROR, f"{code or 'error'}: {message[:200]}"
+            return Outcome.NO_DATA, f"not found ({code})"
+        return Outcome.ERROR, f"{code or 'error'}: {message[:200]}"
     if isinstance(exc, BotoCoreError):
-        return Status.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"
-    return Status.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"
+        return Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"
+    return Outcome.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"
