@@ -6,6 +6,7 @@ reads and writes one :class:`Build`; its helpers draw ids from one seeded rng, s
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import uuid
@@ -41,7 +42,7 @@ def user_identity(user: str, account: str) -> tuple[dict[str, Any], str]:
         role, _, session = user.split(":assumed-role/", 1)[1].partition("/")
         ident = {
             "type": "AssumedRole",
-            "principalId": f"AROAEXAMPLE{abs(hash(role)) % 10**8:08d}:{session}",
+            "principalId": f"AROAEXAMPLE{int(hashlib.sha256(role.encode()).hexdigest()[:8], 16) % 10**8:08d}:{session}",
             "arn": user,
             "accountId": account,
             "sessionContext": {
