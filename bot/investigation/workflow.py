@@ -379,9 +379,12 @@ def _follow_up_if(ref: InvestigationRef, page_json: dict[str, Any], unread: int 
 
 
 @DBOS.workflow(name="investigation")
-def investigation_workflow(page_json: dict[str, Any]) -> dict[str, Any]:
-    """Investigate one page durably; returns the report version and the root cause."""
-    ref = _open_step(page_json)
+def investigation_workflow(
+    page_json: dict[str, Any], opened: InvestigationRef | None = None
+) -> dict[str, Any]:
+    """Investigate one page durably; returns the report version and the root cause. `opened` is the
+    enqueuer's triage (so a page is triaged once); without it the workflow triages the page itself."""
+    ref = opened if opened is not None else _open_step(page_json)
     try:
         return _investigate(ref, page_json)
     except Exception as err:
@@ -541,7 +544,7 @@ class Runtime:
             if t.kind == "new":
                 announce(self.notifier, t.ref, page)
             with SetWorkflowID(t.ref.workflow_id):
-                self.queue.enqueue(investigation_workflow, page_json)
+                self.queue.enqueue(investigation_workflow, page_json, t.ref)
         return t
 
     def steer(self, ref: InvestigationRef, user: str, text: str) -> int:
