@@ -261,7 +261,12 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
         named = [n for n in names if mentions(text, n)]
         if named:
             return _Tie(failing, 0.45, f"the errors of {failing} name {named[0]}, which it changed")
-    if c.service is None or origin is None or origin not in facts.callees(c.service):
+    if c.service is None:
+        return None
+    cut_off = _cut_off_from_callers(c.service, facts, affected)
+    if cut_off is not None:
+        return cut_off
+    if origin is None or origin not in facts.callees(c.service):
         return None
     rising = [
         s
@@ -291,6 +296,29 @@ def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str 
                 and start >= epoch(c.at) - 60
             ):
                 return f"{dep}, which {target} calls, ran out of {s.signal} right after it"
+    return None
+
+
+def _cut_off_from_callers(service: str, facts: Facts, affected: dict[str, int]) -> _Tie | None:
+    """The service's callers began failing just as their traffic to it fell away: the path to it broke
+    (a network rule, a permission, an endpoint), so what changed on it is tied to their failure."""
+    callers = sorted((a for a in facts.callers(service) if a in affected), key=lambda a: (affected[a], a))
+    if not callers:
+        return None
+    first = affected[callers[0]]
+    for s in facts.signals:
+        when = s.start or s.onset
+        if (
+            s.service == service
+            and s.signal in LOAD_SIGNALS
+            and s.anomalous
+            and s.ratio < 1
+            and when is not None
+            and abs(when - first) <= CLEARLY_LATER
+        ):
+            return _Tie(
+                callers[0], 0.45, f"{callers[0]}'s traffic to {service} fell away as it began failing"
+            )
     return None
 
 
@@ -455,11 +483,12 @@ def _key(s: SignalState) -> SignalKey:
     return SignalKey(service=s.service, signal=s.signal, instance=s.instance, seen_from=s.seen_from)
 
 
-#: Signals a user feels: failing or slow requests, too few healthy hosts, requests turned away.
-USER_FACING_SIGNALS = frozenset(
-    {"error_rate", "latency_p50_ms", "latency_p99_ms", "healthy_hosts", "throttles_per_min"}
-)
+#: Signals a user feels: failing or slow requests, too few healthy hosts. (Throttling is felt only through
+#: the errors or latency it causes; a throttled queue poll is simply retried.)
+USER_FACING_SIGNALS = frozenset({"error_rate", "latency_p50_ms", "latency_p99_ms", "healthy_hosts"})
 DAY = 86400
+#: A backlog already down by a fifth from its peak is draining.
+DRAINED_SHARE = 0.8
 
 
 def _false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
@@ -476,7 +505,22 @@ def _false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
 def _expected_work(facts: Facts, sustained: Sequence[SignalState]) -> str | None:
     """Busy but fine: nothing a user feels departed, nothing climbs steadily, and the same work ran at this
     hour yesterday. Said with the headroom left."""
-    if any(s.signal in USER_FACING_SIGNALS for s in sustained) or any(s.ramp for s in sustained):
+    if any(s.signal in USER_FACING_SIGNALS for s in sustained):
+        return None
+    draining = [
+        s
+        for s in sustained
+        if s.signal == "queue_depth"
+        and s.peak_value > s.baseline
+        and s.last_value - s.baseline <= DRAINED_SHARE * (s.peak_value - s.baseline)
+    ]
+    if draining:
+        q = draining[0]
+        return (
+            f"{q.service}'s backlog is draining on its own ({q.signal} peaked at {q.peak_value:.0f}, "
+            f"{q.last_value:.0f} now) and nothing a user feels departed"
+        )
+    if any(s.ramp for s in sustained):
         return None
     if not all(_recurs_daily(facts, s) for s in sustained if s.instance is None):
         return None
@@ -645,6 +689,7 @@ def _origins(facts: Facts, metric_ranking: Sequence[str], affected: dict[str, in
     """Candidate origins, best first: a third party whose status page reports trouble while its callers
     fail leads; then the metric ranking."""
     order = _metric_origin(metric_ranking, affected, facts)
+    order = _named_dependencies_first(facts, _earlier_callers_first(facts, order, affected), affected)
     for svc in sorted(_bad_status(facts)):
         callers = [c for c in facts.callers(svc) if c in affected]
         if svc in facts.ignored_services or not callers:
@@ -654,6 +699,43 @@ def _origins(facts: Facts, metric_ranking: Sequence[str], affected: dict[str, in
         if seen_failing or named:
             return [svc, *[o for o in order if o != svc]]
     return order
+
+
+#: A dependency that began failing this much later than its caller did not start the caller's trouble.
+CLEARLY_LATER = 3 * 60
+
+
+def _earlier_callers_first(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """A candidate that a failing caller reaches only after that caller was already failing is not where
+    the failure starts: put the earliest such caller first."""
+    if not order or order[0] not in affected:
+        return order
+    lead = order[0]
+    earlier = [
+        a
+        for a in affected
+        if a != lead and lead in facts.downstream(a)[1:] and affected[a] + CLEARLY_LATER < affected[lead]
+    ]
+    if not earlier:
+        return order
+    first = min(earlier, key=lambda a: (affected[a], a))
+    return [first, *[o for o in order if o != first]]
+
+
+def _named_dependencies_first(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """What an error says: a failing service whose new errors name a dependency it calls that is failing
+    too (or is a third party) is that dependency's victim, so the dependency goes before it."""
+    out = list(order)
+    for caller in list(out):
+        text = _log_text(facts, [caller])
+        for dep in facts.callees(caller):
+            if dep not in out or out.index(dep) < out.index(caller):
+                continue
+            failing = dep in affected and affected[dep] <= affected.get(caller, affected[dep]) + CLEARLY_LATER
+            if (failing or facts.kind(dep) is ServiceKind.EXTERNAL) and mentions(text, dep):
+                out.remove(dep)
+                out.insert(out.index(caller), dep)
+    return out
 
 
 def _confidence(
