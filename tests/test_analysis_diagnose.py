@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from bot.analysis.diagnose import diagnose
-from bot.analysis.facts import ChangeFact, Facts, InstanceFact, LogFact, SignalState, StatusFact
+from typing import Any
+
+from bot.analysis.facts import Facts, InstanceFact, LogFact, SignalState, StatusFact
 from bot.analysis.logs import Frame
-from bot.domain import Category, Mitigation
+from bot.domain import (
+    Actor,
+    ActorKind,
+    Category,
+    Change,
+    ChangeSource,
+    ChangeVia,
+    Mitigation,
+    Service,
+    ServiceKind,
+    SignalKey,
+    Topology,
+    utc,
+)
 
 PAGE = 1_000_000
 
@@ -41,14 +56,23 @@ def sig(
     )
 
 
+def estate(*services: tuple[str, str, tuple[str, ...]]) -> Topology:
+    return Topology(services=tuple(Service(name=n, kind=ServiceKind(k), calls=c) for n, k, c in services))
+
+
+GATEWAY_API_STORE = estate(
+    ("gateway", "ecs", ("api",)), ("api", "ecs", ("store",)), ("store", "dynamodb", ())
+)
+
+
+def chg(ident: str, minutes: float, via: str, summary: str, **kw: Any) -> Change:
+    source = ChangeSource.GITHUB if via == "github-actions" else ChangeSource.CLOUDTRAIL
+    return Change(id=ident, at=utc(m(minutes)), via=ChangeVia(via), summary=summary, source=source, **kw)
+
+
 def facts(**kw: object) -> Facts:
-    base = dict(
-        alarm_service="gateway",
-        page_time=PAGE,
-        alarm_signal="error_rate",
-        services=("gateway", "api", "store"),
-        edges=(("gateway", "api"), ("api", "store")),
-        kinds={"gateway": "ecs", "api": "ecs", "store": "dynamodb"},
+    base: dict[str, object] = dict(
+        alarm_service="gateway", page_time=PAGE, alarm_signal="error_rate", topology=GATEWAY_API_STORE
     )
     base.update(kw)
     return Facts(**base)  # type: ignore[arg-type]
@@ -59,19 +83,16 @@ def cascade() -> list[SignalState]:
 
 
 def test_a_deploy_whose_files_are_in_the_stack_trace_is_the_cause_and_is_rolled_back() -> None:
-    deploy = ChangeFact(
+    deploy = chg(
         "d1",
-        m(-12),
+        -12,
         "github-actions",
         "api: deploy of abc1234",
         service="api",
         commit="abc1234" + "0" * 33,
         files=("api/cache.py",),
-        source="github",
     )
-    early = ChangeFact(
-        "d0", m(-140), "github-actions", "gateway: deploy of 1111111", service="gateway", source="github"
-    )
+    early = chg("d0", -140, "github-actions", "gateway: deploy of 1111111", service="gateway")
     log = LogFact(
         "api",
         "CacheError: bad <*>",
@@ -87,19 +108,19 @@ def test_a_deploy_whose_files_are_in_the_stack_trace_is_the_cause_and_is_rolled_
     assert d.root_service == "api" and d.guilty is not None and d.guilty.id == "d1"
     assert (d.category, d.mitigation) == (Category.BAD_DEPLOYMENT, Mitigation.ROLLBACK)
     assert any("api/cache.py" in r for r in d.reasons)
-    assert [r.ref for r in d.ruled_out] == ["change:d0"]
+    assert [r.change_id for r in d.ruled_out] == ["d0"]
 
 
 def test_a_policy_change_on_a_quiet_dependency_named_by_the_errors_is_the_cause() -> None:
-    edit = ChangeFact(
+    edit = chg(
         "ct1",
-        m(-9),
+        -9,
         "iam",
         "PutResourcePolicy on table/store by dyana",
         resource="arn:aws:dynamodb:::table/store",
-        actor="dyana",
+        actor=Actor(name="dyana", kind=ActorKind.PERSON),
         service="store",
-        source="cloudtrail",
+        action="PutResourcePolicy",
     )
     log = LogFact(
         "api",
@@ -122,20 +143,18 @@ def test_boot_cpu_on_fresh_instances_is_ruled_out() -> None:
         instances=[InstanceFact("api", "i-new-1", m(-12))],
     )
     d = diagnose(f, ["api"])
-    assert "signal:api:cpu_pct:i-new-1" in [r.ref for r in d.ruled_out]
+    assert SignalKey(service="api", signal="cpu_pct", instance="i-new-1") in [r.signal for r in d.ruled_out]
     assert d.affected["api"] == m(-10)
 
 
 def test_a_brief_recovered_blip_is_a_false_alarm() -> None:
     f = facts(
         signals=[sig("gateway", "error_rate", -3, 0.002, 0.05, sustained=False)],
-        changes=[
-            ChangeFact("d", m(-7), "github-actions", "gateway deploy", service="gateway", source="github")
-        ],
+        changes=[chg("d", -7, "github-actions", "gateway deploy", service="gateway")],
     )
     d = diagnose(f, [])
     assert d.root_service is None and d.category is Category.FALSE_ALARM and d.mitigation is Mitigation.NONE
-    assert [r.ref for r in d.ruled_out] == ["change:d"]
+    assert [r.change_id for r in d.ruled_out] == ["d"]
 
 
 def test_saturation_under_a_traffic_surge_is_capacity() -> None:
@@ -167,23 +186,34 @@ def test_one_bad_instance_with_no_change_is_infrastructure() -> None:
     )
 
 
-def test_a_third_party_whose_status_page_reports_an_outage_is_the_origin() -> None:
+def test_a_third_party_whose_status_page_reports_an_outage_and_whose_callers_name_it_is_the_origin() -> None:
+    psp_down = LogFact(
+        "api", "charge failed: psp timed out <*>", "ERROR", 400, 0, m(-10), "charge failed: psp timed out"
+    )
     f = facts(
-        services=("gateway", "api", "psp"),
-        edges=(("gateway", "api"), ("api", "psp")),
-        kinds={"gateway": "ecs", "api": "ecs", "psp": "external"},
+        topology=estate(("gateway", "ecs", ("api",)), ("api", "ecs", ("psp",)), ("psp", "external", ())),
         signals=cascade(),
+        logs=[psp_down],
         statuses=[StatusFact("psp", "outage", "Card payments failing")],
     )
     d = diagnose(f, ["api", "gateway"])
     assert d.root_service == "psp" and d.category is Category.DEPENDENCY_FAILURE
 
 
+def test_a_bad_status_page_nobody_is_failing_on_does_not_lead() -> None:
+    f = facts(
+        topology=estate(("gateway", "ecs", ("api",)), ("api", "ecs", ("psp",)), ("psp", "external", ())),
+        signals=cascade(),
+        statuses=[StatusFact("psp", "degraded", "3-D Secure slow in another region")],
+    )
+    assert diagnose(f, ["api", "gateway"]).root_service == "api"
+
+
 def test_steering_ignores_a_service_and_clears_a_change() -> None:
-    deploy = ChangeFact("d1", m(-11), "github-actions", "api deploy", service="api", source="github")
+    deploy = chg("d1", -11, "github-actions", "api deploy", service="api")
     f = facts(signals=cascade(), changes=[deploy], cleared_changes=frozenset({"d1"}))
     d = diagnose(f, ["api", "gateway"])
-    assert d.guilty is None and "change:d1" in [r.ref for r in d.ruled_out]
+    assert d.guilty is None and "d1" in [r.change_id for r in d.ruled_out]
     f2 = facts(signals=cascade(), ignored_services=frozenset({"api"}))
     assert diagnose(f2, ["api", "gateway"]).root_service == "gateway"
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from bot.analysis.anomaly import SeriesData, Window
-from bot.analysis.diagnose import Diagnosis, affected_services, diagnose
+from bot.analysis.diagnose import Diagnosis, diagnose
 from bot.analysis.facts import Facts
 from bot.analysis.ranking import Alarm, rank_from_series
 from bot.analysis.signals import reference_length
+from bot.analysis.symptoms import affected_services
 from bot.domain import Change, ChartSeries, Evidence, EvidenceKind, Gap, Page, Report, epoch
 from bot.investigation.attribution import alarmed_service, alarmed_signal, attribute
 from bot.investigation.gathering import Listener, Run, Sources, gather_all, instances_of

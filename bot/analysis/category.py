@@ -1,0 +1,146 @@
+"""What kind of fault it is and the first thing to do: from the guilty change, or from the shape of the failure."""
+
+from __future__ import annotations
+
+import re
+
+from bot.analysis.facts import SATURATION_SIGNALS, Facts
+from bot.analysis.symptoms import anomalous_instances, bad_status, is_boot_cpu, surges, symptoms
+from bot.domain import (
+    Category,
+    Change,
+    ChangeVia,
+    Mitigation,
+    ServiceKind,
+    epoch,
+)
+
+#: Error text that says a process ran out of memory (whole words, any runtime).
+OUT_OF_MEMORY = re.compile(
+    r"\b(out of memory|outofmemory\w*|memoryerror|oom[- ]?kill\w*|oom|killed process|heap out of memory)\b",
+    re.IGNORECASE,
+)
+
+
+#: Resources that leak: a steady climb of one of these after a release is a leak, not load.
+LEAKABLE_SIGNALS = frozenset({"memory_pct", "connections"})
+
+
+#: Managed datastores: saturated with no more load than usual, they are degraded, not undersized.
+DATASTORES = frozenset({ServiceKind.RDS, ServiceKind.DYNAMODB})
+
+
+def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
+    """Something ran out: memory climbing or full, a leakable resource climbing after the change, or the
+    root's errors say it ran out of memory. A queue backlog climbing is a symptom, not a leak."""
+    own = [s for s in symptoms(facts) if s.service == root]
+    if any(s.signal == "memory_pct" and (s.ramp or s.peak_value >= 90) for s in own):
+        return True
+    if guilty is not None and root is not None:
+        near = {root, *facts.callees(root)}
+        if any(
+            s.service in near
+            and s.signal in LEAKABLE_SIGNALS
+            and s.ramp
+            and (s.start or 0) >= epoch(guilty.at) - 120
+            for s in symptoms(facts)
+        ):
+            return True
+    return any(
+        OUT_OF_MEMORY.search(f"{lg.exception or ''} {lg.sample}") for lg in facts.logs if lg.service == root
+    )
+
+
+def categorise(
+    root: str | None, guilty: Change | None, facts: Facts, affected: dict[str, int]
+) -> tuple[Category, Mitigation, list[str]]:
+    """The category and first mitigation, from the guilty change or the shape of the failure."""
+    why: list[str] = []
+    exhausted = _exhausted(root, guilty, facts)
+    if guilty is not None:
+        surged = any((s.start or s.onset or 0) >= epoch(guilty.at) for s in surges(facts))
+        return (*_category_of_change(guilty, root, exhausted, surged, why), why)
+    if root is None:
+        return Category.FALSE_ALARM, Mitigation.NONE, why
+    if facts.kind(root) is ServiceKind.EXTERNAL or root in bad_status(facts):
+        return (*_third_party(root, facts, affected, why), why)
+    if exhausted:
+        return Category.RESOURCE_EXHAUSTION, Mitigation.RESTART, why
+    return (*_shape_of_failure(root, facts, why), why)
+
+
+def _third_party(
+    root: str, facts: Facts, affected: dict[str, int], why: list[str]
+) -> tuple[Category, Mitigation]:
+    """A dependency you cannot fix: fail over when its callers also use another, healthy one; else wait."""
+    troubled = bad_status(facts)
+    why.append(
+        f"{root}'s own status page reports trouble" if root in troubled else f"{root} is a third party"
+    )
+    if facts.kind(root) is not ServiceKind.EXTERNAL:
+        return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER
+    alternatives = sorted(
+        {
+            other
+            for caller in facts.callers(root)
+            for other in facts.callees(caller)
+            if other != root
+            and facts.kind(other) is ServiceKind.EXTERNAL
+            and other not in troubled
+            and other not in affected
+        }
+    )
+    if alternatives:
+        why.append(f"{', '.join(alternatives)} serves the same callers and is healthy")
+        return Category.DEPENDENCY_FAILURE, Mitigation.FAILOVER
+    return Category.DEPENDENCY_FAILURE, Mitigation.WAIT
+
+
+def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category, Mitigation]:
+    """No change explains it: load beyond headroom, one bad instance, or a degraded resource."""
+    own = [s for s in symptoms(facts) if s.service == root]
+    saturated = [s for s in own if s.signal in SATURATION_SIGNALS and not is_boot_cpu(s, facts)]
+    surged = bool(surges(facts))
+    if saturated and surged:
+        why.append("load rose and the service ran out of headroom")
+        return Category.CAPACITY, Mitigation.SCALE_OUT
+    bad_instances = anomalous_instances(facts, root)
+    fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
+    if bad_instances and len(fleet) > len(bad_instances):
+        why.append(f"only {', '.join(bad_instances)} is failing; the rest of the fleet is healthy")
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.REPLACE_INSTANCE
+    kind = facts.kind(root)
+    if kind in DATASTORES:
+        if saturated:
+            why.append(f"{root} is saturated with no more load than usual: the database itself is degraded")
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.FAILOVER
+    if saturated:
+        return Category.CAPACITY, Mitigation.SCALE_OUT
+    return Category.INFRASTRUCTURE_FAILURE, Mitigation.RESTART
+
+
+def _category_of_change(
+    guilty: Change, root: str | None, exhausted: bool, surged: bool, why: list[str]
+) -> tuple[Category, Mitigation]:
+    """The category and first mitigation when a change is the cause: what kind of change it was."""
+    via = guilty.via
+    if via.is_deploy:
+        if exhausted:
+            why.append("a resource climbed steadily after the release until it ran out")
+            return Category.RESOURCE_EXHAUSTION, Mitigation.ROLLBACK
+        return Category.BAD_DEPLOYMENT, Mitigation.ROLLBACK
+    if via is ChangeVia.PARAMETER:
+        return Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG
+    if via is ChangeVia.IAM:
+        return Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION
+    if via is ChangeVia.SCALING:
+        if surged:  # the cut only hurt when load arrived: a capacity problem
+            why.append("capacity was cut and the load that came next found too little")
+            return Category.CAPACITY, Mitigation.SCALE_OUT
+        why.append("the capacity cut itself broke it: no more load than before")
+        return Category.MANUAL_CHANGE, Mitigation.SCALE_OUT
+    if via is ChangeVia.SSM_SESSION:
+        if root and guilty.instance:
+            return Category.MANUAL_CHANGE, Mitigation.REPLACE_INSTANCE
+        return Category.MANUAL_CHANGE, Mitigation.RESTART
+    return Category.MANUAL_CHANGE, Mitigation.REVERT_CONFIG

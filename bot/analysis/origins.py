@@ -1,0 +1,72 @@
+"""Where the failure starts: candidate origins ordered by the metric ranking, then corrected by what the
+errors say and by who failed first."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.analysis.facts import Facts
+from bot.analysis.logs import mentions
+from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text
+from bot.domain import (
+    ServiceKind,
+)
+
+
+def _metric_origin(ranking: Sequence[str], affected: dict[str, int], facts: Facts) -> list[str]:
+    """Candidate origins: the metric ranking first, then any other failing service by earliest onset."""
+    order = [s for s in ranking if s not in facts.ignored_services]
+    rest = sorted((s for s in affected if s not in order), key=lambda s: (affected[s], s))
+    order += rest
+    if facts.focus_services:
+        order = sorted(order, key=lambda s: (s not in facts.focus_services, order.index(s)))
+    return order
+
+
+def origins(facts: Facts, metric_ranking: Sequence[str], affected: dict[str, int]) -> list[str]:
+    """Candidate origins, best first: a third party whose status page reports trouble while its callers
+    fail leads; then the metric ranking."""
+    order = _metric_origin(metric_ranking, affected, facts)
+    order = _named_dependencies_first(facts, _earlier_callers_first(facts, order, affected), affected)
+    for svc in sorted(bad_status(facts)):
+        callers = [c for c in facts.callers(svc) if c in affected]
+        if svc in facts.ignored_services or not callers:
+            continue
+        seen_failing = svc in affected
+        named = mentions(log_text(facts, callers), svc)
+        if seen_failing or named:
+            return [svc, *[o for o in order if o != svc]]
+    return order
+
+
+def _earlier_callers_first(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """A candidate that a failing caller reaches only after that caller was already failing is not where
+    the failure starts: put the earliest such caller first."""
+    if not order or order[0] not in affected:
+        return order
+    lead = order[0]
+    earlier = [
+        a
+        for a in affected
+        if a != lead and lead in facts.downstream(a)[1:] and affected[a] + CLEARLY_LATER < affected[lead]
+    ]
+    if not earlier:
+        return order
+    first = min(earlier, key=lambda a: (affected[a], a))
+    return [first, *[o for o in order if o != first]]
+
+
+def _named_dependencies_first(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """What an error says: a failing service whose new errors name a dependency it calls that is failing
+    too (or is a third party) is that dependency's victim, so the dependency goes before it."""
+    out = list(order)
+    for caller in list(out):
+        text = log_text(facts, [caller])
+        for dep in facts.callees(caller):
+            if dep not in out or out.index(dep) < out.index(caller):
+                continue
+            failing = dep in affected and affected[dep] <= affected.get(caller, affected[dep]) + CLEARLY_LATER
+            if (failing or facts.kind(dep) is ServiceKind.EXTERNAL) and mentions(text, dep):
+                out.remove(dep)
+                out.insert(out.index(caller), dep)
+    return out

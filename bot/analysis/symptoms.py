@@ -1,0 +1,116 @@
+"""Symptoms: which signals departed, which services are failing and since when, what their errors say."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, SYMPTOM_SIGNALS, Facts, LogFact, SignalState
+from bot.domain import (
+    SignalKey,
+)
+
+#: Instances launched within this many seconds before a CPU spike explain it as boot work.
+BOOT_WINDOW = 10 * 60
+
+
+#: Traffic this many times its baseline is a surge.
+SURGE_RATIO = 1.5
+
+
+def symptoms(facts: Facts) -> list[SignalState]:
+    """Anomalous symptom and saturation signals of services not ignored, within the steering window."""
+    out = []
+    for s in facts.signals:
+        if not s.anomalous or s.service in facts.ignored_services:
+            continue
+        if s.signal not in SYMPTOM_SIGNALS | SATURATION_SIGNALS:
+            continue
+        if facts.window_start is not None and (s.onset or 0) < facts.window_start and not s.sustained:
+            continue
+        out.append(s)
+    return out
+
+
+def is_boot_cpu(s: SignalState, facts: Facts) -> bool:
+    """A CPU spike explained by instances that had just booted."""
+    if s.signal != "cpu_pct" or s.onset is None:
+        return False
+    onset = s.onset
+    launched = [
+        i
+        for i in facts.instances
+        if i.service == s.service and i.launched is not None and 0 <= onset - i.launched <= BOOT_WINDOW
+    ]
+    if s.instance is not None:
+        return any(i.name == s.instance for i in launched)
+    return bool(launched)
+
+
+def affected_services(facts: Facts) -> dict[str, int]:
+    """Failing services and the start of their earliest symptom (boot CPU on fresh instances left out)."""
+    onsets: dict[str, int] = {}
+    for s in symptoms(facts):
+        if is_boot_cpu(s, facts):
+            continue
+        t = s.start if s.start is not None else s.onset
+        assert t is not None
+        if s.service not in onsets or t < onsets[s.service]:
+            onsets[s.service] = t
+    return onsets
+
+
+def error_logs(facts: Facts, service: str) -> list[LogFact]:
+    return [lg for lg in facts.logs if lg.service == service and lg.is_error]
+
+
+def log_text(facts: Facts, services: Sequence[str]) -> str:
+    """All new error and warning text of the given services, as one lower-case blob."""
+    parts = [
+        f"{lg.sample}\n{lg.template}\n{lg.exception or ''}\n" + " ".join(f.file for f in lg.frames)
+        for lg in facts.logs
+        if lg.service in services and (lg.is_new or lg.count > 3 * max(lg.baseline_count, 1))
+    ]
+    return "\n".join(parts).lower()
+
+
+def anomalous_instances(facts: Facts, service: str) -> list[str]:
+    return sorted(
+        {
+            s.instance
+            for s in symptoms(facts)
+            if s.service == service and s.instance and not is_boot_cpu(s, facts)
+        }
+    )
+
+
+def still_failing(facts: Facts, service: str) -> bool:
+    """A sustained symptom, not a blip that already recovered."""
+    return any(s.service == service and s.sustained and not is_boot_cpu(s, facts) for s in symptoms(facts))
+
+
+def surges(facts: Facts) -> list[SignalState]:
+    """Load that rose well above its baseline on services not ignored."""
+    return [
+        s
+        for s in facts.signals
+        if s.signal in LOAD_SIGNALS
+        and s.anomalous
+        and s.ratio >= SURGE_RATIO
+        and s.service not in facts.ignored_services
+    ]
+
+
+def bad_status(facts: Facts) -> dict[str, str]:
+    return {
+        st.service: st.message or st.state
+        for st in facts.statuses
+        if st.state in ("degraded", "outage", "major_outage", "partial_outage")
+    }
+
+
+def key_of(s: SignalState) -> SignalKey:
+    return SignalKey(service=s.service, signal=s.signal, instance=s.instance, seen_from=s.seen_from)
+
+
+#: A dependency that began failing this much later than its caller did not start the caller's trouble.
+CLEARLY_LATER = 3 * 60
