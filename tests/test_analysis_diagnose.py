@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.analysis.diagnose import diagnose
 from typing import Any
 
+from bot.analysis.diagnose import diagnose
 from bot.analysis.facts import Facts, InstanceFact, LogFact, SignalState, StatusFact
 from bot.analysis.logs import Frame
 from bot.domain import (
