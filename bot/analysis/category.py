@@ -124,6 +124,11 @@ def _category_of_change(
 ) -> tuple[Category, Mitigation]:
     """The category and first mitigation when a change is the cause: what kind of change it was."""
     via = guilty.via
+    if via.is_deploy and guilty.only_configuration:
+        why.append(
+            "the release changed settings, not code: " + ("; ".join(guilty.changed[:3]) or "no new code")
+        )
+        return Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG
     if via.is_deploy:
         if exhausted:
             why.append("a resource climbed steadily after the release until it ran out")

@@ -86,11 +86,22 @@ class Change(Model):
     request: dict[str, Any] = Field(default_factory=dict)
     cause: str | None = None
     link: str | None = None
+    changed: tuple[
+        str, ...
+    ] = ()  # what it changed, property by property (`ReservedConcurrentExecutions 200 → 20`)
+    ships_code: bool | None = (
+        None  # whether it put new code in place (an image, a code bundle); None: unknown
+    )
 
     @property
     def is_deploy(self) -> bool:
         """A code or infrastructure release (as opposed to a hand-made edit)."""
         return self.via.is_deploy
+
+    @property
+    def only_configuration(self) -> bool:
+        """A release door that changed settings, not code: known to ship no new code."""
+        return self.ships_code is False
 
     @property
     def who(self) -> str | None:
