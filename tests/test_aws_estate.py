@@ -14,7 +14,7 @@ import pytest
 
 from bot.sandbox.scenario import Scenario, parse_scenario
 from bot.sandbox.world import World, baseline, simulate
-from bot.sources.aws.catalog import signal_metric, signals_for
+from bot.sources.aws.catalog import ServiceResources, instance_class_memory, signal_metric, signals_for
 from tests.fixtures_estate import T0, Estates
 
 pytest.importorskip("moto")
@@ -538,3 +538,26 @@ def test_same_seed_and_t0_give_the_same_estate(estates: Estates) -> None:
         a, b = json.loads(first), json.loads(second)
         diff = [k for k in a if a[k] != b.get(k)]
         pytest.fail(f"estates differ in {diff}")
+
+
+@pytest.mark.parametrize(
+    ("instance_class", "gib"),
+    [
+        ("db.r6g.large", 16),
+        ("db.m5.xlarge", 16),
+        ("db.r5.4xlarge", 128),
+        ("db.t3.micro", 1),
+        ("db.t4g.medium", 4),
+        ("db.x2g.large", 32),
+    ],
+)
+def test_an_rds_instance_class_memory_comes_from_aws_s_ratios(instance_class: str, gib: int) -> None:
+    assert instance_class_memory(instance_class) == gib * 1024**3
+
+
+def test_an_unknown_instance_class_has_no_memory_and_its_memory_share_is_not_read() -> None:
+    assert instance_class_memory("db.z1d.large") is None and instance_class_memory("weird") is None
+    memory = next(sm for sm in signals_for("rds") if sm.signal == "memory_pct")
+    assert memory.bound(ServiceResources(service="db", db_instance="db")) is None
+    bound = memory.bound(ServiceResources(service="db", db_instance="db", memory_bytes=8 * 1024**3))
+    assert bound is not None and bound.value(2 * 1024**3) == pytest.approx(75.0)

@@ -16,7 +16,10 @@ from bot.sandbox.aws.fillins import StackResource
 from bot.sandbox.aws.materialise_state import AMI, DEPLOY_ROLE, RELEASED_BEFORE, Build, handler_zip, tag_map
 from bot.sandbox.scenario import ServiceSpec
 from bot.sandbox.world import baseline
-from bot.sources.aws.catalog import ServiceResources, alb_dimension
+from bot.sources.aws.catalog import ServiceResources, alb_dimension, instance_class_memory
+
+#: The class every sandbox database runs on.
+DB_CLASS = "db.r6g.large"
 
 _LAMBDA_TRUST = {
     "Version": "2012-10-17",
@@ -275,7 +278,7 @@ def _rds(b: Build, new: NewService, built: datetime) -> None:
         DBSubnetGroupName=b.db_subnet_group,
         VpcSecurityGroupIds=[sg],
         DBInstanceIdentifier=name,
-        DBInstanceClass="db.r6g.large",
+        DBInstanceClass=DB_CLASS,
         Engine="postgres",
         EngineVersion="16.3",
         MasterUsername="app",
@@ -283,7 +286,7 @@ def _rds(b: Build, new: NewService, built: datetime) -> None:
         AllocatedStorage=200,
         Tags=new.tags,
     )
-    new.res.update(db_instance=name)
+    new.res.update(db_instance=name, memory_bytes=instance_class_memory(DB_CLASS))
     new.stack_rows.append(("Database", name, "AWS::RDS::DBInstance"))
 
 

@@ -182,8 +182,10 @@ def _hint(
     units: dict[tuple[Any, ...], str],
 ) -> None:
     """Add one signal's value `v` as statistic hints on its metric (and its denominator's, for a ratio)."""
-    if v is None:
+    bound = sm.bound(res)
+    if v is None or bound is None:
         return
+    sm = bound
     num = sm.numerator
     dims = num.dimension_values(res)
     if dims is None:
@@ -302,8 +304,9 @@ def _alarm_target(b: Build) -> tuple[SignalMetric, ServiceResources] | None:
     page = b.sc.page
     spec = b.sc.service(page.service)
     sm = signal_metric(spec.kind, page.signal)
-    if sm is not None:
-        return sm, b.resources[spec.name]
+    bound = sm.bound(b.resources[spec.name]) if sm is not None else None
+    if bound is not None:
+        return bound, b.resources[spec.name]
     callers = [s for s in b.sc.services if spec.name in s.calls]
     sm = next((d for d in dependency_signals(b.org) if d.signal == page.signal), None)
     if sm is None or not callers:

@@ -36,7 +36,7 @@ Per-instance application signals of an ``asg`` (errors, latency of one instance)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: Statistics CloudWatch understands besides percentiles (``p50``, ``p99``, ``p99.9``).
 BASIC_STATISTICS = ("Sum", "Average", "Minimum", "Maximum", "SampleCount")
@@ -56,6 +56,7 @@ class ServiceResources:
     function: str | None = None  # Lambda function name
     table: str | None = None  # DynamoDB table name
     db_instance: str | None = None  # RDS DB instance identifier
+    memory_bytes: int | None = None  # the instance's memory (an RDS instance class's), for used-memory shares
     queue: str | None = None  # SQS queue name
     dependency: str | None = None  # the callee, for dependency metrics
 
@@ -105,6 +106,20 @@ class SignalMetric:
     #: Missing numerator datapoints mean zero (AWS leaves out zero counts such as HTTPCode_Target_5XX_Count).
     missing_is_zero: bool = False
     notes: str = ""
+    #: A share of a capacity the resource has (memory): the signal is 100 * (1 - metric / capacity), bound
+    #: per resource by :meth:`bound`; unknown capacity means the signal cannot be read.
+    share_of_memory: bool = False
+
+    def bound(self, res: ServiceResources) -> SignalMetric | None:
+        """This signal for one resource: a share of its memory gets that memory's scale; None when the
+        resource's memory is unknown (never guessed)."""
+        if not self.share_of_memory:
+            return self
+        if not res.memory_bytes:
+            return None
+        return replace(
+            self, scale=-res.memory_bytes / 100, offset=float(res.memory_bytes), share_of_memory=False
+        )
 
     @property
     def is_ratio(self) -> bool:
@@ -195,8 +210,35 @@ _DB = (("DBInstanceIdentifier", "db_instance"),)
 _QUEUE = (("QueueName", "queue"),)
 _ASG = (("AutoScalingGroupName", "asg"),)
 
-#: Memory of the RDS instance class the sandbox uses (db.r6g.large: 16 GiB), for FreeableMemory.
-RDS_MEMORY_BYTES = 16 * 1024**3
+_GIB = 1024**3
+#: Burstable classes' memory by size (GiB), as AWS documents them.
+_BURSTABLE_GIB = {"nano": 0.5, "micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32}
+#: Memory per vCPU (GiB) of the other families: general purpose 4, memory optimised 8, x2 16.
+_GIB_PER_VCPU = {"m": 4, "r": 8, "x": 16}
+
+
+def instance_class_memory(instance_class: str) -> int | None:
+    """Bytes of memory of an RDS instance class (`db.r6g.large` -> 16 GiB), from AWS's documented ratios;
+    None for a class these ratios do not cover."""
+    parts = instance_class.split(".")
+    if len(parts) != 3:
+        return None
+    family, size = parts[1], parts[2]
+    if family.startswith("t"):
+        gib = _BURSTABLE_GIB.get(size)
+        return int(gib * _GIB) if gib else None
+    per_vcpu = _GIB_PER_VCPU.get(family[:1])
+    if per_vcpu is None:
+        return None
+    if size == "large":
+        vcpus = 2
+    elif size == "xlarge":
+        vcpus = 4
+    elif size.endswith("xlarge") and size[:-6].isdigit():
+        vcpus = 4 * int(size[:-6])
+    else:
+        return None
+    return vcpus * per_vcpu * _GIB
 
 
 def _alb(kind_dims: tuple[tuple[str, str], ...], mem: MetricRef, cpu: MetricRef) -> list[SignalMetric]:
@@ -286,8 +328,7 @@ _CATALOG: dict[str, list[SignalMetric]] = {
         SignalMetric(
             "memory_pct",
             MetricRef("AWS/RDS", "FreeableMemory", "Average", "Bytes", _DB),
-            scale=-RDS_MEMORY_BYTES / 100,
-            offset=RDS_MEMORY_BYTES,
+            share_of_memory=True,
             notes="used share of the instance class's memory, from the free bytes",
         ),
         SignalMetric("connections", MetricRef("AWS/RDS", "DatabaseConnections", "Average", "Count", _DB)),

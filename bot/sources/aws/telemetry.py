@@ -81,7 +81,8 @@ class Telemetry:
                     (SignalKey(service=callee, signal=sm.signal, seen_from=service), sm, dres)
                     for sm in dependency_signals(org)
                 ]
-        return guarded("cloudwatch:GetMetricData", lambda: self._fetch(plan, start, end), classify)
+        bound = [(key, b, r) for key, sm, r in plan if (b := sm.bound(r)) is not None]
+        return guarded("cloudwatch:GetMetricData", lambda: self._fetch(bound, start, end), classify)
 
     def _fetch(
         self,

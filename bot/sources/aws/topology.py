@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import Gap, Resource, Service, ServiceKind, Topology
-from bot.sources.aws.catalog import ServiceResources, alb_dimension
+from bot.sources.aws.catalog import ServiceResources, alb_dimension, instance_class_memory
 from bot.sources.aws.clients import AwsClients, classify
 from bot.sources.result import ToolResult, guarded
 
@@ -304,7 +304,8 @@ class TopologyReader:
             name = tags.get(TAG)
             if name:
                 info = self._service(estate, name, "rds")
-                self._set_resources(info, db_instance=db["DBInstanceIdentifier"])
+                memory = instance_class_memory(str(db.get("DBInstanceClass", "")))
+                self._set_resources(info, db_instance=db["DBInstanceIdentifier"], memory_bytes=memory)
                 with self._lock:
                     info.arns.append(db["DBInstanceArn"])
 
