@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
+from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import SATURATION_SIGNALS, Facts
-from bot.analysis.symptoms import anomalous_instances, bad_status, is_boot_cpu, surges, symptoms
+from bot.analysis.symptoms import anomalous_instances, bad_status, is_boot_cpu, log_text, surges, symptoms
 from bot.domain import (
     Category,
     Change,
@@ -14,13 +13,6 @@ from bot.domain import (
     ServiceKind,
     epoch,
 )
-
-#: Error text that says a process ran out of memory (whole words, any runtime).
-OUT_OF_MEMORY = re.compile(
-    r"\b(out of memory|outofmemory\w*|memoryerror|oom[- ]?kill\w*|oom|killed process|heap out of memory)\b",
-    re.IGNORECASE,
-)
-
 
 #: Resources that leak: a steady climb of one of these after a release is a leak, not load.
 LEAKABLE_SIGNALS = frozenset({"memory_pct", "connections"})
@@ -47,7 +39,9 @@ def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
         ):
             return True
     return any(
-        OUT_OF_MEMORY.search(f"{lg.exception or ''} {lg.sample}") for lg in facts.logs if lg.service == root
+        ErrorFamily.OUT_OF_MEMORY in families(f"{lg.exception or ''} {lg.sample}")
+        for lg in facts.logs
+        if lg.service == root
     )
 
 
@@ -98,6 +92,12 @@ def _third_party(
 
 def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category, Mitigation]:
     """No change explains it: load beyond headroom, one bad instance, or a degraded resource."""
+    said = families(log_text(facts, [root]))
+    if ErrorFamily.AUTHORIZATION in said:
+        why.append(
+            f"{root}'s errors are authorization failures: a permission changed, where no record showed it"
+        )
+        return Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION
     own = [s for s in symptoms(facts) if s.service == root]
     saturated = [s for s in own if s.signal in SATURATION_SIGNALS and not is_boot_cpu(s, facts)]
     surged = bool(surges(facts))

@@ -88,7 +88,7 @@ class _Evidence:
     series: SeriesAnomaly
     """The series that carries the strength."""
     breadth: float = 0.0
-    """Dated: the weighted badness of all the node's unexplained departures together."""
+    """Dated: the weighted badness of the node's unexplained departures, the strongest of each kind."""
     victim_of: str | None = None
     """The candidate below this node that explains it."""
 
@@ -237,12 +237,9 @@ def _departed(graph: Topology, pool: Sequence[SeriesAnomaly], cfg: RankingConfig
                 kept.append(a)
             victim_of = victim_of or cause
         top = kept[0] if kept else max(by_node[node], key=lambda a: (weighted(a), a.metric))
+        kinds = {(a.kind, a.scope): weighted(a) for a in reversed(kept)}  # the strongest of each kind
         out[node] = _Evidence(
-            node,
-            weighted(top),
-            top,
-            breadth=sum(weighted(a) for a in kept),
-            victim_of=None if kept else victim_of,
+            node, weighted(top), top, breadth=sum(kinds.values()), victim_of=None if kept else victim_of
         )
     return out
 
