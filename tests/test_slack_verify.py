@@ -1,4 +1,4 @@
-"""Direct intake is verified: PagerDuty HMAC signatures and SNS RSA signatures, against a loopback cert server."""
+"""Requests are verified: Slack's and PagerDuty's HMAC signatures, SNS RSA signatures against a loopback cert server."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,12 +24,82 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.slack.verify import (
+    MAX_CERT_BYTES,
+    RequestRefused,
     SnsVerificationError,
     SnsVerifier,
+    check_slack_headers,
     host_policy,
+    pagerduty_secrets,
     sns_string_to_sign,
     verify_pagerduty_signature,
+    verify_slack_signature,
 )
+
+# -- Slack -------------------------------------------------------------------------------------------------------
+
+SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SLACK_TS = "1531420618"
+SLACK_BODY = (
+    b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&"
+    b"channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&"
+    b"response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&"
+    b"trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+)
+#: Slack's own worked example ("Verifying requests from Slack").
+SLACK_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+
+
+def test_slack_signature_matches_slacks_worked_example() -> None:
+    assert verify_slack_signature(SLACK_BODY, SLACK_TS, SLACK_SIGNATURE, SLACK_SECRET)
+
+
+@pytest.mark.parametrize(
+    ("body", "signature", "secret"),
+    [
+        (SLACK_BODY + b"&x=1", SLACK_SIGNATURE, SLACK_SECRET),
+        (SLACK_BODY, SLACK_SIGNATURE, SLACK_SECRET + "x"),
+        (SLACK_BODY, SLACK_SIGNATURE.replace("v0=", "v1="), SLACK_SECRET),
+        (SLACK_BODY, "v0=é", SLACK_SECRET),
+        (SLACK_BODY, SLACK_SIGNATURE, ""),
+        (SLACK_BODY, SLACK_SIGNATURE, None),
+    ],
+)
+def test_slack_signature_rejected(body: bytes, signature: str, secret: str | None) -> None:
+    assert not verify_slack_signature(body, SLACK_TS, signature, secret)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature", "status"),
+    [
+        (None, SLACK_SIGNATURE, 401),
+        (SLACK_TS, None, 401),
+        ("", "", 401),
+        ("1531420618.5", SLACK_SIGNATURE, 400),
+        ("1_531_420_618", SLACK_SIGNATURE, 400),
+        ("-1531420618", SLACK_SIGNATURE, 400),
+        ("١٥٣١٤٢٠٦١٨", SLACK_SIGNATURE, 400),  # digits, but not ASCII ones
+        ("1531420000", SLACK_SIGNATURE, 401),  # more than five minutes before now
+    ],
+)
+def test_slack_headers_refused(timestamp: str | None, signature: str | None, status: int) -> None:
+    with pytest.raises(RequestRefused) as err:
+        check_slack_headers(timestamp, signature, now=1531420618 + 60)
+    assert err.value.status == status and "\n" not in err.value.reason
+
+
+def test_slack_headers_accepted_within_five_minutes() -> None:
+    check_slack_headers(SLACK_TS, SLACK_SIGNATURE, now=1531420618 + 299)
+    check_slack_headers(SLACK_TS, SLACK_SIGNATURE, now=1531420618 - 299)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=100), st.text(max_size=20), st.text(max_size=80), st.text(max_size=10))
+def test_slack_checks_raise_only_refusals(body: bytes, timestamp: str, signature: str, secret: str) -> None:
+    with contextlib.suppress(RequestRefused):
+        check_slack_headers(timestamp, signature)
+    assert verify_slack_signature(body, timestamp, signature, secret) in (True, False)
+
 
 # -- PagerDuty ---------------------------------------------------------------------------------------------------
 
@@ -66,6 +137,15 @@ def test_pagerduty_signature_during_rotation() -> None:
 )
 def test_pagerduty_signature_rejected(body: bytes, header: str | None, secrets: list[str]) -> None:
     assert not verify_pagerduty_signature(body, header, secrets)
+
+
+def test_pagerduty_signature_with_non_ascii_is_false_not_an_error() -> None:
+    assert not verify_pagerduty_signature(BODY, "v1=é", ["s3cret"])
+
+
+def test_pagerduty_secrets_setting() -> None:
+    assert pagerduty_secrets(" old , new ,") == ["old", "new"]
+    assert pagerduty_secrets(None) == pagerduty_secrets("") == []
 
 
 @settings(max_examples=200, deadline=None)
@@ -112,11 +192,13 @@ class _CertServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.hits: list[str] = []
+        self.delay = 0.0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.hits.append(self.path)
+                time.sleep(outer.delay)
                 body = outer.files.get(self.path)
                 self.send_response(200 if body else 404)
                 self.send_header("Content-Length", str(len(body or b"")))
@@ -154,6 +236,7 @@ def cert_server(_cert_server: _CertServer, identity: _Identity) -> _CertServer:
     _cert_server.files.clear()
     _cert_server.files["/SimpleNotificationService-test.pem"] = identity.cert_pem
     _cert_server.hits.clear()
+    _cert_server.delay = 0.0
     return _cert_server
 
 
@@ -290,6 +373,77 @@ def test_disallowed_cert_host_is_never_fetched(identity: _Identity, cert_server:
     url = cert_server.base_url + "/SimpleNotificationService-test.pem"
     assert "not an allowed SNS host" in _reason(production, identity.sign(_alarm_message(url)))
     assert cert_server.hits == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"TopicArn": "arn:aws:sns:us-east-1:999999999999:someone-elses-topic"},
+        {"Type": "Whatever"},
+        {"SignatureVersion": "3"},
+        {"Timestamp": "2026-03-02T12:59:59.000Z"},
+        {"Timestamp": "2026-03-02T15:00:00.000Z"},
+        {"Signature": "***not base64***"},
+        {"MessageId": None},
+    ],
+)
+def test_no_certificate_is_fetched_before_every_cheap_check_passes(
+    change: dict[str, Any],
+    identity: _Identity,
+    verifier: SnsVerifier,
+    cert_server: _CertServer,
+    cert_url: str,
+) -> None:
+    message = identity.sign(_alarm_message(cert_url))
+    for key, value in change.items():
+        if value is None:
+            message.pop(key)
+        else:
+            message[key] = value
+    _reason(verifier, message)
+    assert cert_server.hits == []
+
+
+def test_concurrent_messages_share_one_certificate_fetch(
+    identity: _Identity, verifier: SnsVerifier, cert_server: _CertServer, cert_url: str
+) -> None:
+    message = identity.sign(_alarm_message(cert_url))
+    errors: list[Exception] = []
+
+    def verify() -> None:
+        try:
+            verifier.verify(message)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=verify) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert errors == [] and cert_server.hits == ["/SimpleNotificationService-test.pem"]
+
+
+def test_a_certificate_larger_than_a_certificate_is_refused(
+    identity: _Identity, verifier: SnsVerifier, cert_server: _CertServer
+) -> None:
+    cert_server.files["/huge.pem"] = b"-" * (MAX_CERT_BYTES + 1)
+    message = identity.sign(_alarm_message(cert_server.base_url + "/huge.pem"))
+    assert f"more than {MAX_CERT_BYTES} bytes" in _reason(verifier, message)
+
+
+def test_a_slow_certificate_is_waited_for_only_briefly_and_then_cached(
+    identity: _Identity, cert_server: _CertServer, cert_url: str
+) -> None:
+    cert_server.delay = 1.5
+    verifier = SnsVerifier(lambda url: True, topic_allowlist=[TOPIC], clock=lambda: NOW, fetch_wait_s=0.2)
+    message = identity.sign(_alarm_message(cert_url))
+    started = time.monotonic()
+    assert "not fetched within 0.2 s" in _reason(verifier, message)
+    assert time.monotonic() - started < 1.0
+    time.sleep(2.0)
+    verifier.verify(message)  # the fetch finished on its own thread: the retry finds it cached
+    assert cert_server.hits == ["/SimpleNotificationService-test.pem"]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,8 @@
-"""Verify pages delivered to us directly: PagerDuty Webhooks v3 signatures and SNS message signatures.
+"""Verify requests: Slack's request signatures, PagerDuty Webhooks v3 signatures and SNS message signatures.
+
+Slack signs ``v0:{X-Slack-Request-Timestamp}:{raw body}`` with HMAC-SHA256 under the app's signing secret and
+sends ``X-Slack-Signature: v0=<hex>``; requests more than five minutes from now are refused (Slack's "Verifying
+requests from Slack"). The headers are checked before the body is read, the signature before it is parsed.
 
 PagerDuty signs the raw body with HMAC-SHA256 and sends ``X-PagerDuty-Signature: v1=<hex>``, with one
 ``v1=`` entry per active secret while a secret is being rotated (PagerDuty developer docs, webhooks
@@ -8,7 +12,9 @@ SNS signs a canonical string built from the message's fields with the private ke
 ``SigningCertURL``; ``SignatureVersion`` 1 is RSA PKCS#1 v1.5 with SHA1, 2 with SHA256 (AWS SNS developer
 guide, "Verifying the signatures of Amazon SNS messages"). The verifier only trusts certificates fetched
 over HTTPS from an SNS host, only accepts allow-listed topics and rejects stale messages. Where the
-certificate comes from is a policy passed in, so tests serve their own certificate on loopback.
+certificate comes from is a policy passed in, so tests serve their own certificate on loopback. Every check that
+needs no network comes first; the certificate is fetched last, once per URL, on a thread of its own: a request
+waits for it at most ``fetch_wait_s`` and a fetch that outlasts that still fills the cache for SNS's retry.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import hashlib
 import hmac
 import re
 import threading
+import time
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +39,61 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+
+def _ascii(text: str) -> bytes:
+    """`text` as bytes for a constant-time comparison (``compare_digest`` refuses non-ASCII strings)."""
+    return text.strip().encode("ascii", "replace")
+
+
+# -- Slack -------------------------------------------------------------------------------------------------------
+
+#: How far from now a Slack request's timestamp may be (Slack's guidance: five minutes, against replays).
+SLACK_MAX_SKEW_S = 5 * 60
+_SLACK_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+class RequestRefused(Exception):
+    """A request refused on its headers or signature: `status` is the HTTP status to answer, `reason` one line."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def check_slack_headers(timestamp: str | None, signature: str | None, now: float | None = None) -> None:
+    """Raise :class:`RequestRefused` unless a request carries a signature and a well-formed, fresh timestamp.
+
+    401 for a missing header or a timestamp more than five minutes from `now`; 400 for a timestamp that is not
+    a whole number of seconds. Needs only the headers, so it runs before the body is read.
+    """
+    if not timestamp or not signature:
+        raise RequestRefused(401, "missing X-Slack-Signature or X-Slack-Request-Timestamp")
+    if not _SLACK_TIMESTAMP.fullmatch(timestamp.strip()):
+        raise RequestRefused(400, "X-Slack-Request-Timestamp is not a whole number of seconds")
+    if abs((time.time() if now is None else now) - int(timestamp)) > SLACK_MAX_SKEW_S:
+        raise RequestRefused(401, "X-Slack-Request-Timestamp is more than 5 minutes from now")
+
+
+def verify_slack_signature(raw_body: bytes, timestamp: str, signature: str, secret: str | None) -> bool:
+    """True when `signature` is ``v0=`` and the HMAC-SHA256 of ``v0:{timestamp}:{raw_body}`` under `secret`.
+
+    Works on the raw bytes as received (no decoding, so any body can be checked before it is parsed); compares
+    in constant time; no secret is False.
+    """
+    if not secret:
+        return False
+    base = b"v0:" + timestamp.strip().encode("ascii", "replace") + b":" + raw_body
+    expected = b"v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest().encode()
+    return hmac.compare_digest(expected, _ascii(signature))
+
+
 # -- PagerDuty ---------------------------------------------------------------------------------------------------
+
+
+def pagerduty_secrets(setting: str | None) -> list[str]:
+    """The secrets in ``PAGERDUTY_WEBHOOK_SECRET``: comma-separated, so that two are accepted while rotating."""
+    return [s.strip() for s in (setting or "").split(",") if s.strip()]
 
 
 def verify_pagerduty_signature(raw_body: bytes, header: str | None, secrets: Sequence[str]) -> bool:
@@ -55,7 +117,7 @@ def verify_pagerduty_signature(raw_body: bytes, header: str | None, secrets: Seq
         expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
         for candidate in offered:
             # no early exit: every comparison runs, so timing says nothing about which one matched
-            ok |= hmac.compare_digest(expected, candidate)
+            ok |= hmac.compare_digest(expected.encode(), _ascii(candidate))
     return ok
 
 
@@ -140,11 +202,82 @@ def host_policy(pattern: str | re.Pattern[str] = SNS_CERT_HOST_PATTERN) -> Calla
     return allowed
 
 
-def fetch_url(url: str, timeout: float = 5.0) -> bytes:
-    """GET `url` with a timeout, refusing redirects; the default certificate fetcher."""
-    response = httpx.get(url, timeout=timeout, follow_redirects=False)
-    response.raise_for_status()
-    return response.content
+#: A signing certificate is about 2 KB; anything much larger is not one.
+MAX_CERT_BYTES = 64 * 1024
+
+
+def fetch_url(url: str, timeout: float = 10.0) -> bytes:
+    """GET `url`, refusing redirects, within `timeout` seconds in all and `MAX_CERT_BYTES`; the certificate fetcher.
+
+    Runs on the verifier's fetch thread: a request waits for it only ``fetch_wait_s``.
+    """
+    deadline = time.monotonic() + timeout
+    with httpx.stream("GET", url, timeout=timeout, follow_redirects=False) as response:
+        response.raise_for_status()
+        out = bytearray()
+        for chunk in response.iter_bytes():
+            out += chunk
+            if len(out) > MAX_CERT_BYTES:
+                raise ValueError(f"more than {MAX_CERT_BYTES} bytes")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not received within {timeout:g} s")
+    return bytes(out)
+
+
+class _Certificates:
+    """Signing certificates by URL, each fetched once (concurrent requests for one URL share the fetch) on a daemon
+    thread of its own, at most `max_fetching` at a time; kept for the `size` most recently used URLs."""
+
+    def __init__(self, fetch: Callable[[str], bytes], size: int, max_fetching: int = 4) -> None:
+        self._fetch = fetch
+        self._size = size
+        self._max_fetching = max_fetching
+        self._cache: OrderedDict[str, x509.Certificate] = OrderedDict()
+        self._fetching: dict[str, Future[x509.Certificate]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str, wait_s: float) -> x509.Certificate:
+        """The certificate at `url`, from the cache or fetched; SnsVerificationError if not within `wait_s`."""
+        with self._lock:
+            cert = self._cache.get(url)
+            if cert is not None:
+                self._cache.move_to_end(url)
+                return cert
+            future = self._fetching.get(url)
+            if future is None:
+                if len(self._fetching) >= self._max_fetching:
+                    raise SnsVerificationError("too many signing certificates being fetched; retry later")
+                future = self._fetching[url] = Future()
+                threading.Thread(target=self._run, args=(url, future), daemon=True, name="sns-cert").start()
+        try:
+            return future.result(timeout=wait_s)
+        except SnsVerificationError:
+            raise
+        except Exception as exc:
+            if not future.done():
+                raise SnsVerificationError(
+                    f"signing certificate {url} not fetched within {wait_s:g} s"
+                ) from None
+            raise SnsVerificationError(f"could not fetch signing certificate {url}: {exc}") from None
+
+    def _run(self, url: str, future: Future[x509.Certificate]) -> None:
+        try:
+            pem = self._fetch(url)
+            try:
+                cert = x509.load_pem_x509_certificate(pem)
+            except ValueError:
+                raise SnsVerificationError(f"signing certificate at {url} is not a PEM certificate") from None
+        except Exception as exc:
+            with self._lock:
+                self._fetching.pop(url, None)
+            future.set_exception(exc)
+            return
+        with self._lock:
+            self._fetching.pop(url, None)
+            self._cache[url] = cert
+            while len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        future.set_result(cert)
 
 
 def _parse_timestamp(value: str) -> datetime:
@@ -162,7 +295,8 @@ class SnsVerifier:
 
     `cert_url_allowed` is a policy callable or a host regex (default: AWS SNS hosts over HTTPS);
     `fetch_cert` returns the PEM bytes at a URL (default: :func:`fetch_url`); certificates are cached
-    per URL. An empty `topic_allowlist` allows no topic at all.
+    per URL, and a request waits at most `fetch_wait_s` for one being fetched. An empty `topic_allowlist` allows
+    no topic at all.
     """
 
     def __init__(
@@ -175,16 +309,15 @@ class SnsVerifier:
         max_future_skew: timedelta = timedelta(minutes=5),
         clock: Callable[[], datetime] | None = None,
         cache_size: int = 32,
+        fetch_wait_s: float = 2.0,
     ) -> None:
         self._allowed = cert_url_allowed if callable(cert_url_allowed) else host_policy(cert_url_allowed)
-        self._fetch = fetch_cert or fetch_url
         self._topics = frozenset(topic_allowlist)
         self._max_age = max_age
         self._max_future_skew = max_future_skew
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._cache: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._certificates = _Certificates(fetch_cert or fetch_url, cache_size)
+        self._fetch_wait_s = fetch_wait_s
 
     def verify(self, message: Mapping[str, Any]) -> None:
         """Return if `message` is authentic, fresh and from an allowed topic; else raise SnsVerificationError."""
@@ -239,27 +372,11 @@ class SnsVerifier:
             raise SnsVerificationError("signature does not match the message") from None
 
     def _public_key(self, url: str) -> rsa.RSAPublicKey:
-        with self._lock:
-            cached = self._cache.get(url)
-            if cached is not None:
-                self._cache.move_to_end(url)
-                return cached
-        try:
-            pem = self._fetch(url)
-        except Exception as exc:
-            raise SnsVerificationError(f"could not fetch signing certificate {url}: {exc}") from None
-        try:
-            cert = x509.load_pem_x509_certificate(pem)
-        except ValueError:
-            raise SnsVerificationError(f"signing certificate at {url} is not a PEM certificate") from None
+        cert = self._certificates.get(url, self._fetch_wait_s)
         now = self._clock()
         if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
             raise SnsVerificationError(f"signing certificate at {url} is outside its validity period")
         key = cert.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise SnsVerificationError(f"signing certificate at {url} does not hold an RSA key")
-        with self._lock:
-            self._cache[url] = key
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
         return key
