@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ from bot.analysis.facts import Facts
 from bot.analysis.plan import PlanContext, build_plan
 from bot.domain import (
     Category,
+    Change,
     ChangeSource,
     ChangeVia,
     ChartSeries,
@@ -105,8 +107,7 @@ def key_evidence(findings: Sequence[Evidence], diag: Diagnosis) -> list[Evidence
             Evidence(
                 kind=EvidenceKind.CHANGE,
                 service=g.service,
-                summary=f"{g.summary} at {g.at.strftime('%H:%M')}"
-                + (f"; files: {', '.join(g.files)}" if g.files else ""),
+                summary=change_line(g),
                 at=g.at,
                 source=g.source.value,
                 link=g.link,
@@ -132,6 +133,28 @@ def key_evidence(findings: Sequence[Evidence], diag: Diagnosis) -> list[Evidence
         if e not in out and e.kind is not EvidenceKind.TOPOLOGY:
             out.append(e)
     return out
+
+
+#: How much of a change's request a report quotes.
+REQUEST_QUOTE = 400
+
+
+def change_line(c: Change) -> str:
+    """The guilty change as a person would want it: what, when, by whom, the commit, the files, what it
+    changed, and the request it sent (quoted, cut to a readable length)."""
+    parts = [f"{c.summary} at {c.at.strftime('%H:%M')}"]
+    if c.actor is not None:
+        parts.append(f"by {c.actor.name} ({c.actor.kind.value})")
+    if c.commit:
+        parts.append(f"commit {c.commit}")
+    if c.files:
+        parts.append(f"files: {', '.join(c.files)}")
+    if c.changed:
+        parts.append("changed: " + "; ".join(c.changed))
+    if c.request:
+        quoted = json.dumps(c.request, sort_keys=True, default=str)
+        parts.append("request: " + (quoted if len(quoted) <= REQUEST_QUOTE else quoted[:REQUEST_QUOTE] + "…"))
+    return "; ".join(parts)
 
 
 def timeline(facts: Facts, diag: Diagnosis, page: Page) -> list[TimelineEntry]:
