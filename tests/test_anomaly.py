@@ -8,10 +8,14 @@ import pytest
 
 from bot.analysis.anomaly import (
     Direction,
+    MetricClass,
+    MetricKind,
+    Scope,
     SeriesData,
     Window,
     assess_series,
     badness,
+    classify_metric,
     detect_anomalies,
     metric_direction,
     onset_index,
@@ -129,3 +133,92 @@ def test_detect_anomalies_skips_series_without_baseline() -> None:
     found = detect_anomalies(series, reference, incident, threshold=5.0)
     assert [f.key for f in found] == [("a", "latency")]
     assert found[0].onset == 3000
+
+
+@pytest.mark.parametrize(
+    ("metric", "kind", "direction", "scope"),
+    [
+        # Kubernetes pod metrics (Nezha's vocabulary)
+        ("PodServerLatencyP90(s)", MetricKind.LATENCY, Direction.UP, Scope.OWN),
+        ("PodClientLatencyP99(s)", MetricKind.LATENCY, Direction.UP, Scope.OUTBOUND),
+        ("PodSuccessRate(%)", MetricKind.ERRORS, Direction.DOWN, Scope.OWN),
+        ("kpi.SuccessRate(%)", MetricKind.ERRORS, Direction.DOWN, Scope.OWN),
+        ("CpuUsageRate(%)", MetricKind.SATURATION, Direction.UP, Scope.OWN),
+        ("NodeCpuUsageRate(%)", MetricKind.SATURATION, Direction.UP, Scope.HOST),
+        ("MemoryUsage(Mi)", MetricKind.SATURATION, Direction.UP, Scope.OWN),
+        ("PodWorkload(Ops)", MetricKind.TRAFFIC, Direction.BOTH, Scope.OWN),
+        ("NetworkReceiveBytes", MetricKind.TRAFFIC, Direction.BOTH, Scope.OWN),
+        ("SyscallWrite", MetricKind.TRAFFIC, Direction.BOTH, Scope.OWN),
+        # X-Ray / CloudWatch
+        ("latency.p99", MetricKind.LATENCY, Direction.UP, Scope.OWN),
+        ("availability.Average", MetricKind.ERRORS, Direction.DOWN, Scope.OWN),
+        ("requests.Sum", MetricKind.TRAFFIC, Direction.BOTH, Scope.OWN),
+        ("HTTPCode_Target_5XX_Count", MetricKind.ERRORS, Direction.UP, Scope.OWN),
+        ("TargetResponseTime", MetricKind.LATENCY, Direction.UP, Scope.OWN),
+        ("UnHealthyHostCount", MetricKind.ERRORS, Direction.UP, Scope.OWN),
+        ("HealthyHostCount", MetricKind.ERRORS, Direction.DOWN, Scope.OWN),
+        ("CPUUtilization", MetricKind.SATURATION, Direction.UP, Scope.OWN),
+        ("FreeStorageSpace", MetricKind.SATURATION, Direction.DOWN, Scope.OWN),
+        ("ApproximateAgeOfOldestMessage", MetricKind.SATURATION, Direction.UP, Scope.OWN),
+        # Prometheus / OpenTelemetry
+        ("http_server_request_duration_seconds", MetricKind.LATENCY, Direction.UP, Scope.OWN),
+        ("http_client_request_duration_seconds", MetricKind.LATENCY, Direction.UP, Scope.OUTBOUND),
+        ("envoy_cluster_upstream_rq_timeout", MetricKind.ERRORS, Direction.UP, Scope.OUTBOUND),
+        ("requests/s", MetricKind.TRAFFIC, Direction.BOTH, Scope.OWN),
+        ("node_network_transmit_bytes_total", MetricKind.TRAFFIC, Direction.BOTH, Scope.HOST),
+        ("rt_ms", MetricKind.LATENCY, Direction.UP, Scope.OWN),
+        ("something_odd", MetricKind.UNKNOWN, Direction.BOTH, Scope.OWN),
+    ],
+)
+def test_metrics_are_classified_from_their_words_and_units(
+    metric: str, kind: MetricKind, direction: Direction, scope: Scope
+) -> None:
+    assert classify_metric(metric) == MetricClass(
+        kind, direction, scope, classify_metric(metric).percent_of_capacity
+    )
+
+
+def test_percent_of_capacity() -> None:
+    assert classify_metric("CpuUsageRate(%)").percent_of_capacity
+    assert classify_metric("CPUUtilization").percent_of_capacity
+    assert not classify_metric("MemoryUsage(Mi)").percent_of_capacity
+    assert not classify_metric("kpi.SuccessRate(%)").percent_of_capacity
+
+
+def test_a_quantity_floor_keeps_jitter_on_a_quiet_level_from_reading_as_an_incident() -> None:
+    quiet = [675.0, 675.1, 674.9, 675.0, 675.0, 674.9, 675.1, 675.0]
+    bare, floored = robust_baseline(quiet), robust_baseline(quiet, floor_fraction=0.05)
+    assert bare is not None and floored is not None
+    assert badness([689.0], bare, Direction.UP)[0] == 100.0  # 2 % more memory: 'maximally anomalous'
+    assert badness([689.0], floored, Direction.UP)[0] < 1.0
+
+
+def test_persistent_with_times_does_not_bridge_a_gap() -> None:
+    scores = [0.0, 50.0, 50.0, 0.0]
+    assert persistent(scores, [0, 60, 120, 180])[1] == 50.0
+    assert persistent(scores, [0, 60, 240, 300])[1:3] == [0.0, 0.0]  # two lone readings, minutes apart
+    assert persistent([30.0], [0]) == [30.0]
+
+
+def test_constant_series_measure_nothing_and_are_skipped() -> None:
+    reference, incident = Window(0, 2900), Window(3000, 3600)
+    flat = SeriesData.from_points({t: 0.0 for t in range(0, 3700, 100)})
+    moving = SeriesData.from_points({t: NOISE[t // 100 % len(NOISE)] for t in range(0, 3700, 100)})
+    found = detect_anomalies(
+        {("a", "success_rate"): flat, ("a", "latency"): moving}, reference, incident, 5.0
+    )
+    assert [f.metric for f in found] == ["latency"]
+
+
+def test_a_utilisation_held_at_its_ceiling_is_exhausted() -> None:
+    reference, incident = Window(0, 2900), Window(3000, 3600)
+    low = {t: 2.0 + NOISE[t // 100 % len(NOISE)] / 10 for t in range(0, 3000, 100)}
+    pinned = SeriesData.from_points({**low, 3000: 99.8, 3100: 99.9, 3200: 99.9})
+    blip = SeriesData.from_points({**low, 3000: 99.8, 3100: 40.0, 3200: 99.9})
+    found = detect_anomalies(
+        {("a", "CpuUsageRate(%)"): pinned, ("b", "CpuUsageRate(%)"): blip, ("c", "CpuUsage(m)"): pinned},
+        reference,
+        incident,
+        5.0,
+    )
+    assert [(f.node, f.exhausted) for f in found] == [("a", True), ("b", False), ("c", False)]

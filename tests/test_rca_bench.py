@@ -9,7 +9,8 @@ import pytest
 
 from bot.sandbox.bench import BenchInputError, format_table, run_bench
 
-PETSHOP = Path(__file__).resolve().parents[2] / "shared" / "bench" / "petshop"
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+PETSHOP = BENCH / "petshop"
 
 
 @pytest.mark.slow
@@ -23,6 +24,17 @@ def test_petshop_scores_beat_the_published_baselines() -> None:
     assert scores["specificity"] >= 0.9
     with_changes = run_bench(PETSHOP, ignore_changes=False).to_json()
     assert with_changes["top1"] >= scores["top1"] - 1e-9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", ["online-boutique", "train-ticket"])
+@pytest.mark.parametrize("confirmed", [False, True])
+def test_nezha_scores_beat_microrca(app: str, confirmed: bool) -> None:
+    """MicroRCA's published share of faults with the faulty service first: 0.16 and 0.20."""
+    if not (BENCH / "nezha" / app).is_dir():
+        pytest.skip(f"Nezha bench cases not found at {BENCH / 'nezha' / app}")
+    scores = run_bench(BENCH / "nezha" / app, ignore_changes=True, confirmed=confirmed).to_json()
+    assert scores["top1"] > 0.2 and scores["top3"] > 0.2
 
 
 def _write_case(folder: Path, *, broken: str | None = None, root_cause: str | None = "db") -> None:

@@ -66,15 +66,16 @@ class RankedCause:
 class RankingConfig:
     threshold: float = 5.0
     """Robust z (badness) at or above which a series counts as anomalous; the gate uses it too."""
-    quantity_floor: float = 0.05
-    """A quantity's baseline spread is at least this share of its level (see `anomaly.robust_baseline`)."""
+    quantity_floor: float = 0.0
+    """A quantity's baseline spread is at least this share of its level (see `anomaly.robust_baseline`).
+    Cross-validation (scripts/bench_folds.py) found no floor better than none."""
     indirect_weight: float = 0.5
     """Weight of traffic and of what a node sees of others (client side, host) against its own signals."""
     explain_share: float = 0.5
     """A dependency explains a caller's symptom when it departs in kind by at least this share of it."""
     min_relevance: float = 0.5
     """Undated reference: lowest correlation with the alarm for an anomalous node to be a candidate."""
-    explain_margin: float = 0.1
+    explain_margin: float = 0.2
     """Undated reference: a callee explains its caller when its relevance is at least the caller's minus this."""
     change_lookback: int = 86400
     """A change counts for a node when it lands at most this long before the node's onset (and not after)."""
