@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -213,7 +214,7 @@ def persistent(scores: Sequence[float], times: Sequence[int] | None = None) -> l
 def _neighbours(times: Sequence[int] | None, n: int) -> _Near:
     if times is None or n < 3:
         return lambda i, j: True
-    step = float(np.median(np.diff(np.asarray(times, dtype=np.float64))))
+    step = statistics.median(b - a for a, b in pairwise(times))
     return lambda i, j: abs(times[i] - times[j]) <= 1.5 * step
 
 
@@ -278,7 +279,7 @@ def assess_series(
     scores = [float(s) for s in badness(values, baseline, what.direction)]
     held = persistent(scores, times)
     at_peak = max(range(len(held)), key=lambda i: held[i]) if held else 0
-    start = onset_index(scores, threshold, times)
+    start = next((i for i, h in enumerate(held) if h >= threshold), None)
     at_ceiling = [what.percent_of_capacity and v >= CEILING for v in values]
     return SeriesAnomaly(
         node=node,
