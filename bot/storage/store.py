@@ -2,7 +2,12 @@
 
 Rows come back detached (readable after their session closed). Everything that can race between processes —
 incident dedupe, delivery dedupe, finding numbers, report versions, approvals — is decided by a unique
-constraint or a single conditional UPDATE in the database, never by a read followed by a write.
+constraint, a row lock or a single conditional UPDATE in the database, never by a read followed by a write.
+
+A page is taken in one transaction (:meth:`Store.take_page`): its delivery, what it means for the alarm's
+incident (a new one, a recurrence, a re-opened one, a repeat that joins, a resolution) and the investigation
+row, plus whatever the caller adds in the same transaction (the workflow enqueue, when the workflow system
+database is this database). Nothing is half-made: the delivery is recorded exactly when the page is.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import hashlib
 import secrets
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -19,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
-from bot.domain import Page
+from bot.domain import Page, PageSource
 from bot.storage.tables import (
     ActionRecord,
     ActionStatus,
@@ -42,6 +49,59 @@ RowT = TypeVar("RowT", bound=SQLModel)
 
 #: How often add_finding retries when another writer took the same sequence number (SQLite only, in practice).
 _SEQ_ATTEMPTS = 50
+#: How often take_page retries when a concurrent writer opened the same episode or investigation first.
+_TAKE_ATTEMPTS = 5
+
+
+def alarm_key(page: Page) -> str:
+    """Which alarm a page is about, whatever the hour: its source and PagerDuty incident id, else its alarm
+    name, else its title. An alarm has at most one open incident at a time."""
+    key = page.incident_id or page.alarm_name or page.title
+    return hashlib.sha256(f"{page.source.value}|{key}".encode()).hexdigest()[:16]
+
+
+def investigation_workflow_id(incident: Incident, n: int) -> str:
+    """The workflow id of an incident's `n`-th investigation (the first, or one after a re-open)."""
+    return f"inv-{incident.fingerprint}" if n <= 1 else f"inv-{incident.fingerprint}-{n}"
+
+
+class Intent(StrEnum):
+    """What a page says: the alarm fires, it is over, or (PagerDuty) a resolved incident was re-opened."""
+
+    FIRE = "fire"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+
+
+class Outcome(StrEnum):
+    """What taking a page did (stored with its delivery, as `InboundDelivery.outcome`)."""
+
+    NEW = "new"  # a new incident and its investigation
+    RECURRENCE = "recurrence"  # a new incident of an alarm whose earlier incident was resolved
+    REOPENED = "reopened"  # a resolved incident opened again, with a new investigation
+    JOINED = "joined"  # a repeat of an alarm still firing: joins its open incident
+    RESOLVED = "resolved"  # the page resolved its alarm's open incident
+    IGNORED = "ignored"  # nothing to do (OK for nothing open, a stale PagerDuty trigger)
+    STEER = "steer"  # a steering reply (see take_steering)
+
+
+#: Outcomes that start an investigation.
+STARTS = frozenset({Outcome.NEW, Outcome.RECURRENCE, Outcome.REOPENED})
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What :meth:`Store.take_page` did with a page. `duplicate`: the delivery was taken before, and this
+    is what it did then (the caller finishes what that delivery started: its enqueue is idempotent)."""
+
+    outcome: Outcome
+    incident: Incident | None = None
+    investigation: Investigation | None = None
+    duplicate: bool = False
+
+
+#: Runs inside take_page's transaction, before it commits (the workflow enqueue, on the same database).
+InTransaction = Callable[[Session, Taken], None]
 
 
 def _unique_violation(err: IntegrityError) -> bool:
@@ -85,10 +145,12 @@ class Store:
     def open_incident(self, page: Page, *, service: str | None = None) -> tuple[Incident, bool]:
         """The incident for `page`'s fingerprint, created if new; the flag says whether it was created.
 
-        A repeated page (same fingerprint) returns the existing incident, whatever its status.
+        A repeated page (same fingerprint) returns the existing incident, whatever its status. (Pages from
+        the surfaces go through :meth:`take_page`, which knows about episodes; this is the plain form.)
         """
         row = Incident(
             fingerprint=page.fingerprint(),
+            alarm_key=alarm_key(page),
             title=page.title,
             service=service or page.service_hint,
             channel=page.channel,
@@ -255,6 +317,288 @@ class Store:
                 .order_by(col(Investigation.id))
             )
             return list(s.exec(stmt).all())
+
+    # Pages: one transaction each.
+
+    def take_page(
+        self,
+        page: Page,
+        intent: Intent,
+        source: str,
+        delivery_id: str,
+        *,
+        then: InTransaction | None = None,
+    ) -> Taken:
+        """Record a page delivery and what it means for its alarm's incident, in one transaction.
+
+        - FIRE: joins the alarm's open incident (and its latest investigation); else opens a new incident
+          with its investigation, linked to the alarm's previous incident as a recurrence when there is one.
+          A PagerDuty incident that was resolved comes back only by being re-opened: a trigger for it is stale.
+        - REOPEN: opens the alarm's latest incident again with a new investigation (one still running is
+          joined); FIRE when the alarm has no incident yet.
+        - RESOLVE: resolves the alarm's open incident (IGNORED when none is open).
+
+        `then(session, taken)` runs inside the transaction before it commits when the page starts or
+        resolves something. A delivery seen before returns what it did then, with `duplicate` set.
+        """
+        for _ in range(_TAKE_ATTEMPTS):
+            with self._session() as s:
+                delivery = InboundDelivery(source=source, delivery_id=delivery_id, received_at=self.clock())
+                s.add(delivery)
+                try:
+                    s.flush()
+                except IntegrityError as err:
+                    if not _unique_violation(err):
+                        raise
+                    s.rollback()
+                    return self._taken_before(s, source, delivery_id)
+                try:
+                    taken = self._decide(s, page, intent)
+                    delivery.outcome = taken.outcome.value
+                    delivery.incident_id = taken.incident.id if taken.incident else None
+                    delivery.investigation_id = taken.investigation.id if taken.investigation else None
+                    s.add(delivery)
+                    if then is not None and taken.outcome in (*STARTS, Outcome.RESOLVED):
+                        then(s, taken)
+                    s.commit()
+                    return taken
+                except IntegrityError as err:
+                    if not _unique_violation(err):
+                        raise
+                    s.rollback()  # a concurrent page opened the same episode or investigation: look again
+        raise RuntimeError(f"page delivery {source}:{delivery_id} kept conflicting with concurrent pages")
+
+    def _taken_before(self, s: Session, source: str, delivery_id: str) -> Taken:
+        row = s.exec(
+            select(InboundDelivery).where(
+                InboundDelivery.source == source, InboundDelivery.delivery_id == delivery_id
+            )
+        ).one()
+        outcome = Outcome(row.outcome) if row.outcome else Outcome.IGNORED
+        incident = s.get(Incident, row.incident_id) if row.incident_id else None
+        inv = s.get(Investigation, row.investigation_id) if row.investigation_id else None
+        return Taken(outcome, incident, inv, duplicate=True)
+
+    def _decide(self, s: Session, page: Page, intent: Intent) -> Taken:
+        key = alarm_key(page)
+        # Locked, so a resolution and a repeat racing on one incident are decided one after the other (on
+        # PostgreSQL the second sees the first's outcome; SQLite has one writer at a time anyway).
+        open_inc = s.exec(
+            select(Incident)
+            .where(Incident.alarm_key == key, Incident.status == IncidentStatus.OPEN.value)
+            .order_by(col(Incident.id).desc())
+            .limit(1)
+            .with_for_update()
+        ).first()
+        if intent is Intent.RESOLVE:
+            if open_inc is None:
+                return Taken(Outcome.IGNORED)
+            open_inc.status, open_inc.resolved_at = IncidentStatus.RESOLVED.value, self.clock()
+            s.add(open_inc)
+            s.flush()
+            return Taken(Outcome.RESOLVED, open_inc, self._latest_investigation(s, open_inc))
+        prior = (
+            open_inc
+            or s.exec(
+                select(Incident).where(Incident.alarm_key == key).order_by(col(Incident.id).desc()).limit(1)
+            ).first()
+        )
+        if intent is Intent.REOPEN and prior is not None:
+            return self._reopen(s, prior)
+        if open_inc is not None:
+            return self._join(s, open_inc, page)
+        if prior is not None and page.source is PageSource.PAGERDUTY and page.incident_id:
+            return Taken(Outcome.IGNORED, prior)
+        count = s.exec(select(sa.func.count()).select_from(Incident).where(Incident.alarm_key == key)).one()
+        incident = Incident(
+            fingerprint=key if not count else f"{key}-{count + 1}",
+            alarm_key=key,
+            recurrence_of=prior.id if prior is not None else None,
+            title=page.title,
+            service=page.service_hint,
+            channel=page.channel,
+            thread_ts=page.message_ts,
+            opened_at=self.clock(),
+            page=page.model_dump(mode="json"),
+        )
+        s.add(incident)
+        s.flush()
+        inv = self._new_investigation(s, incident, 1)
+        return Taken(Outcome.RECURRENCE if prior is not None else Outcome.NEW, incident, inv)
+
+    def _join(self, s: Session, incident: Incident, page: Page) -> Taken:
+        """A repeat of an alarm still firing: the open incident, its thread filled in if it had none."""
+        if not incident.thread_ts and page.channel and page.message_ts:
+            incident.channel, incident.thread_ts = page.channel, page.message_ts
+            s.add(incident)
+        inv = self._latest_investigation(s, incident)
+        if inv is None:  # an incident left without an investigation (before 0004): give it one now
+            return Taken(Outcome.NEW, incident, self._new_investigation(s, incident, 1))
+        return Taken(Outcome.JOINED, incident, inv)
+
+    def _reopen(self, s: Session, incident: Incident) -> Taken:
+        latest = self._latest_investigation(s, incident)
+        if incident.status == IncidentStatus.OPEN.value and (
+            latest is not None and latest.status == InvestigationStatus.RUNNING.value
+        ):
+            return Taken(Outcome.JOINED, incident, latest)
+        if incident.status != IncidentStatus.OPEN.value:
+            locked = s.exec(select(Incident).where(Incident.id == incident.id).with_for_update()).one()
+            incident = locked
+            incident.status, incident.resolved_at = IncidentStatus.OPEN.value, None
+            s.add(incident)
+        count = len(self._investigations(s, incident))
+        return Taken(Outcome.REOPENED, incident, self._new_investigation(s, incident, count + 1))
+
+    def _new_investigation(self, s: Session, incident: Incident, n: int) -> Investigation:
+        assert incident.id is not None
+        inv = Investigation(
+            incident_id=incident.id,
+            workflow_id=investigation_workflow_id(incident, n),
+            started_at=self.clock(),
+        )
+        s.add(inv)
+        s.flush()
+        return inv
+
+    @staticmethod
+    def _investigations(s: Session, incident: Incident) -> list[Investigation]:
+        stmt = (
+            select(Investigation)
+            .where(Investigation.incident_id == incident.id)
+            .order_by(col(Investigation.id))
+        )
+        return list(s.exec(stmt).all())
+
+    def _latest_investigation(self, s: Session, incident: Incident) -> Investigation | None:
+        invs = self._investigations(s, incident)
+        return invs[-1] if invs else None
+
+    def take_steering(
+        self,
+        investigation_id: int,
+        user: str,
+        text: str,
+        source: str,
+        delivery_id: str,
+        *,
+        then: Callable[[Session, SteeringMessage], None] | None = None,
+    ) -> tuple[SteeringMessage, bool]:
+        """Record a steering reply with its delivery in one transaction; returns it and whether the delivery
+        was seen before (then the reply is the one stored the first time).
+
+        `then(session, reply)` runs in the transaction when the investigation is no longer running (its
+        follow-up must be enqueued). The investigation's row is locked while its status is read, so a reply
+        and the investigation finishing are ordered: either the reply is written before the finish and the
+        finishing workflow sees it, or it reads the investigation finished and `then` runs.
+        """
+        with self._session() as s:
+            delivery = InboundDelivery(source=source, delivery_id=delivery_id, received_at=self.clock())
+            s.add(delivery)
+            try:
+                s.flush()
+            except IntegrityError as err:
+                if not _unique_violation(err):
+                    raise
+                s.rollback()
+                before = s.exec(
+                    select(InboundDelivery).where(
+                        InboundDelivery.source == source, InboundDelivery.delivery_id == delivery_id
+                    )
+                ).one()
+                found = s.get(SteeringMessage, before.steering_id) if before.steering_id else None
+                if found is None:
+                    raise LookupError(f"delivery {source}:{delivery_id} was not a steering reply") from err
+                return found, True
+            inv = s.exec(
+                select(Investigation)
+                .where(Investigation.id == investigation_id)
+                .with_for_update(read=True)  # FOR SHARE: waits for a finish_investigation in flight
+            ).one()
+            row = SteeringMessage(
+                investigation_id=investigation_id, user=user, text=text, received_at=self.clock()
+            )
+            s.add(row)
+            s.flush()
+            delivery.outcome, delivery.steering_id = Outcome.STEER.value, row.id
+            delivery.investigation_id, delivery.incident_id = investigation_id, inv.incident_id
+            s.add(delivery)
+            if then is not None and inv.status != InvestigationStatus.RUNNING.value:
+                then(s, row)
+            s.commit()
+            return row, False
+
+    # What a restarted process looks for: anything a crash or an outage left half-made.
+
+    def running_investigations(self, limit: int = 1000) -> list[tuple[Incident, Investigation]]:
+        """Investigations still marked running, with their incident, oldest first."""
+        with self._session() as s:
+            stmt = (
+                select(Incident, Investigation)
+                .join(Investigation, col(Investigation.incident_id) == col(Incident.id))
+                .where(Investigation.status == InvestigationStatus.RUNNING.value)
+                .order_by(col(Investigation.id))
+                .limit(limit)
+            )
+            return [(inc, inv) for inc, inv in s.exec(stmt).all()]
+
+    def open_incidents_without_investigation(self, limit: int = 1000) -> list[Incident]:
+        """Open incidents that have no investigation at all."""
+        with self._session() as s:
+            has = select(Investigation.id).where(col(Investigation.incident_id) == col(Incident.id))
+            stmt = (
+                select(Incident)
+                .where(Incident.status == IncidentStatus.OPEN.value, ~has.exists())
+                .order_by(col(Incident.id))
+                .limit(limit)
+            )
+            return list(s.exec(stmt).all())
+
+    def give_investigation(self, incident_id: int) -> Investigation:
+        """The incident's latest investigation, created (its first) if it has none."""
+        for _ in range(_TAKE_ATTEMPTS):
+            with self._session() as s:
+                incident = s.get(Incident, incident_id)
+                if incident is None:
+                    raise LookupError(f"no incident {incident_id}")
+                inv = self._latest_investigation(s, incident) or self._new_investigation(s, incident, 1)
+                try:
+                    s.commit()
+                    return inv
+                except IntegrityError as err:
+                    if not _unique_violation(err):
+                        raise
+        raise RuntimeError(f"incident {incident_id} kept conflicting")
+
+    def resolved_since(
+        self, since: datetime, limit: int = 1000
+    ) -> list[tuple[Incident, Investigation | None]]:
+        """Incidents resolved after `since`, each with its latest investigation."""
+        with self._session() as s:
+            stmt = (
+                select(Incident)
+                .where(Incident.status == IncidentStatus.RESOLVED.value, col(Incident.resolved_at) > since)
+                .order_by(col(Incident.id))
+                .limit(limit)
+            )
+            return [(inc, self._latest_investigation(s, inc)) for inc in s.exec(stmt).all()]
+
+    def finished_with_unread_steering(self, limit: int = 1000) -> list[tuple[Incident, Investigation, int]]:
+        """Finished investigations with steering replies nobody took up: incident, investigation, newest id."""
+        with self._session() as s:
+            newest = sa.func.max(SteeringMessage.id)
+            stmt = (
+                select(Incident, Investigation, newest)
+                .join(Investigation, col(Investigation.incident_id) == col(Incident.id))
+                .join(SteeringMessage, col(SteeringMessage.investigation_id) == col(Investigation.id))
+                .where(
+                    Investigation.status != InvestigationStatus.RUNNING.value,
+                    col(SteeringMessage.claimed_by).is_(None),
+                )
+                .group_by(col(Incident.id), col(Investigation.id))
+                .limit(limit)
+            )
+            return [(inc, inv, int(n or 0)) for inc, inv, n in s.exec(stmt).all()]
 
     # Findings.
 

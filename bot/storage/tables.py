@@ -95,12 +95,20 @@ class Verdict(StrEnum):
 
 
 class Incident(SQLModel, table=True):
-    """One problem, however many times it was paged: `fingerprint` is `Page.fingerprint()`."""
+    """One episode of a problem, however many times it was paged while it lasted.
+
+    `alarm_key` names the alarm (or PagerDuty incident) whatever the hour; an alarm has at most one open
+    incident at a time, and one that fires again after it was resolved opens a new incident that points at
+    the earlier one (`recurrence_of`). `fingerprint` is unique per episode: the alarm key for the first, the
+    key and the episode's number after it (rows from before migration 0004 keep `Page.fingerprint()`).
+    """
 
     __tablename__ = "incidents"
 
     id: int | None = Field(default=None, primary_key=True)
     fingerprint: str = Field(max_length=64, unique=True)
+    alarm_key: str | None = Field(default=None, max_length=64, index=True)
+    recurrence_of: int | None = Field(default=None, foreign_key="incidents.id")
     title: str
     service: str | None = None
     status: str = Field(default=IncidentStatus.OPEN.value, max_length=16, index=True)
@@ -213,7 +221,12 @@ class AuditEntry(SQLModel, table=True):
 
 
 class InboundDelivery(SQLModel, table=True):
-    """A delivery id already received (Slack event_id, PagerDuty X-Webhook-Id, SNS MessageId)."""
+    """A delivery already received (Slack event_id, PagerDuty event.id, SNS MessageId), and what it led to.
+
+    A page's delivery is written in the transaction that records the page, with its `outcome` (see
+    :class:`~bot.storage.store.Outcome`) and the incident, investigation or steering reply it made or joined, so a
+    re-delivery can finish what its first delivery started (enqueue again; the enqueue is idempotent).
+    """
 
     __tablename__ = "inbound_deliveries"
     __table_args__ = (sa.UniqueConstraint("source", "delivery_id"),)
@@ -222,6 +235,10 @@ class InboundDelivery(SQLModel, table=True):
     source: str = Field(max_length=32)
     delivery_id: str = Field(max_length=128)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    outcome: str | None = Field(default=None, max_length=16)
+    incident_id: int | None = Field(default=None, foreign_key="incidents.id")
+    investigation_id: int | None = Field(default=None, foreign_key="investigations.id")
+    steering_id: int | None = Field(default=None, foreign_key="steering_messages.id")
 
 
 class Feedback(SQLModel, table=True):
