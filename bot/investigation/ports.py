@@ -2,6 +2,10 @@
 
 The use case calls a `Notifier` as an investigation moves; the Slack surface implements it (posting in the
 page's thread), and is handed to the use case at start-up, so the use case never imports Slack.
+
+Surfaces hand pages over with `Investigations.accept`, naming the delivery that carried them: the page, what
+it means for its alarm's incident and the enqueue of whatever it starts are recorded before `accept`
+returns (an exception means nothing was recorded: answer the sender so that it delivers again).
 """
 
 from __future__ import annotations
@@ -21,6 +25,32 @@ class InvestigationRef:
     workflow_id: str
     channel: str | None
     thread_ts: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What carried a page or a reply: the sender (`slack`, `pagerduty`, `sns`, `manual`) and its delivery
+    id (Slack event_id, PagerDuty event.id, SNS MessageId). A delivery is taken once; a re-delivery gets
+    the first one's outcome back, and whatever the first one started is finished."""
+
+    source: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What `Investigations.accept` did: `outcome` is `new`, `recurrence`, `reopened` (an investigation was
+    started), `joined` (a repeat of an alarm still firing), `resolved` or `ignored`; `duplicate` when the
+    delivery had been taken before (the outcome is the first delivery's)."""
+
+    outcome: str
+    ref: InvestigationRef | None
+    duplicate: bool = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the page started an investigation."""
+        return self.outcome in ("new", "recurrence", "reopened")
 
 
 class Notifier(Protocol):
@@ -43,6 +73,13 @@ class Notifier(Protocol):
     def reply(self, ref: InvestigationRef, text: str) -> None:
         """A plain reply in the investigation's thread (e.g. how steering changed the plan)."""
 
+    def post_page(
+        self, ref: InvestigationRef, page: Page, channel: str, *, maybe_posted: bool = False
+    ) -> tuple[str, str] | None:
+        """Post a page that came by webhook into `channel`, as the top of the investigation's thread;
+        returns (channel id, message ts), or None when pages are posted nowhere. With `maybe_posted` (the
+        call is a retry, or follows a crash) it looks for the message it posted before and reuses it."""
+
 
 class NullNotifier:
     """A notifier that tells no one (tests, batch evaluation)."""
@@ -64,6 +101,12 @@ class NullNotifier:
     def reply(self, ref: InvestigationRef, text: str) -> None:
         """Do nothing."""
 
+    def post_page(
+        self, ref: InvestigationRef, page: Page, channel: str, *, maybe_posted: bool = False
+    ) -> tuple[str, str] | None:
+        """Post nothing."""
+        return None
+
 
 @dataclass(frozen=True)
 class OpenInvestigation:
@@ -79,18 +122,25 @@ class OpenInvestigation:
 class Investigations(Protocol):
     """What surfaces may ask of the investigation use case (implemented by bot.investigation.service)."""
 
-    def open(self, page: Page) -> InvestigationRef:
-        """Triage a page and start (or join) its investigation; returns at once, the work runs elsewhere.
+    def accept(self, page: Page, delivery: Delivery, *, reopened: bool = False) -> Accepted:
+        """Record a page and enqueue what it starts, durably, before returning; the work runs elsewhere.
 
-        The page's `channel`/`message_ts` say where its thread is. A repeated page (same fingerprint) joins the
-        open investigation instead of starting another.
+        The page's `channel`/`message_ts` say where its thread is; a page without one (a webhook) is posted
+        into the page channel first. A repeat of an alarm still firing joins its open investigation; an
+        alarm that fires again after it was resolved starts a new investigation, linked as a recurrence;
+        `reopened` (PagerDuty re-opened a resolved incident) opens it again and investigates again; an
+        OK/resolved page resolves the open incident. Raises when the page could not be recorded.
         """
+
+    def open(self, page: Page) -> InvestigationRef:
+        """`accept` for a page no sender will deliver again (the CLI, tests); returns its investigation."""
 
     def find_by_thread(self, channel: str, thread_ts: str) -> InvestigationRef | None:
         """The investigation whose thread this is, if any."""
 
-    def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
-        """Deliver a steering message from the thread to the investigation, wherever it runs."""
+    def steer(self, ref: InvestigationRef, user: str, text: str, *, delivery: Delivery | None = None) -> None:
+        """Record a steering message from the thread (durably, once per delivery) for the investigation,
+        wherever it runs. Raises when it could not be recorded."""
 
     def open_investigations(self) -> list[OpenInvestigation]:
         """Investigations not yet resolved, newest first."""

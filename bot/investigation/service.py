@@ -1,13 +1,14 @@
 """The `Investigations` port (bot.investigation.ports) over the durable runtime and storage.
 
-Surfaces call this: `open` triages a page and enqueues its workflow without waiting for it; `steer` records a
-thread reply for the running investigation to read, or enqueues a follow-up for a finished one.
+Surfaces call this: `accept` records a page (its delivery, its incident and investigation rows, the enqueue
+of its workflow) before it returns, without waiting for the investigation; `steer` records a thread reply
+for the running investigation to read, or enqueues a follow-up for a finished one.
 """
 
 from __future__ import annotations
 
 from bot.domain import InvestigationStatus, Page, Report
-from bot.investigation.ports import InvestigationRef, OpenInvestigation
+from bot.investigation.ports import Accepted, Delivery, InvestigationRef, OpenInvestigation
 from bot.investigation.workflow import Runtime, ref_of, status_for
 from bot.storage.store import Store
 
@@ -19,22 +20,22 @@ class InvestigationService:
         self.runtime = runtime
         self.store = store
 
+    def accept(self, page: Page, delivery: Delivery, *, reopened: bool = False) -> Accepted:
+        """Record `page` and enqueue what it starts or resolves; see `Investigations.accept`."""
+        return self.runtime.accept(page, delivery, reopened=reopened)
+
     def open(self, page: Page) -> InvestigationRef:
-        """Triage `page` and enqueue (or join) its investigation; returns at once.
+        """Record `page` and enqueue (or join) its investigation; returns at once.
 
         A resolved/OK page for an open incident resolves it (status RESOLVED) and returns that incident's
-        investigation. A resolved page that matches no open incident opens nothing: the ref has
-        `investigation_id == 0` and an empty `workflow_id`.
+        investigation. A page that opens nothing (a resolved page that matches no open incident) returns a
+        ref with `investigation_id == 0` and an empty `workflow_id`.
         """
-        t = self.runtime.start(page)
-        if t.ref is not None:
-            return t.ref
+        accepted = self.runtime.open(page)
+        if accepted.ref is not None:
+            return accepted.ref
         return InvestigationRef(
-            investigation_id=0,
-            incident_id=t.incident_id or 0,
-            workflow_id="",
-            channel=page.channel,
-            thread_ts=page.message_ts,
+            investigation_id=0, incident_id=0, workflow_id="", channel=page.channel, thread_ts=page.message_ts
         )
 
     def find_by_thread(self, channel: str, thread_ts: str) -> InvestigationRef | None:
@@ -47,11 +48,11 @@ class InvestigationService:
             return None
         return ref_of(incident, invs[-1].id, invs[-1].workflow_id)
 
-    def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
-        """Record a steering reply: the running investigation reads it between phases, or a follow-up
-        re-issues the report of a finished one."""
+    def steer(self, ref: InvestigationRef, user: str, text: str, *, delivery: Delivery | None = None) -> None:
+        """Record a steering reply (once per delivery): the running investigation reads it between phases,
+        or a follow-up re-issues the report of a finished one."""
         if ref.investigation_id:
-            self.runtime.steer(ref, user, text)
+            self.runtime.steer(ref, user, text, delivery)
 
     def open_investigations(self) -> list[OpenInvestigation]:
         """Investigations of incidents not yet resolved, newest first."""

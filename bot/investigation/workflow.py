@@ -1,10 +1,17 @@
-"""Durable investigations on DBOS Transact: one workflow per page, each phase a checkpointed step.
+"""Durable investigations on DBOS Transact: one workflow per investigation, each phase a checkpointed step.
 
-When a page is enqueued the thread hears what the investigation will look at. The workflow
-`inv-<fingerprint>` opens the incident and investigation rows, then scopes, gathers and concludes, each a
-step whose result DBOS records: a process killed half way resumes on restart (same `executor_id`, same
-system database) from the first unfinished step. Findings are stored the
-moment they are found and only then handed to the notifier.
+A page is taken in one database transaction (`Runtime.accept` -> `Store.take_page`): its delivery, what it
+means for its alarm's incident (new, a recurrence after a resolve, re-opened, a repeat that joins, resolved)
+and the investigation row -- and, when DBOS's system tables live in our database, the enqueue of the `page`
+workflow too (see :mod:`bot.investigation.enqueue`). Only then does the surface answer the sender.
+
+The `page` workflow (queue `pages`, run by every process, the web one included) posts a webhook page into
+the page channel, says in the thread what the investigation will look at and opens the status line, so
+every page hears at once even when the investigation workers are busy; then it enqueues the investigation
+workflow (`inv-<alarm key>`, `-<n>` for later episodes and re-opens) on the `investigations` queue. That
+workflow scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way
+resumes on restart (same `executor_id`, same system database) from the first unfinished step. Findings are
+stored the moment they are found and only then handed to the notifier.
 
 Steering replies are written to the store by the surface first. A running investigation takes them up between
 its phases, so they shape its first report; after it has finished, each reply enqueues a follow-up workflow
@@ -13,30 +20,36 @@ investigation gathered and publishes the next report version. No workflow waits 
 incident holds no worker.
 
 Steps run at least once, so every side effect is idempotent: findings carry a key and are stored once,
-report versions are immutable, steering replies are claimed by name, notifiers promise idempotence.
+report versions are immutable, steering replies are claimed by name, notifiers promise idempotence. Steps
+that write to our database retry for a while, so a database outage of a few seconds fails no investigation.
+Whatever a crash or an outage leaves half-made is finished by :mod:`bot.investigation.recovery`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from dbos import DBOS, DBOSConfig, Queue, SetEnqueueOptions, SetWorkflowID, WorkflowHandle
 from sqlalchemy.engine import make_url
+from sqlmodel import Session
 
 from bot.config import Settings
 from bot.domain import Category, Evidence, InvestigationStatus, Mitigation, Page, Report
 from bot.investigation.engine import Deps, Gathered, Investigator, Scoped
-from bot.investigation.ports import InvestigationRef, Notifier
+from bot.investigation.enqueue import APP_NAME, Enqueuer
+from bot.investigation.ports import Accepted, Delivery, InvestigationRef, Notifier
 from bot.investigation.steering import Directive, Steering, apply, describe_change, parse_steering
-from bot.storage.store import Store
-from bot.storage.tables import Finding, Incident, IncidentStatus
+from bot.storage.store import STARTS, Intent, Outcome, Store, Taken, alarm_key
+from bot.storage.tables import Finding, Incident, IncidentStatus, Investigation, SteeringMessage
 from bot.storage.tables import InvestigationStatus as RunState
 
 log = logging.getLogger(__name__)
@@ -45,18 +58,49 @@ log = logging.getLogger(__name__)
 QUEUE = "investigations"
 #: The DBOS queue of steering follow-ups, partitioned by investigation.
 FOLLOW_UPS = "steering"
+#: The DBOS queue of the short workflows that announce a page and resolve an incident: every process runs
+#: it, the queue-only web process included, so a page is answered in its thread at once.
+PAGES = "pages"
+#: How many page workflows one process runs at once.
+PAGES_CONCURRENCY = 8
 #: Page states that say the problem is over.
 RESOLVED_STATES = frozenset({"OK", "RESOLVED", "resolved", "ok"})
+#: Page states that ask for nothing (PagerDuty acknowledged; a CloudWatch alarm without data).
+QUIET_STATES = frozenset({"ACKNOWLEDGED", "INSUFFICIENT_DATA"})
+
+#: Retries of the steps that write to our database: about half a minute of outage before giving up.
+_DB_STEP: dict[str, Any] = {
+    "retries_allowed": True,
+    "max_attempts": 6,
+    "interval_seconds": 1.0,
+    "backoff_rate": 2.0,
+}
+#: Retries of the phases that read the estate (and store findings as they go): a few seconds of outage.
+_HEAVY_STEP: dict[str, Any] = {
+    "retries_allowed": True,
+    "max_attempts": 4,
+    "interval_seconds": 1.0,
+    "backoff_rate": 2.0,
+}
 
 
 def workflow_id_for(page: Page) -> str:
-    """The investigation workflow's id: a repeated page (same fingerprint) joins the same workflow."""
-    return f"inv-{page.fingerprint()}"
+    """The workflow id of the first investigation of `page`'s alarm (later episodes add `-<n>`)."""
+    return f"inv-{alarm_key(page)}"
 
 
 def is_resolution(page: Page) -> bool:
     """Whether the page says its problem is over (CloudWatch OK, PagerDuty resolved)."""
     return (page.state or "") in RESOLVED_STATES
+
+
+def intent_of(page: Page, *, reopened: bool = False) -> Intent | None:
+    """What a page asks for: None when nothing (acknowledged, no data), else fire / resolve / re-open."""
+    if (page.state or "").upper() in QUIET_STATES:
+        return None
+    if is_resolution(page):
+        return Intent.RESOLVE
+    return Intent.REOPEN if reopened else Intent.FIRE
 
 
 def status_for(report: Report) -> InvestigationStatus:
@@ -78,16 +122,7 @@ def root_cause_line(report: Report | None) -> str | None:
     return f"{rc.service or 'no service (false alarm)'} ({rc.category.value}, {rc.confidence:.0%})"
 
 
-# --- triage ------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Triage:
-    """What triage decided: `new` investigation, `joined` an open one, or the page `resolved` an incident."""
-
-    kind: str
-    ref: InvestigationRef | None
-    incident_id: int | None = None
+# --- references -------------------------------------------------------------------------------------------
 
 
 def ref_of(incident: Incident, investigation_id: int, workflow_id: str) -> InvestigationRef:
@@ -102,57 +137,38 @@ def ref_of(incident: Incident, investigation_id: int, workflow_id: str) -> Inves
     )
 
 
+def ref_of_row(incident: Incident, inv: Investigation) -> InvestigationRef:
+    """`ref_of` for an investigation row."""
+    assert inv.id is not None
+    return ref_of(incident, inv.id, inv.workflow_id)
+
+
 def _latest_ref(store: Store, incident: Incident) -> InvestigationRef | None:
     assert incident.id is not None
     invs = store.investigations_of(incident.id)
     if not invs:
         return None
-    inv = invs[-1]
-    assert inv.id is not None
-    return ref_of(incident, inv.id, inv.workflow_id)
+    return ref_of_row(incident, invs[-1])
 
 
-def _matching_open_incident(store: Store, page: Page) -> Incident | None:
-    """The open incident this page is about: same fingerprint, else same source and alarm / incident id."""
-    found = store.find_open_incident(page.fingerprint())
-    if found is not None:
-        return found
-    key = page.incident_id or page.alarm_name
-    if not key:
-        return None
-    for inc in store.recent_incidents(200):
-        if inc.status != IncidentStatus.OPEN.value:
-            continue
-        other = inc.page or {}
-        if other.get("source") == page.source.value and key in (
-            other.get("incident_id"),
-            other.get("alarm_name"),
-        ):
-            return inc
+def page_workflow_id(investigation_workflow_id: str) -> str:
+    """The id of the workflow that announces an investigation and enqueues it."""
+    return f"page-{investigation_workflow_id}"
+
+
+def resolve_workflow_id(incident_id: int, investigation_id: int | None) -> str:
+    """The id of the workflow that tells the thread its incident was resolved (once per investigation, so
+    a re-opened incident resolved again is told again)."""
+    return f"resolve-{incident_id}-{investigation_id or 0}"
+
+
+def note_for(outcome: Outcome | str) -> str | None:
+    """What the thread is told about why this investigation started, beyond the page itself."""
+    if outcome == Outcome.RECURRENCE:
+        return "it fired again after its earlier incident was resolved"
+    if outcome == Outcome.REOPENED:
+        return "the incident was re-opened"
     return None
-
-
-def triage(store: Store, page: Page) -> Triage:
-    """Decide what a page means and record it: idempotent, so the workflow and the surface may both call it.
-
-    An OK/resolved page for an open incident -> `resolved` (the caller resolves it); for none -> `ignored`.
-    Otherwise the incident for the page's fingerprint is opened or found and its investigation row made.
-    """
-    if is_resolution(page):
-        inc = _matching_open_incident(store, page)
-        if inc is None:
-            return Triage("ignored", None)
-        return Triage("resolved", _latest_ref(store, inc), inc.id)
-    incident, created = store.open_incident(page)
-    assert incident.id is not None
-    if not created and not incident.thread_ts and page.channel and page.message_ts:
-        store.set_incident_messages(incident.id, channel=page.channel, thread_ts=page.message_ts)
-        incident.channel, incident.thread_ts = page.channel, page.message_ts
-    wf = workflow_id_for(page)
-    existing = store.investigations_of(incident.id)
-    inv = existing[-1] if existing and not created else store.start_investigation(incident.id, wf)
-    assert inv.id is not None
-    return Triage("new" if created else "joined", ref_of(incident, inv.id, inv.workflow_id), incident.id)
 
 
 # --- the process-wide context the workflow's steps use -----------------------------------------------------
@@ -160,6 +176,7 @@ def triage(store: Store, page: Page) -> Triage:
 
 @dataclass
 class _Context:
+    settings: Settings
     store: Store
     notifier: Notifier
     deps_factory: Callable[[], Deps]
@@ -244,47 +261,98 @@ class _Recorder:
 # --- steps -------------------------------------------------------------------------------------------------
 
 
-@DBOS.step(name="inv.open")
+@DBOS.step(name="inv.open", **_DB_STEP)
 def _open_step(page_json: dict[str, Any]) -> InvestigationRef:
-    t = triage(_c().store, Page.model_validate(page_json))
-    if t.ref is None:
-        raise RuntimeError(f"page {page_json.get('title')!r} opened no investigation ({t.kind})")
-    return t.ref
+    """Take the page (a workflow started without the enqueuer's triage, from before 0004)."""
+    taken = _c().store.take_page(
+        Page.model_validate(page_json), Intent.FIRE, "workflow", DBOS.workflow_id or "unknown"
+    )
+    if taken.incident is None or taken.investigation is None:
+        raise RuntimeError(f"page {page_json.get('title')!r} opened no investigation ({taken.outcome})")
+    return ref_of_row(taken.incident, taken.investigation)
 
 
-def announce(notifier: Notifier, ref: InvestigationRef, page: Page) -> None:
-    """Say in the thread what the investigation will look at, and open the channel's status line. Done when
-    the page is enqueued, by the process that takes it, so the thread hears at once even when every worker
-    is busy (and only one process ever posts it)."""
+def announce(notifier: Notifier, ref: InvestigationRef, page: Page, note: str | None = None) -> None:
+    """Say in the thread what the investigation will look at, and open (or move) the channel's status line."""
     what = page.alarm_name or page.title
     hint = f" ({page.service_hint})" if page.service_hint and page.service_hint not in what else ""
-    looking = f"looking at {what}{hint}, checking metrics, changes, logs..."
+    why = f" ({note})" if note else ""
+    looking = f"looking at {what}{hint}{why}, checking metrics, changes, logs..."
     _safely("started", notifier.started, ref, page, looking)
     _safely("status", notifier.status, ref, InvestigationStatus.INVESTIGATING, page, None)
 
 
-@DBOS.step(name="inv.scope")
+@DBOS.step(name="page.post", retries_allowed=True, max_attempts=8, interval_seconds=1.0, backoff_rate=2.0)
+def _post_page_step(ref: InvestigationRef, page_json: dict[str, Any]) -> InvestigationRef:
+    """Post a webhook page into the page channel (once: the incident remembers its thread, and the notifier
+    finds a message it posted before a crash); the investigation's thread is under it."""
+    ctx = _c()
+    incident = ctx.store.get_incident(ref.incident_id)
+    if incident is not None and incident.channel and incident.thread_ts:
+        return dataclasses.replace(ref, channel=incident.channel, thread_ts=incident.thread_ts)
+    placed = ctx.notifier.post_page(
+        ref, Page.model_validate(page_json), ctx.settings.page_channel, maybe_posted=_repeated_step()
+    )
+    if placed is None:
+        return ref
+    channel, ts = placed
+    ctx.store.set_incident_messages(ref.incident_id, channel=channel, thread_ts=ts)
+    return dataclasses.replace(ref, channel=channel, thread_ts=ts)
+
+
+def _repeated_step() -> bool:
+    """Whether the running step may have run before: a retry, or a workflow recovered after a crash."""
+    step = DBOS.step_status
+    if step is not None and (step.current_attempt or 0) > 0:
+        return True
+    status = DBOS.get_workflow_status(DBOS.workflow_id or "")
+    return status is None or (status.recovery_attempts or 0) > 1
+
+
+@DBOS.step(name="page.announce")
+def _announce_step(ref: InvestigationRef, page_json: dict[str, Any], note: str | None) -> None:
+    announce(_c().notifier, ref, Page.model_validate(page_json), note)
+
+
+@DBOS.workflow(name="page")
+def page_workflow(page_json: dict[str, Any], ref: InvestigationRef, note: str | None = None) -> str:
+    """Put an accepted page in front of people, then hand it to the investigation workers: post it into the
+    page channel when it came by webhook, say what the investigation will look at, open the status line,
+    and enqueue the investigation workflow (its id is the investigation row's, so this is done once)."""
+    if not ref.thread_ts:
+        try:
+            ref = _post_page_step(ref, page_json)
+        except Exception:  # Slack refused for minutes: investigate anyway, the store keeps the report
+            log.exception("page %s could not be posted; investigating without a thread", ref.workflow_id)
+    placed = {**page_json, "channel": ref.channel, "message_ts": ref.thread_ts}
+    _announce_step(ref, placed, note)
+    with SetWorkflowID(ref.workflow_id):
+        DBOS.enqueue_workflow(QUEUE, investigation_workflow, placed, ref)
+    return ref.workflow_id
+
+
+@DBOS.step(name="inv.scope", **_HEAVY_STEP)
 def _scope_step(ref: InvestigationRef, page_json: dict[str, Any]) -> Scoped:
     ctx = _c()
     with ctx.heavy:
         return ctx.engine().scope(Page.model_validate(page_json), _Recorder(ctx, ref))
 
 
-@DBOS.step(name="inv.gather")
+@DBOS.step(name="inv.gather", **_HEAVY_STEP)
 def _gather_step(ref: InvestigationRef, scoped: Scoped, steering: Steering) -> Gathered:
     ctx = _c()
     with ctx.heavy:
         return ctx.engine().gather(scoped, _Recorder(ctx, ref), steering)
 
 
-@DBOS.step(name="inv.conclude")
+@DBOS.step(name="inv.conclude", **_HEAVY_STEP)
 def _conclude_step(gathered: Gathered, steering: Steering) -> Report:
     ctx = _c()
     with ctx.heavy:
         return ctx.engine().conclude(gathered, steering).report
 
 
-@DBOS.step(name="inv.publish")
+@DBOS.step(name="inv.publish", **_DB_STEP)
 def _publish_step(ref: InvestigationRef, page_json: dict[str, Any], report: Report, version: int) -> Report:
     """Save and post report `version`; the status message moves too unless the incident is resolved."""
     ctx = _c()
@@ -307,14 +375,14 @@ class Reply:
     text: str
 
 
-@DBOS.step(name="inv.claim")
+@DBOS.step(name="inv.claim", **_DB_STEP)
 def _claim_step(ref: InvestigationRef, claimant: str) -> list[Reply]:
     """Take up the thread's unread steering replies (the same ones again if this step runs again)."""
     rows = _c().store.claim_steering(ref.investigation_id, claimant)
     return [Reply(r.id or 0, r.user, r.text) for r in rows]
 
 
-@DBOS.step(name="inv.understand")
+@DBOS.step(name="inv.understand", **_DB_STEP)
 def _understand_step(
     reply: Reply, services: list[str], page_json: dict[str, Any], blamed: str | None
 ) -> Directive:
@@ -341,12 +409,12 @@ def _finish(ref: InvestigationRef, status: RunState) -> int | None:
     return store.unclaimed_steering(ref.investigation_id)
 
 
-@DBOS.step(name="inv.finish")
+@DBOS.step(name="inv.finish", **_DB_STEP)
 def _finish_step(ref: InvestigationRef) -> int | None:
     return _finish(ref, RunState.DONE)
 
 
-@DBOS.step(name="inv.failed")
+@DBOS.step(name="inv.failed", **_DB_STEP)
 def _failed_step(ref: InvestigationRef, page_json: dict[str, Any], error: str) -> int | None:
     ctx = _c()
     unread = _finish(ref, RunState.FAILED)
@@ -412,7 +480,7 @@ class _Thread:
     version: int
 
 
-@DBOS.step(name="steer.thread")
+@DBOS.step(name="steer.thread", **_DB_STEP)
 def _thread_step(ref: InvestigationRef, mine: list[int]) -> _Thread:
     """The steering earlier replies asked for (replayed in order) and the latest report."""
     store = _c().store
@@ -484,12 +552,13 @@ def _enqueue_follow_up(ref: InvestigationRef, page_json: dict[str, Any], reply_i
         ctx.follow_ups.enqueue(steering_workflow, ref, page_json)
 
 
-@DBOS.step(name="resolve.incident")
+@DBOS.step(name="resolve.incident", **_DB_STEP)
 def _resolve_step(incident_id: int, page_json: dict[str, Any]) -> InvestigationRef | None:
+    """Tell the thread its incident was resolved (the page's transaction resolved it), unless it was
+    re-opened since."""
     store = _c().store
-    store.resolve_incident(incident_id)
     inc = store.get_incident(incident_id)
-    if inc is None:
+    if inc is None or inc.status != IncidentStatus.RESOLVED.value:
         return None
     ref = _latest_ref(store, inc)
     if ref is not None:
@@ -503,7 +572,7 @@ def _resolve_step(incident_id: int, page_json: dict[str, Any]) -> InvestigationR
 
 @DBOS.workflow(name="resolve-incident")
 def resolve_workflow(incident_id: int, page_json: dict[str, Any]) -> bool:
-    """Mark an incident resolved and tell the notifier (a running investigation then leaves the status be)."""
+    """Tell the notifier an incident was resolved (a running investigation then leaves the status be)."""
     return _resolve_step(incident_id, page_json) is not None
 
 
@@ -532,38 +601,122 @@ class Runtime:
     store: Store
     notifier: Notifier
     queue: Queue
+    enqueuer: Enqueuer
+    #: Stops the periodic recovery sweep (set by launch_runtime).
+    stop_sweeping: Callable[[], None] | None = None
 
-    def start(self, page: Page) -> Triage:
-        """Triage `page` and enqueue its workflow (or the resolution); returns at once."""
-        t = triage(self.store, page)
+    def accept(self, page: Page, delivery: Delivery, *, reopened: bool = False) -> Accepted:
+        """Take `page` and enqueue what it starts or resolves: in the same transaction when DBOS's tables
+        are in our database, else right after it (and again for a re-delivery, in case the first enqueue
+        never happened). Raises when either cannot be done: nothing was acknowledged, the sender retries."""
+        intent = intent_of(page, reopened=reopened)
+        if intent is None:
+            return Accepted(Outcome.IGNORED.value, None)
         page_json = page.model_dump(mode="json")
-        if t.kind == "resolved" and t.incident_id is not None:
-            with SetWorkflowID(f"resolve-{t.incident_id}"):
-                self.queue.enqueue(resolve_workflow, t.incident_id, page_json)
-        elif t.ref is not None:
-            if t.kind == "new":
-                announce(self.notifier, t.ref, page)
-            with SetWorkflowID(t.ref.workflow_id):
-                self.queue.enqueue(investigation_workflow, page_json, t.ref)
-        return t
+        same = self.enqueuer.same_db
 
-    def steer(self, ref: InvestigationRef, user: str, text: str) -> int:
-        """Record a steering reply for the investigation; returns its id. A running investigation takes it up
-        between phases; for a finished one a follow-up workflow is enqueued, wherever workers run."""
-        reply = self.store.add_steering(ref.investigation_id, user=user[:64], text=text)
+        def in_tx(session: Session, taken: Taken) -> None:
+            self._follow(taken, page_json, session)
+
+        taken = self.store.take_page(page, intent, delivery.source, delivery.id, then=in_tx if same else None)
+        if not same:
+            self._follow(taken, page_json, None)
+        ref = (
+            ref_of_row(taken.incident, taken.investigation)
+            if taken.incident is not None and taken.investigation is not None
+            else None
+        )
+        return Accepted(taken.outcome.value, ref, taken.duplicate)
+
+    def _follow(self, taken: Taken, page_json: dict[str, Any], session: Session | None) -> None:
+        """Enqueue what a taken page starts (the page workflow) or resolves (the resolve workflow)."""
+        if taken.incident is None:
+            return
+        if taken.outcome in STARTS and taken.investigation is not None:
+            ref = ref_of_row(taken.incident, taken.investigation)
+            self.enqueue_page(ref, page_json, note_for(taken.outcome), session)
+        elif taken.outcome is Outcome.RESOLVED:
+            assert taken.incident.id is not None
+            inv_id = taken.investigation.id if taken.investigation is not None else None
+            opts = self.enqueuer.options(
+                "resolve-incident", PAGES, resolve_workflow_id(taken.incident.id, inv_id)
+            )
+            self._put(session, opts, taken.incident.id, page_json)
+
+    def enqueue_page(
+        self,
+        ref: InvestigationRef,
+        page_json: dict[str, Any],
+        note: str | None = None,
+        session: Session | None = None,
+    ) -> None:
+        """Enqueue the page workflow of an investigation (a no-op when it was enqueued before)."""
+        opts = self.enqueuer.options("page", PAGES, page_workflow_id(ref.workflow_id))
+        self._put(session, opts, page_json, ref, note)
+
+    def enqueue_investigation(self, ref: InvestigationRef, page_json: dict[str, Any]) -> None:
+        """Enqueue an investigation workflow directly (recovery, when its page workflow failed)."""
+        self._put(None, self.enqueuer.options("investigation", QUEUE, ref.workflow_id), page_json, ref)
+
+    def enqueue_follow_up(
+        self, ref: InvestigationRef, reply_id: int, page_json: dict[str, Any], session: Session | None = None
+    ) -> None:
+        """Enqueue the steering follow-up for reply `reply_id` (see `_enqueue_follow_up`)."""
+        opts = self.enqueuer.options(
+            "steering",
+            FOLLOW_UPS,
+            f"steer-{ref.investigation_id}-{reply_id}",
+            partition=str(ref.investigation_id),
+        )
+        self._put(session, opts, ref, page_json)
+
+    def _put(self, session: Session | None, opts: Any, *args: Any) -> None:
+        if session is not None:
+            self.enqueuer.in_transaction(session, opts, *args)
+        else:
+            self.enqueuer.now(opts, *args)
+
+    def open(self, page: Page) -> Accepted:
+        """`accept` for a page no sender will deliver again (the CLI, tests)."""
+        return self.accept(page, Delivery("direct", uuid.uuid4().hex))
+
+    def steer(self, ref: InvestigationRef, user: str, text: str, delivery: Delivery | None = None) -> int:
+        """Record a steering reply for the investigation (once per delivery); returns its id. A running
+        investigation takes it up between phases; for a finished one a follow-up workflow is enqueued
+        (in the reply's transaction when DBOS's tables are ours), wherever workers run."""
+        delivery = delivery or Delivery("direct", uuid.uuid4().hex)
+        same = self.enqueuer.same_db
+
+        def in_tx(session: Session, reply: SteeringMessage) -> None:
+            assert reply.id is not None
+            incident = session.get(Incident, ref.incident_id)
+            self.enqueue_follow_up(ref, reply.id, dict(incident.page) if incident else {}, session)
+
+        reply, _ = self.store.take_steering(
+            ref.investigation_id,
+            user[:64],
+            text,
+            delivery.source,
+            delivery.id,
+            then=in_tx if same else None,
+        )
         assert reply.id is not None
-        inv = self.store.get_investigation(ref.investigation_id)
-        if inv is not None and inv.status != RunState.RUNNING.value:
-            incident = self.store.get_incident(ref.incident_id)
-            _enqueue_follow_up(ref, dict(incident.page) if incident else {}, reply.id)
+        if not same:
+            inv = self.store.get_investigation(ref.investigation_id)
+            if inv is not None and inv.status != RunState.RUNNING.value:
+                incident = self.store.get_incident(ref.incident_id)
+                self.enqueue_follow_up(ref, reply.id, dict(incident.page) if incident else {})
         return reply.id
 
     def result(self, workflow_id: str, timeout_s: float | None = None) -> Any:
-        """Wait for a workflow's result (tests, the CLI)."""
+        """Wait for a workflow's result (tests, the CLI); an investigation's workflow is enqueued by its page
+        workflow, so it may not exist yet when this is called."""
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else 3600.0)
+        while DBOS.get_workflow_status(workflow_id) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workflow {workflow_id} was never enqueued")
+            time.sleep(0.05)
         handle: WorkflowHandle[Any] = DBOS.retrieve_workflow(workflow_id)
-        if timeout_s is None:
-            return handle.get_result()
-        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             status = handle.get_status().status
             if status not in ("PENDING", "ENQUEUED"):
@@ -584,7 +737,10 @@ class Runtime:
     def shutdown(self) -> None:
         """Stop DBOS (running workflows resume on the next launch with the same executor id)."""
         global _ctx
+        if self.stop_sweeping is not None:
+            self.stop_sweeping()
         DBOS.destroy(workflow_completion_timeout_sec=0)
+        self.enqueuer.close()
         _ctx = None
 
 
@@ -597,17 +753,21 @@ def launch_runtime(
     polling_interval_s: float = 0.5,
     log_level: str = "WARNING",
     investigator: Investigator | None = None,
+    sweep_interval_s: float = 30.0,
 ) -> Runtime:
     """Configure and launch DBOS for investigations; pending workflows of this executor resume now.
 
     `deps_factory` is called once, on the first step that reads the estate, unless the process built its
     `investigator` already (to share its adapters with the surfaces). A process runs at most
     `settings.investigation_concurrency` investigations and as many follow-ups, and only that many read and
-    analyse at once. With `settings.run_investigations` false it only enqueues: it dequeues nothing, and
-    `sre-bot worker` processes run the workflows.
+    analyse at once. With `settings.run_investigations` false it runs only the short page workflows (which
+    answer each page in its thread) and `sre-bot worker` processes run the investigations. Once launched it
+    finishes what a crash left half-made, and looks again every `sweep_interval_s` seconds
+    (:mod:`bot.investigation.recovery`).
     """
     global _ctx
     _ctx = _Context(
+        settings,
         store,
         notifier,
         deps_factory,
@@ -615,7 +775,7 @@ def launch_runtime(
         investigator=investigator,
     )
     config: DBOSConfig = {
-        "name": "sre-bot",
+        "name": APP_NAME,
         "system_database_url": system_database_url(settings),
         "application_version": settings.app_version,
         "executor_id": settings.executor_id,
@@ -624,8 +784,9 @@ def launch_runtime(
     }
     DBOS(config=config)
     if not settings.run_investigations:
-        DBOS.listen_queues([])
+        DBOS.listen_queues([PAGES])
     DBOS.launch()
+    DBOS.register_queue(PAGES, worker_concurrency=PAGES_CONCURRENCY, polling_interval_sec=polling_interval_s)
     queue = DBOS.register_queue(
         QUEUE,
         worker_concurrency=settings.investigation_concurrency,
@@ -638,9 +799,15 @@ def launch_runtime(
         polling_interval_sec=polling_interval_s,
     )
     _ctx.ready.set()
+    _await_worker(PAGES, timeout_s=3.0)
     if settings.run_investigations:
         _await_worker(QUEUE, timeout_s=3.0)
-    return Runtime(settings, store, notifier, queue)
+    enqueuer = Enqueuer(settings, system_database_url(settings), store.engine)
+    runtime = Runtime(settings, store, notifier, queue, enqueuer)
+    from bot.investigation.recovery import Sweeper  # recovery builds on this module
+
+    runtime.stop_sweeping = Sweeper(runtime).start(sweep_interval_s)
+    return runtime
 
 
 def _await_worker(queue: str, timeout_s: float) -> None:

@@ -1,5 +1,6 @@
 """The Slack side of the `Notifier` port: the investigation's thread and its channel-level status line.
 
+- ``post_page`` puts a page that came by webhook into the page channel, as the top of its thread;
 - ``started`` replies in the page's thread with what the bot is looking at and posts the status line once;
 - ``status`` edits that status line in place (``chat.update``);
 - ``finding`` only queues: a flusher thread posts the queued findings of each investigation as one grouped
@@ -31,7 +32,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain import Evidence, EvidenceKind, InvestigationStatus, Page, Report
 from bot.investigation.ports import InvestigationRef
-from bot.slack.blocks import LinkBuilder, finding_blocks, report_messages, status_text
+from bot.slack.blocks import LinkBuilder, finding_blocks, link, report_messages, status_text
 from bot.slack.chart import signal_chart
 from bot.slack.errors import log_failure
 from bot.slack.safety import untrusted
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 _META_STARTED = "sre_bot_started"
 _META_REPORT = "sre_bot_report"
+_META_PAGE = "sre_bot_page"
+#: How far back the page channel is read for a page posted before a crash.
+_PAGE_LOOKBACK = 100
 
 #: Runs `fn(*args)` elsewhere (the Slack surface's work pool): charts are drawn off the caller's thread.
 Submit = Callable[..., Any]
@@ -69,6 +73,17 @@ def evidence_of(row: Finding) -> Evidence:
     except ValueError:
         kind = EvidenceKind.NOTE
     return Evidence(kind=kind, service=row.service, summary=row.summary, at=row.found_at)
+
+
+def announcement(page: Page) -> str:
+    """The message that puts a webhook-delivered page into the page channel (untrusted text escaped)."""
+    url = next(iter(page.links), None)
+    number = f"[#{page.incident_number}] " if page.incident_number else ""
+    via = {"pagerduty": "PagerDuty", "cloudwatch": "CloudWatch alarm"}.get(
+        page.source.value, page.source.value
+    )
+    meta = " · ".join(untrusted(x, 80) for x in (page.service_hint, page.region, page.severity) if x)
+    return f":rotating_light: *{via}*: {link(url, number + page.title, 300)}" + (f"\n{meta}" if meta else "")
 
 
 class SlackNotifier:
@@ -169,6 +184,40 @@ class SlackNotifier:
             self.client.chat_postMessage(
                 channel=ref.channel, thread_ts=ref.thread_ts, text=untrusted(text, 3000), unfurl_links=False
             )
+
+    def post_page(
+        self, ref: InvestigationRef, page: Page, channel: str, *, maybe_posted: bool = False
+    ) -> tuple[str, str] | None:
+        """Post a webhook page into `channel`; returns (channel id, ts). When the call may be a repeat
+        (`maybe_posted`: a retried or recovered step), a message carrying this incident's key is looked for
+        in the channel's recent history first and reused. That needs `channel` to be an id (Slack reads no
+        history by name): with a `#name` the page is posted again."""
+        key = f"page:{ref.incident_id}"
+        if maybe_posted and not channel.startswith("#"):
+            found = self._posted_page(channel, key)
+            if found is not None:
+                return found
+        resp = self.client.chat_postMessage(
+            channel=channel,
+            text=announcement(page),
+            metadata={"event_type": _META_PAGE, "event_payload": {"key": key}},
+            unfurl_links=False,
+        )
+        return str(resp["channel"]), str(resp["ts"])
+
+    def _posted_page(self, channel: str, key: str) -> tuple[str, str] | None:
+        try:
+            resp = self.client.conversations_history(
+                channel=channel, include_all_metadata=True, limit=_PAGE_LOOKBACK
+            )
+        except SlackApiError:  # post it: a duplicate is better than a missing page
+            log_failure(log, "reading %s failed; posting %s anyway", channel, key)
+            return None
+        for msg in resp.get("messages") or []:
+            meta: dict[str, Any] = msg.get("metadata") or {}
+            if meta.get("event_type") == _META_PAGE and (meta.get("event_payload") or {}).get("key") == key:
+                return channel, str(msg["ts"])
+        return None
 
     # -- findings -------------------------------------------------------------------------------------------------
 
