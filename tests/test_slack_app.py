@@ -37,7 +37,7 @@ from bot.domain import (
     TimelineEntry,
 )
 from bot.investigation.engine import Deps
-from bot.investigation.ports import InvestigationRef, Investigations, OpenInvestigation
+from bot.investigation.ports import Accepted, Delivery, InvestigationRef, Investigations, OpenInvestigation
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.signing import SlackEventSender
 from bot.slack.app import make_client
@@ -101,7 +101,8 @@ EVIDENCE = [
 
 
 class Recording:
-    """The real `InvestigationService`, with the calls the surface made to it recorded for assertions."""
+    """The real `InvestigationService`, with the calls the surface made to it recorded for assertions
+    (`opened`: the pages it took, a re-delivery of one it had taken left out)."""
 
     def __init__(self, service: Investigations) -> None:
         self.service = service
@@ -109,6 +110,12 @@ class Recording:
         self.opened: list[Page] = []
         self.steered: list[tuple[InvestigationRef, str, str]] = []
         self.lookups: list[tuple[str, str]] = []
+
+    def accept(self, page: Page, delivery: Delivery, *, reopened: bool = False) -> Accepted:
+        accepted = self.service.accept(page, delivery, reopened=reopened)
+        if not accepted.duplicate:
+            self.opened.append(page)
+        return accepted
 
     def open(self, page: Page) -> InvestigationRef:
         self.opened.append(page)
@@ -118,9 +125,9 @@ class Recording:
         self.lookups.append((channel, thread_ts))
         return self.service.find_by_thread(channel, thread_ts)
 
-    def steer(self, ref: InvestigationRef, user: str, text: str) -> None:
+    def steer(self, ref: InvestigationRef, user: str, text: str, *, delivery: Delivery | None = None) -> None:
         self.steered.append((ref, user, text))
-        self.service.steer(ref, user, text)
+        self.service.steer(ref, user, text, delivery=delivery)
 
     def open_investigations(self) -> list[OpenInvestigation]:
         return self.service.open_investigations()

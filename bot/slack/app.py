@@ -1,8 +1,19 @@
-"""The Bolt app: thin listeners that ack at once and hand the work to a bounded pool of our own.
+"""The Bolt app: listeners that record what must not be lost before they answer, and hand the rest to a pool.
 
-Listeners never call Slack, the database or AWS themselves; they submit a job to `WorkPool` and return, so
-Bolt answers Slack within milliseconds. Jobs dedupe Slack's re-deliveries (``X-Slack-Retry-Num``, repeated
-``event_id``) through ``Store.record_delivery`` before doing anything.
+Acknowledged means kept. A page posted in an incident channel and a person's reply in an investigation's
+thread are recorded in the request, before Bolt answers (``process_before_response``): the page with its
+delivery, incident and investigation rows and the enqueue of its workflow (``Investigations.accept``), the
+reply with its delivery (``Investigations.steer``). If that fails -- the database is away -- the listener
+raises, Slack gets a 500 and delivers the event again (``X-Slack-Retry-Num``); the re-delivery is recognised
+by its ``event_id`` and finishes what the first one started. A page whose identifiers cannot be stored gets
+a 400 naming what is wrong. Everything else (answers to questions, /sre, buttons, App Home, joining
+channels) is handed to `WorkPool` and deduplicated there through ``Store.record_delivery``; a person who
+asked sees the answer, or an error id.
+
+Only incident channels (:class:`~bot.slack.channels.IncidentChannels`: ``INCIDENT_CHANNEL_PATTERNS`` and
+``PAGE_CHANNEL``) have their pages investigated. Elsewhere the bot stays silent, unless someone asks: an
+@-mention ``investigate <service or alarm>`` starts one, ``investigate`` in a page's thread investigates
+that page; any other mention outside an incident channel gets one line on how to use the bot.
 
 "Which investigation is this thread?" is answered once per event, by the global middleware
 `thread_investigation`, which puts the answer into Bolt's ``context`` (``context["investigation"]``) for the
@@ -10,20 +21,12 @@ listeners to pass on. Only a person's reply in a thread needs the answer, so onl
 
 A job that fails is logged with an error id (:mod:`bot.slack.errors`), and whoever asked is told that id:
 in the thread, privately, or in the slash command's response.
-
-What each surface does:
-- a PagerDuty / AWS Chatbot post in a channel -> ``Investigations.open(page)`` (the page's thread is the
-  investigation's conversation);
-- a person's reply in an investigation's thread -> ``Investigations.steer``;
-- an @-mention elsewhere -> ``Questions`` (``investigate <x>`` starts an investigation in the mention's thread);
-- ``/sre investigate|status|help``; App Home; 👍 / 👎 feedback and its modal; Approve / Reject on plan steps
-  (recorded and audited; executing actions is not wired yet);
-- joining channels whose name matches ``incident_channel_patterns`` when they are created.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -32,14 +35,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
 from bot.domain import Page
-from bot.investigation.ports import InvestigationRef, Investigations
+from bot.investigation.inbound import BadInput, check_id, clean_page, clean_text
+from bot.investigation.ports import Delivery, InvestigationRef, Investigations
 from bot.investigation.questions import Answer, Questions, manual_page
 from bot.slack.blocks import (
     APPROVE_ACTION,
@@ -52,9 +56,10 @@ from bot.slack.blocks import (
     decode_value,
     feedback_modal,
 )
+from bot.slack.channels import IncidentChannels
 from bot.slack.errors import apology, log_failure
 from bot.slack.home import home_view
-from bot.slack.parsers import parse_page_message
+from bot.slack.parsers import ParsedPage, read_page_message
 from bot.slack.safety import code_span, untrusted
 from bot.storage.store import Store
 from bot.storage.tables import Verdict
@@ -69,6 +74,14 @@ SRE_HELP = (
     "Mention me with a question (`@sre what changed for checkout in the last 2 hours`) for more."
 )
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+#: "investigate" with nothing after it (or "this"): investigate the page at the top of the thread.
+_INVESTIGATE_THIS = re.compile(
+    r"^\s*(?:please\s+)?(?:investigate|look\s+into|dig\s+into)"
+    r"(?:\s+(?:this|it|that|th(?:is|e)\s+(?:page|alarm|incident)))?\s*[.?!]*\s*$",
+    re.I,
+)
+#: The longest steering reply stored (Slack messages are at most 40,000 characters).
+_REPLY_LIMIT = 8000
 #: Where `thread_investigation` puts the investigation whose thread an event is in (None: not one).
 INVESTIGATION = "investigation"
 #: Message subtypes that are a person writing (a reply, a reply also sent to the channel, a file).
@@ -137,56 +150,93 @@ class SlackDeps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
-class Work:
-    """The jobs behind the listeners; each runs in the pool."""
+def refusal(error: BadInput) -> BoltResponse:
+    """A 400 naming what in the event cannot be stored (Slack shows it in the app's delivery log)."""
+    body = json.dumps({"error": str(error)})
+    return BoltResponse(status=400, body=body, headers={"content-type": "application/json"})
 
-    def __init__(self, deps: SlackDeps, client: WebClient, bot_user_id: str, bot_id: str) -> None:
+
+def usage_line(settings: Settings, bot_user_id: str) -> str:
+    """The one line a mention outside an incident channel gets."""
+    patterns = ", ".join(f"`{p}`" for p in settings.incident_channel_patterns) or "incident channels"
+    me = f"<@{bot_user_id}>"
+    return (
+        f"I investigate pages in incident channels ({patterns}). Here, ask me: "
+        f"`{me} investigate <service or alarm>`, or `{me} investigate` in a page's thread."
+    )
+
+
+class Work:
+    """What the listeners do: pages and steering replies in the request, the rest as jobs in the pool."""
+
+    def __init__(
+        self,
+        deps: SlackDeps,
+        client: WebClient,
+        bot_user_id: str,
+        bot_id: str,
+        channels: IncidentChannels | None = None,
+    ) -> None:
         self.deps = deps
         self.client = client
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
+        self.channels = channels or IncidentChannels(
+            client, deps.settings.incident_channel_patterns, deps.settings.page_channel
+        )
 
     def first_delivery(self, body: dict[str, Any]) -> bool:
         """False when this event_id was seen already (a Slack retry or a duplicate)."""
         event_id = body.get("event_id")
-        return not event_id or self.deps.store.record_delivery("slack", str(event_id))
+        return not event_id or self.deps.store.record_delivery("slack", str(event_id)[:128])
 
-    # -- messages -------------------------------------------------------------------------------------------------
+    # -- messages: recorded before the answer ----------------------------------------------------------------------
 
-    def message(self, body: dict[str, Any], ref: InvestigationRef | None) -> None:
-        """A page from another app opens an investigation; a reply in an investigation's thread (`ref`, found
-        by `thread_investigation`) steers it."""
-        if not self.first_delivery(body):
-            return
+    def message(self, body: dict[str, Any], ref: InvestigationRef | None) -> BoltResponse | None:
+        """In the request: a page from another app in an incident channel is recorded and its investigation
+        enqueued; a person's reply in an investigation's thread (`ref`, found by `thread_investigation`) is
+        recorded for it. Raises when recording fails (Slack gets a 500 and delivers again); returns a 400
+        for an event whose identifiers cannot be stored; None (200) otherwise."""
         event = body.get("event") or {}
-        if _is_bot_message(event):
-            page = self._page_of(event)
-            if page is not None and page.state != "ACKNOWLEDGED":  # OK pages resolve their incident
-                self.deps.investigations.open(page)
-            return
-        if ref is None or event.get("subtype") not in _PERSON_SUBTYPES or not event.get("user"):
-            return
-        text = _MENTION.sub("", event.get("text") or "").strip()
-        if text:
-            self.deps.investigations.steer(ref, event["user"], text)
+        try:
+            if _is_bot_message(event):
+                self._page(body, event)
+            elif ref is not None and event.get("subtype") in _PERSON_SUBTYPES and event.get("user"):
+                self._steer(body, event, ref)
+        except BadInput as err:
+            log.warning("Slack event %s refused: %s", body.get("event_id"), err)
+            return refusal(err)
+        return None
 
-    def _page_of(self, event: dict[str, Any]) -> Page | None:
+    def _delivery(self, body: dict[str, Any], event: dict[str, Any]) -> Delivery:
+        """The event's delivery: its event_id (the message's channel and ts when Slack sent none)."""
+        event_id = body.get("event_id")
+        if event_id is None:
+            event_id = f"{event.get('channel')}:{event.get('event_ts') or event.get('ts')}"
+        return Delivery("slack", check_id("event_id", event_id))
+
+    def _page(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        parsed = self._parsed_page(event)
+        if parsed is None or parsed.page.state in ("ACKNOWLEDGED", "INSUFFICIENT_DATA"):
+            return
+        channel = check_id("channel", event.get("channel"), 64)
+        if not self.channels.is_incident(channel):
+            return  # not an incident channel: silent (someone may ask with "investigate" in its thread)
+        page = clean_page(parsed.page)
+        self.deps.investigations.accept(page, self._delivery(body, event), reopened=_reopened(parsed))
+
+    def _steer(self, body: dict[str, Any], event: dict[str, Any], ref: InvestigationRef) -> None:
+        text = clean_text(_MENTION.sub("", event.get("text") or ""), _REPLY_LIMIT).strip()
+        if text:
+            user = check_id("user", event["user"], 64)
+            self.deps.investigations.steer(ref, user, text, delivery=self._delivery(body, event))
+
+    def _parsed_page(self, event: dict[str, Any]) -> ParsedPage | None:
         """The page a bot's top-level message announces (bots talking in threads are not new pages)."""
         thread_ts = event.get("thread_ts")
         if thread_ts and thread_ts != event.get("ts"):
             return None
-        return parse_page_message(event, self.deps.clock(), own_bot_ids=[self.bot_id])
-
-    def message_failed(self, body: dict[str, Any], ref: InvestigationRef | None, error_id: str) -> None:
-        """Tell the thread that a page or a steering reply could not be taken up (other messages: nobody)."""
-        event = body.get("event") or {}
-        channel = event.get("channel")
-        if ref is not None and ref.thread_ts:
-            what = "I could not take that reply into account"
-            self.say_in_thread(ref.channel or channel, ref.thread_ts, apology(error_id, what))
-        elif _is_bot_message(event) and self._page_of(event) is not None:
-            what = "I could not start an investigation of this page"
-            self.say_in_thread(channel, event.get("ts"), apology(error_id, what))
+        return read_page_message(event, self.deps.clock(), own_bot_ids=[self.bot_id])
 
     def mention_failed(self, body: dict[str, Any], error_id: str) -> None:
         """Tell the mention's thread that answering it failed."""
@@ -198,9 +248,12 @@ class Work:
         if channel and thread_ts:
             self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False)
 
+    # -- mentions: jobs in the pool ---------------------------------------------------------------------------------
+
     def mention(self, body: dict[str, Any], ref: InvestigationRef | None) -> None:
         """Answer a question, or start an investigation by hand, in the mention's thread. A mention in an
-        investigation's thread (`ref`) is a steering reply: the message listener takes it up."""
+        investigation's thread (`ref`) is a steering reply: the message listener takes it up. Outside incident
+        channels only "investigate" is taken up; anything else gets one line on how to use the bot."""
         if not self.first_delivery(body) or ref is not None:
             return
         event = body.get("event") or {}
@@ -209,13 +262,49 @@ class Work:
         if not channel or not ts:
             return
         text = _MENTION.sub("", event.get("text") or "").strip()
+        if _INVESTIGATE_THIS.match(text) and event.get("thread_ts"):
+            self.investigate_thread(str(channel), str(event["thread_ts"]), event.get("user"))
+            return
+        incident_channel = self.channels.is_incident(str(channel))
         answer = self._answer(text)
         if answer.investigate:
             self.start_manual(answer.investigate, channel, thread, event.get("user"))
             return
-        self.client.chat_postMessage(
-            channel=channel, thread_ts=thread, text=render_answer(answer), unfurl_links=False
+        reply = (
+            render_answer(answer) if incident_channel else usage_line(self.deps.settings, self.bot_user_id)
         )
+        self.client.chat_postMessage(channel=channel, thread_ts=thread, text=reply, unfurl_links=False)
+
+    def investigate_thread(self, channel: str, thread_ts: str, user: str | None) -> None:
+        """Someone asked, in a thread, to investigate the page at its top (in any channel)."""
+        resp = self.client.conversations_history(channel=channel, latest=thread_ts, inclusive=True, limit=1)
+        root = next(iter(resp.get("messages") or []), None)
+        parsed = (
+            read_page_message({**root, "channel": channel}, self.deps.clock(), own_bot_ids=[self.bot_id])
+            if root
+            else None
+        )
+        if parsed is None or root is None or str(root.get("ts")) != thread_ts:
+            hint = (
+                "I found no page at the top of this thread; mention me with `investigate <service or alarm>`."
+            )
+            self.say_in_thread(channel, thread_ts, hint)
+            return
+        if parsed.page.state in ("OK", "ACKNOWLEDGED", "INSUFFICIENT_DATA"):
+            self.say_in_thread(
+                channel, thread_ts, f"This page says `{parsed.page.state}`: nothing to investigate."
+            )
+            return
+        page = clean_page(parsed.page.model_copy(update={"channel": channel, "message_ts": thread_ts}))
+        accepted = self.deps.investigations.accept(page, Delivery("ask", f"{channel}:{thread_ts}"))
+        if not accepted.started and not accepted.duplicate:
+            what = (
+                "resolved already"
+                if accepted.outcome in ("resolved", "ignored")
+                else "being investigated already"
+            )
+            self.say_in_thread(channel, thread_ts, f"This page is {what}.")
+        self.deps.store.audit(user or "unknown", "investigate", f"thread:{channel}:{thread_ts}", {})
 
     def _answer(self, text: str) -> Answer:
         questions = self.deps.questions
@@ -244,8 +333,8 @@ class Work:
                 channel=channel, text=f":mag: Investigating {code_span(target, 200)}{who}", unfurl_links=False
             )
             channel, thread_ts = str(resp["channel"]), str(resp["ts"])
-        page = page.model_copy(update={"channel": channel, "message_ts": thread_ts})
-        self.deps.investigations.open(page)
+        page = clean_page(page.model_copy(update={"channel": channel, "message_ts": thread_ts}))
+        self.deps.investigations.accept(page, Delivery("manual", f"{channel}:{thread_ts}"))
         self.deps.store.audit(
             user or "unknown", "investigate", f"manual:{target[:100]}", {"channel": channel}
         )
@@ -258,7 +347,10 @@ class Work:
             return
         ch = (body.get("event") or {}).get("channel") or {}
         name, cid = str(ch.get("name") or ""), ch.get("id")
-        if cid and any(fnmatch.fnmatch(name, p) for p in self.deps.settings.incident_channel_patterns):
+        if not cid:
+            return
+        self.channels.learn(str(cid), name)
+        if any(fnmatch.fnmatch(name, p) for p in self.deps.settings.incident_channel_patterns):
             self.client.conversations_join(channel=cid)
             log.info("joined #%s", name)
 
@@ -375,6 +467,12 @@ def render_answer(answer: Answer) -> str:
     return "\n".join(lines)[:3900]
 
 
+def _reopened(parsed: ParsedPage) -> bool:
+    """Whether a PagerDuty page says its incident was re-opened (a webhook's event type, the app's status)."""
+    facts = parsed.facts
+    return facts.get("event_type") == "incident.reopened" or facts.get("status") == "reopened"
+
+
 def _is_bot_message(event: dict[str, Any]) -> bool:
     """A message another app posted (a page, maybe), or an edit of one."""
     return bool(event.get("bot_id")) or event.get("subtype") in ("bot_message", "message_changed")
@@ -422,6 +520,8 @@ def build_app(deps: SlackDeps, client: WebClient, *, signing_secret: str | None 
         client=client,
         signing_secret=signing_secret or deps.settings.slack_signing_secret,
         request_verification_enabled=signing_secret is not None or bool(deps.settings.slack_signing_secret),
+        # listeners run before the answer: what they record is recorded before Slack hears 200
+        process_before_response=True,
     )
     app.use(thread_investigation(deps.investigations))
     app.error(_bolt_error)
@@ -435,9 +535,8 @@ def _events(app: App, work: Work, pool: WorkPool) -> None:
     """Messages, mentions, channels and App Home."""
 
     @app.event("message")
-    def on_message(body: dict[str, Any], context: BoltContext) -> None:
-        ref = context.get(INVESTIGATION)
-        pool.submit(work.message, body, ref, on_error=lambda e: work.message_failed(body, ref, e))
+    def on_message(body: dict[str, Any], context: BoltContext) -> BoltResponse | None:
+        return work.message(body, context.get(INVESTIGATION))
 
     @app.event("app_mention")
     def on_mention(body: dict[str, Any], context: BoltContext) -> None:
@@ -447,6 +546,12 @@ def _events(app: App, work: Work, pool: WorkPool) -> None:
     @app.event("channel_created")
     def on_channel_created(body: dict[str, Any]) -> None:
         pool.submit(work.channel_created, body)
+
+    @app.event("channel_rename")
+    def on_channel_rename(event: dict[str, Any]) -> None:
+        ch = event.get("channel") or {}
+        if ch.get("id") and ch.get("name"):
+            work.channels.learn(str(ch["id"]), str(ch["name"]))
 
     @app.event("member_joined_channel")
     def on_member_joined(event: dict[str, Any]) -> None:

@@ -1,10 +1,15 @@
 """Pages delivered to us directly: PagerDuty Webhooks v3 and SNS notifications of CloudWatch alarms.
 
 Each endpoint verifies the sender (``X-PagerDuty-Signature``; the SNS message signature, certificate origin,
-topic allow-list and age), drops re-deliveries (``X-Webhook-Id``; SNS ``MessageId``) and answers at once;
-posting the page into ``settings.page_channel`` and opening the investigation run in the work pool, so the
-answer comes well within PagerDuty's 5 s. SNS ``SubscriptionConfirmation`` messages are confirmed by
-fetching their ``SubscribeURL``, only when the URL passes the same host policy as certificates.
+topic allow-list and age), checks what it carries, and records the page before it answers: its delivery, its
+incident and investigation rows and the enqueue of the workflow that posts it into ``settings.page_channel``
+and investigates it (:meth:`Investigations.accept`). The answer is 2xx only once that is done; when it cannot
+be done (the database is away) it is 503 and the sender delivers again. Deliveries are deduplicated on what
+the signature covers: PagerDuty's ``event.id`` (``X-Webhook-Id`` is a header anyone replaying a body can
+change), SNS's ``MessageId``. A malformed body or identifier is refused with a 400 naming what is wrong;
+free text is cleaned instead (:mod:`bot.investigation.inbound`). SNS ``SubscriptionConfirmation`` messages
+are confirmed by fetching their ``SubscribeURL``, only when the URL passes the same host policy as
+certificates.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ from slack_sdk import WebClient
 
 from bot.config import Settings
 from bot.domain import Page
-from bot.investigation.ports import Investigations
+from bot.investigation.inbound import BadInput, check_id, clean_page
+from bot.investigation.ports import Delivery, Investigations
 from bot.slack.app import WorkPool
-from bot.slack.blocks import link
-from bot.slack.parsers import parse_pagerduty_webhook, parse_sns_alarm
-from bot.slack.safety import untrusted
+from bot.slack.errors import log_failure
+from bot.slack.parsers import parse_sns_alarm, read_pagerduty_webhook
 from bot.slack.verify import SnsVerificationError, SnsVerifier, verify_pagerduty_signature
 from bot.storage.store import Store
 
@@ -51,15 +56,13 @@ def _get(url: str) -> None:
     httpx.get(url, timeout=5.0, follow_redirects=False).raise_for_status()
 
 
-def announcement(page: Page) -> str:
-    """The message that puts a webhook-delivered page into the page channel (untrusted text escaped)."""
-    url = next(iter(page.links), None)
-    number = f"[#{page.incident_number}] " if page.incident_number else ""
-    via = {"pagerduty": "PagerDuty", "cloudwatch": "CloudWatch alarm"}.get(
-        page.source.value, page.source.value
-    )
-    meta = " · ".join(untrusted(x, 80) for x in (page.service_hint, page.region, page.severity) if x)
-    return f":rotating_light: *{via}*: {link(url, number + page.title, 300)}" + (f"\n{meta}" if meta else "")
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, or None when it is not one."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 @dataclass
@@ -93,32 +96,35 @@ class Intake:
     # -- PagerDuty --------------------------------------------------------------------------------------------
 
     def pagerduty(self, body: bytes, headers: Mapping[str, str]) -> Reply:
-        """A Webhooks v3 delivery: 401 unless signed by our secret; 202 once accepted (or already seen)."""
+        """A Webhooks v3 delivery: 401 unless signed by our secret, 400 unless a webhook event with a usable
+        ``event.id``; 202 once recorded (or already recorded), 503 when it could not be."""
         h = {k.lower(): v for k, v in headers.items()}
         secrets = [s.strip() for s in (self.settings.pagerduty_webhook_secret or "").split(",") if s.strip()]
         if not verify_pagerduty_signature(body, h.get("x-pagerduty-signature"), secrets):
             return 401, {"error": "invalid signature"}
+        payload = _json_object(body)
+        event = payload.get("event") if payload is not None else None
+        if not isinstance(event, dict):
+            return 400, {"error": "body is not a PagerDuty webhook event (a JSON object with an event)"}
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return 400, {"error": "body is not JSON"}
-        delivery = h.get("x-webhook-id") or str(((payload or {}).get("event") or {}).get("id") or "")
-        if delivery and not self.store.record_delivery("pagerduty", delivery):
-            return 202, {"status": "duplicate"}
-        page = parse_pagerduty_webhook(payload, self.clock())
-        if page is None or page.state == "ACKNOWLEDGED":
+            if "x-webhook-id" in h:
+                check_id("X-Webhook-Id", h["x-webhook-id"])
+            event_id = check_id("event.id", event.get("id"))
+        except BadInput as err:
+            return 400, {"error": str(err)}
+        parsed = read_pagerduty_webhook(payload or {}, self.clock())
+        if parsed is None:
             return 202, {"status": "ignored"}
-        self.pool.submit(self.post_and_open, page)
-        return 202, {"status": "accepted"}
+        reopened = parsed.facts.get("event_type") == "incident.reopened"
+        return self._accept(parsed.page, Delivery("pagerduty", event_id), reopened, ok=202)
 
     # -- SNS ----------------------------------------------------------------------------------------------------
 
     def sns_message(self, body: bytes, headers: Mapping[str, str]) -> Reply:
-        """An SNS HTTP(S) delivery: verified, confirmed when a subscription asks, deduped on MessageId."""
-        try:
-            message = json.loads(body)
-        except ValueError:
-            return 400, {"error": "body is not JSON"}
+        """An SNS HTTP(S) delivery: verified, confirmed when a subscription asks, recorded once per MessageId."""
+        message = _json_object(body)
+        if message is None:
+            return 400, {"error": "body is not a JSON object"}
         try:
             self.sns.verify(message)
         except SnsVerificationError as err:
@@ -133,32 +139,30 @@ class Intake:
             return 200, {"status": "confirming"}
         if mtype != "Notification":
             return 200, {"status": "ignored"}
-        if not self.store.record_delivery("sns", str(message.get("MessageId") or "")):
-            return 200, {"status": "duplicate"}
+        try:
+            message_id = check_id("MessageId", message.get("MessageId"))
+        except BadInput as err:
+            return 400, {"error": str(err)}
         page = parse_sns_alarm(message, self.clock())
         if page.state not in ("ALARM", "OK"):
             return 200, {"status": "ignored"}
-        self.pool.submit(self.post_and_open, page)
-        return 200, {"status": "accepted"}
+        return self._accept(page, Delivery("sns", message_id), False, ok=200)
 
-    # -- the work ---------------------------------------------------------------------------------------------
+    # -- recording ----------------------------------------------------------------------------------------------
 
-    def post_and_open(self, page: Page) -> None:
-        """Post the page into the page channel and open its investigation in that message's thread.
-
-        A page whose incident is already open joins it (or, when OK, resolves it) instead of being posted again.
-        """
-        if page.state == "OK":
-            self.investigations.open(page)
-            return
-        existing = self.store.find_open_incident(page.fingerprint())
-        if existing is not None and existing.channel and existing.thread_ts:
-            self.investigations.open(
-                page.model_copy(update={"channel": existing.channel, "message_ts": existing.thread_ts})
-            )
-            return
-        resp = self.client.chat_postMessage(
-            channel=self.settings.page_channel, text=announcement(page), unfurl_links=False
-        )
-        placed = page.model_copy(update={"channel": str(resp["channel"]), "message_ts": str(resp["ts"])})
-        self.investigations.open(placed)
+    def _accept(self, page: Page, delivery: Delivery, reopened: bool, *, ok: int) -> Reply:
+        """Record the page before answering: `ok` once recorded, 400 for a page that cannot be stored, 503
+        when recording failed (nothing was recorded: the sender delivers again)."""
+        try:
+            page = clean_page(page.model_copy(update={"channel": None, "message_ts": None}))
+        except BadInput as err:
+            return 400, {"error": str(err)}
+        try:
+            accepted = self.investigations.accept(page, delivery, reopened=reopened)
+        except Exception:
+            error_id = log_failure(log, "%s delivery %s not recorded", delivery.source, delivery.id)
+            return 503, {"error": f"the page could not be recorded (error {error_id}); deliver it again"}
+        if accepted.duplicate:
+            return ok, {"status": "duplicate", "outcome": accepted.outcome}
+        status = "ignored" if accepted.outcome == "ignored" else "accepted"
+        return ok, {"status": status, "outcome": accepted.outcome}
