@@ -222,6 +222,22 @@ def test_short_references_gaps_and_jittered_times() -> None:
     assert names(ranking) == ["db", "web"]
 
 
+def test_a_reference_holding_the_tail_of_an_earlier_incident() -> None:
+    """The last third of the reference is an earlier incident on the alarm node; the new one is the db's."""
+    tail = {i * STEP: 30.0 + NOISE[i % len(NOISE)] for i in range(40, 60)}
+    web = series([12.0] * 10).merged(SeriesData.from_points(tail))
+    db = [10.0] * 2 + [60.0, 70.0, 70.0, 70.0, 65.0, 60.0, 60.0, 60.0]
+    world = {
+        ("web", "latency_ms"): web,
+        ("web", "error_count"): series([0.5, 0.5, 9.0, 12.0, 12.0, 11.0, 10.0, 10.0, 9.0, 9.0], level=0.5),
+        ("api", "latency_ms"): series(FLAT),
+        ("db", "latency_ms"): series(db),
+        ("db", "cpu_pct"): series(db, level=12.0),
+    }
+    graph = Topology.of(["web", "api", "db"], [("web", "api"), ("web", "db")])
+    assert names(rank_from_series(graph, world, REFERENCE, INCIDENT, ALARM))[0] == "db"
+
+
 # --- a reference period from another time: co-movement with the alarm --------------------------------------
 
 LAST_WEEK = Window(-7 * 86400, -7 * 86400 + 59 * STEP)

@@ -3,7 +3,7 @@
 Pure functions over plain sequences. A series is judged only against its own reference period (median and
 MAD), in the direction that is bad for its metric, so metrics of different units compare on one scale. What
 a metric measures (latency, errors, saturation, traffic) is read from the words and unit of its name, in any
-vocabulary: `PodServerLatencyP90(s)`, `latency.p99`, `http_request_duration_seconds`, `HTTPCode_Target_5XX_Count`.
+vocabulary: `ServerLatencyP90(s)`, `latency_p99_ms`, `http_request_duration_seconds`, `HTTPCode_Target_5XX_Count`.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class MetricClass:
     direction: Direction
     scope: Scope = Scope.OWN
     percent_of_capacity: bool = False
-    """A utilisation in percent (`CPUUtilization`, `MemoryUsageRate(%)`): 100 is the resource's ceiling."""
+    """A utilisation in percent (`CPUUtilization`, `mem_used(%)`): 100 is the resource's ceiling."""
 
 
 _SUCCESS = frozenset(("success", "successful", "succeeded", "availability", "healthy", "uptime", "apdex"))

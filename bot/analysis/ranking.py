@@ -159,7 +159,7 @@ def on_graph(anomalies: Sequence[SeriesAnomaly], graph: Topology) -> list[Series
     """Series of pods or instances moved onto the graph node they belong to, strongest instance per metric.
 
     A series whose node is not in the graph belongs to the graph node whose whole name begins its name
-    ('cartservice-7d9f6-x2' to 'cartservice'); the longest such name wins, and none leaves it as it is.
+    ('checkout-7d9f6-x2kq' to 'checkout'); the longest such name wins, and none leaves it as it is.
     """
     names = sorted(graph.names(), key=lambda n: (-len(n), n))
     best: dict[tuple[str, str], SeriesAnomaly] = {}
