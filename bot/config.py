@@ -56,7 +56,14 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL")
     incident_channel_patterns: list[str] = Field(default_factory=lambda: ["inc-*", "incident-*"])
     page_channel: str = Field(default="#incidents", description="where webhook-delivered pages are posted")
-    port: int = 3000
+    host: str = Field(
+        default="0.0.0.0",
+        description="the address `serve` binds its HTTP server to (0.0.0.0: every interface; 127.0.0.1: this "
+        "machine only, e.g. behind a local proxy)",
+    )
+    port: int = Field(
+        default=3000, description="the port of that HTTP server (Slack events, webhooks, health)"
+    )
 
     # PagerDuty and SNS intake.
     pagerduty_webhook_secret: str | None = None

@@ -1,24 +1,33 @@
 """Serve the Slack surface: one small threaded HTTP server, or Socket Mode when an app-level token is set.
 
 HTTP routes: ``POST /slack/events`` (Bolt, through slack_bolt's WSGI adapter: events, interactivity and
-``/sre``), ``POST /webhooks/pagerduty`` and ``POST /webhooks/sns`` (:mod:`bot.slack.intake`) and
-``GET /healthz``. In Socket Mode Slack's traffic comes over the websocket and the same HTTP server still
-takes the webhooks and health checks.
+``/sre``), ``POST /webhooks/pagerduty`` and ``POST /webhooks/sns`` (:mod:`bot.slack.intake`), ``GET /healthz``
+(the process answers) and ``GET /readyz`` (:mod:`bot.slack.health`). In Socket Mode Slack's traffic comes over
+the websocket and the same HTTP server still takes the webhooks and health checks.
+
+Every POST is checked here before anything parses it: a Content-Length within the endpoint's cap (else 411, 400
+or 413, with nothing read), the sender's signature headers (401 before the body is read), the body read under
+the server's deadline (408 when it stops coming, 400 when it ends short), the signature over the raw bytes (401),
+then the body's shape (400): whatever reaches Bolt or the intake is signed and a JSON object where one is due.
+Each refusal is a 4xx with a one-line reason; 500 is left for our own faults. The server itself
+(:mod:`bot.slack.httpd`) bounds connections, threads and every read and write in time.
 """
 
 from __future__ import annotations
 
 import gc
+import io
 import json
 import logging
+import re
+import secrets
 import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from socketserver import ThreadingMixIn
 from types import FrameType
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from urllib.parse import parse_qsl
 
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -31,14 +40,25 @@ from bot.investigation.ports import Investigations, Notifier
 from bot.investigation.questions import Questions
 from bot.slack.app import SlackDeps, WorkPool, build_app, make_client
 from bot.slack.blocks import LinkBuilder
+from bot.slack.health import Readiness
+from bot.slack.httpd import HttpServer, Limits, mark_body_unread
 from bot.slack.intake import Intake
 from bot.slack.notifier import SlackNotifier
-from bot.slack.verify import SnsVerifier
+from bot.slack.verify import (
+    RequestRefused,
+    SnsVerifier,
+    check_slack_headers,
+    pagerduty_secrets,
+    verify_pagerduty_signature,
+    verify_slack_signature,
+)
 from bot.sources.aws.clients import AwsClients
 from bot.sources.github import GithubSource
 from bot.sources.status import StatusPages
 from bot.storage.db import make_engine, migrate
 from bot.storage.store import Store
+
+__all__ = ["HttpServer", "Limits", "SlackSurface", "build_surface", "serve", "wsgi_app"]
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +67,29 @@ Environ = dict[str, Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 EVENTS_PATH = "/slack/events"
+PAGERDUTY_PATH = "/webhooks/pagerduty"
+SNS_PATH = "/webhooks/sns"
+
+#: Slack's requests are small: an Events API callback or a slash command is a few KB, an interactivity payload
+#: carries one message (at most 40,000 characters of text) or one modal. 1 MiB is room for the largest of them
+#: and refuses anything else before a byte of it is read.
+MAX_SLACK_BODY = 1024 * 1024
+#: A CloudWatch alarm notification is about 2 KB and a PagerDuty v3 webhook a few KB; SNS caps a message at
+#: 256 KiB, so nothing genuine comes near.
 MAX_WEBHOOK_BODY = 256 * 1024
+
+_REASONS = {
+    200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
+    500: "Internal Server Error", 503: "Service Unavailable",
+}  # fmt: skip
+_LENGTH = re.compile(r"[0-9]{1,15}")
 
 
 def _json(start_response: StartResponse, status: int, body: dict[str, Any]) -> list[bytes]:
     raw = json.dumps(body).encode()
-    reason = {
-        200: "OK",
-        202: "Accepted",
-        400: "Bad Request",
-        401: "Unauthorized",
-        404: "Not Found",
-        413: "Too Large",
-    }
     start_response(
-        f"{status} {reason.get(status, 'Status')}",
+        f"{status} {_REASONS.get(status, 'Status')}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(raw)))],
     )
     return [raw]
@@ -74,79 +102,189 @@ def _headers(environ: Environ) -> dict[str, str]:
     return out
 
 
-def wsgi_app(bolt: App | None, intake: Intake | None) -> WsgiApp:
-    """The router: Bolt for Slack (when `bolt` is given), the intake webhooks, and a health check."""
-    slack = SlackRequestHandler(bolt, path=EVENTS_PATH) if bolt is not None else None
+class Refused(Exception):
+    """A request answered with a 4xx: `status`, a one-line `reason`, and whether its body was left unread."""
 
-    def app(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
-        if path == "/healthz":
-            return _json(start_response, 200, {"ok": True})
-        if path == EVENTS_PATH and slack is not None:
-            return slack(environ, start_response)
-        if path in ("/webhooks/pagerduty", "/webhooks/sns") and method == "POST" and intake is not None:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            if length > MAX_WEBHOOK_BODY:
-                return _json(start_response, 413, {"error": "body too large"})
-            body = environ["wsgi.input"].read(length) if length else b""
-            headers = _headers(environ)
-            status, answer = (
-                intake.pagerduty(body, headers)
-                if path.endswith("pagerduty")
-                else intake.sns_message(body, headers)
+    def __init__(self, status: int, reason: str, *, unread: bool = False) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.unread = unread
+
+
+def content_length(environ: Environ, cap: int) -> int:
+    """The request's Content-Length, if it is a number no larger than `cap`; else `Refused` (nothing read)."""
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        raise Refused(411, "Transfer-Encoding is not accepted: send a Content-Length", unread=True)
+    raw = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if not raw:
+        raise Refused(411, "a Content-Length is required", unread=True)
+    if not _LENGTH.fullmatch(raw):
+        raise Refused(400, "Content-Length is not a whole number of bytes", unread=True)
+    length = int(raw)
+    if length > cap:
+        raise Refused(413, f"a body of {length} bytes is over this endpoint's {cap}", unread=True)
+    return length
+
+
+def read_body(environ: Environ, length: int) -> bytes:
+    """Exactly `length` bytes of body, read a piece at a time under the server's deadline."""
+    stream = environ["wsgi.input"]
+    pieces: list[bytes] = []
+    left = length
+    try:
+        while left > 0:
+            piece = stream.read(min(left, 64 * 1024))
+            if not piece:
+                raise Refused(400, f"body ended after {length - left} of {length} bytes")
+            pieces.append(piece)
+            left -= len(piece)
+    except TimeoutError:
+        raise Refused(
+            408, f"body not received in time ({length - left} of {length} bytes)", unread=True
+        ) from None
+    return b"".join(pieces)
+
+
+def json_object(raw: bytes | str, what: str = "body") -> dict[str, Any]:
+    """`raw` parsed as a JSON object, or `Refused` 400."""
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Refused(400, f"{what} is not JSON") from None
+    if not isinstance(parsed, dict):
+        raise Refused(400, f"{what} is not a JSON object")
+    return parsed
+
+
+def slack_body_problem(text: str, content_type: str | None) -> None:
+    """Refuse (400) a body Bolt would fail to parse; the same rules as Bolt's own ``parse_body``."""
+    if not text:
+        return
+    if content_type == "application/json" or text.startswith("{"):
+        json_object(text)
+    elif "payload" in text:
+        payload = dict(parse_qsl(text, keep_blank_values=True)).get("payload")
+        if payload is not None:
+            json_object(payload, "payload")
+
+
+class _Router:
+    """The routes; each POST is taken only after the checks of the module docstring."""
+
+    def __init__(
+        self, bolt: App | None, intake: Intake | None, readiness: Readiness | None, signing_secret: str | None
+    ) -> None:
+        if bolt is not None and not signing_secret:
+            raise ValueError("serving Slack over HTTP needs SLACK_SIGNING_SECRET")
+        self.slack = SlackRequestHandler(bolt, path=EVENTS_PATH) if bolt is not None else None
+        self.intake = intake
+        self.readiness = readiness
+        self.signing_secret = signing_secret
+        self.posts: dict[str, WsgiApp] = {}
+        if self.slack is not None:
+            self.posts[EVENTS_PATH] = self.slack_events
+        if intake is not None:
+            self.posts[PAGERDUTY_PATH] = self.pagerduty
+            self.posts[SNS_PATH] = self.sns
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self.route(environ, start_response)
+        except Refused as refused:
+            if refused.unread:
+                mark_body_unread(environ)
+            return _json(start_response, refused.status, {"error": refused.reason})
+        except Exception:
+            error_id = secrets.token_hex(4)
+            log.exception(
+                "%s %s failed [error %s]", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), error_id
             )
-            return _json(start_response, status, answer)
+            return _json(start_response, 500, {"error": "internal error", "error_id": error_id})
+
+    def route(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Health, readiness, the POST endpoints, else 404 (a body is never read where none is taken)."""
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        endpoint = self.posts.get(path)
+        if endpoint is not None and method == "POST":
+            return endpoint(environ, start_response)
+        if str(environ.get("CONTENT_LENGTH") or "0").strip() not in ("", "0"):
+            mark_body_unread(environ)
+        if endpoint is not None:
+            raise Refused(405, f"{path} takes POST only")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            return _json(start_response, 200, {"ok": True})
+        if path == "/readyz" and method in ("GET", "HEAD") and self.readiness is not None:
+            readout = self.readiness.report()
+            body: dict[str, Any] = {"ok": readout.ok, "checks": readout.checks}
+            if not readout.ok:
+                body["failing"] = readout.failing
+            return _json(start_response, 200 if readout.ok else 503, body)
         return _json(start_response, 404, {"error": "not found"})
 
-    return app
+    def slack_events(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Slack: signature headers, body, signature, UTF-8 and shape, then Bolt (which verifies again)."""
+        assert self.slack is not None
+        length = content_length(environ, MAX_SLACK_BODY)
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE")
+        try:
+            check_slack_headers(timestamp, signature)
+        except RequestRefused as err:
+            raise Refused(err.status, err.reason, unread=True) from None
+        assert timestamp is not None and signature is not None
+        body = read_body(environ, length)
+        if not verify_slack_signature(body, timestamp, signature, self.signing_secret):
+            raise Refused(401, "invalid signature")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(400, "body is not UTF-8") from None
+        slack_body_problem(text, environ.get("CONTENT_TYPE"))
+        replay = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        return self.slack(replay, start_response)
+
+    def pagerduty(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """PagerDuty: a signature header, body, signature, a JSON object with an event, then the intake."""
+        assert self.intake is not None
+        length = content_length(environ, MAX_WEBHOOK_BODY)
+        signature = environ.get("HTTP_X_PAGERDUTY_SIGNATURE")
+        if not signature:
+            raise Refused(401, "missing X-PagerDuty-Signature", unread=True)
+        body = read_body(environ, length)
+        secrets_ = pagerduty_secrets(self.intake.settings.pagerduty_webhook_secret)
+        if not verify_pagerduty_signature(body, signature, secrets_):
+            raise Refused(401, "invalid signature")
+        if not isinstance(json_object(body).get("event"), dict):
+            raise Refused(400, "body has no event object")
+        status, answer = self.intake.pagerduty(body, _headers(environ))
+        return _json(start_response, status, answer)
+
+    def sns(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """SNS: body and a JSON object, then the intake (the signature is inside the message)."""
+        assert self.intake is not None
+        body = read_body(environ, content_length(environ, MAX_WEBHOOK_BODY))
+        json_object(body)
+        status, answer = self.intake.sns_message(body, _headers(environ))
+        return _json(start_response, status, answer)
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    block_on_close = False
-    # socketserver's default backlog is 5: a burst of connections overflows it and the kernel drops SYNs,
-    # which clients retry only after 1 s (then 2 s, 4 s) -- exactly the acks Slack would count as missed
-    request_queue_size = 256
+def wsgi_app(
+    bolt: App | None,
+    intake: Intake | None,
+    *,
+    readiness: Readiness | None = None,
+    signing_secret: str | None = None,
+) -> WsgiApp:
+    """The router: Bolt for Slack (when `bolt` is given), the intake webhooks, ``/healthz`` and ``/readyz``.
 
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Requests are not logged line by line."""
-
-
-class HttpServer:
-    """A threaded WSGI server on `host:port` (port 0 picks a free one), served from a daemon thread."""
-
-    def __init__(self, app: WsgiApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = make_server(
-            host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
-        )
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """``http://host:port``."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}" if isinstance(host, str) else f"http://127.0.0.1:{port}"
-
-    def start(self) -> HttpServer:
-        """Serve in the background."""
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.1,), daemon=True, name="http"
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until `stop` is called (from another thread or a signal handler)."""
-        self._server.serve_forever(0.2)
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+    `signing_secret` and `readiness` default to what the intake's settings say.
+    """
+    settings = intake.settings if intake is not None else None
+    if readiness is None and settings is not None:
+        readiness = Readiness.for_settings(settings)
+    secret = signing_secret or (settings.slack_signing_secret if settings is not None else None)
+    return _Router(bolt, intake, readiness, secret)
 
 
 #: Builds the investigation use case on the store, the notifier and the process's one investigator.
@@ -246,7 +384,7 @@ def serve(settings: Settings) -> None:
     gc.freeze()
     socket_mode = bool(settings.slack_app_token)
     http = HttpServer(
-        wsgi_app(None if socket_mode else surface.app, surface.intake), "0.0.0.0", settings.port
+        wsgi_app(None if socket_mode else surface.app, surface.intake), settings.host, settings.port
     )
     socket: SocketModeHandler | None = None
     if socket_mode:
