@@ -1,4 +1,5 @@
-"""The project's own scenarios (bot/sandbox/scenarios): they load, simulate, cover the format, and bad files fail clearly."""
+"""The project's own scenarios (bot/sandbox/scenarios, the blind halves included): they load, simulate, cover the
+format, and bad files fail clearly."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bot.sandbox.scenario import (
 from bot.sandbox.world import simulate
 
 OWN_DIR = Path(__file__).resolve().parents[1] / "bot" / "sandbox" / "scenarios"
-OWN = sorted(OWN_DIR.glob("*.yaml"))
+OWN = sorted(OWN_DIR.rglob("*.yaml"))
 T0 = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 
 VIAS = {"github-actions", "cloudformation", "parameter", "console", "ssm-session", "iam", "scaling"}
