@@ -80,6 +80,10 @@ class Notifier(Protocol):
         returns (channel id, message ts), or None when pages are posted nowhere. With `maybe_posted` (the
         call is a retry, or follows a crash) it looks for the message it posted before and reuses it."""
 
+    def find_status_line(self, ref: InvestigationRef) -> str | None:
+        """The id (ts) of the incident's status line when one was posted but a crash kept it from being
+        recorded (`status` would post a second one); None when there is none."""
+
 
 class NullNotifier:
     """A notifier that tells no one (tests, batch evaluation)."""
@@ -105,6 +109,10 @@ class NullNotifier:
         self, ref: InvestigationRef, page: Page, channel: str, *, maybe_posted: bool = False
     ) -> tuple[str, str] | None:
         """Post nothing."""
+        return None
+
+    def find_status_line(self, ref: InvestigationRef) -> str | None:
+        """There is none."""
         return None
 
 

@@ -170,7 +170,9 @@ class Sweeper:
         for incident, _ in rows:
             wid = ids[incident.id]
             if wid not in existing:
-                opts = self.runtime.enqueuer.options("resolve-incident", PAGES, wid)
+                opts = self.runtime.enqueuer.options(
+                    "resolve-incident", PAGES, wid, partition=str(incident.id)
+                )
                 self.runtime.enqueuer.now(opts, incident.id, dict(incident.page))
                 swept.resolutions += 1
 

@@ -59,7 +59,9 @@ QUEUE = "investigations"
 #: The DBOS queue of steering follow-ups, partitioned by investigation.
 FOLLOW_UPS = "steering"
 #: The DBOS queue of the short workflows that announce a page and resolve an incident: every process runs
-#: it, the queue-only web process included, so a page is answered in its thread at once.
+#: it, the queue-only web process included, so a page is answered in its thread at once. It is partitioned
+#: by incident, one workflow at a time each, so an incident's announcement, resolution and re-opening are
+#: told in the order they happened (and a re-opened incident's page is posted once).
 PAGES = "pages"
 #: How many page workflows one process runs at once.
 PAGES_CONCURRENCY = 8
@@ -311,7 +313,23 @@ def _repeated_step() -> bool:
 
 @DBOS.step(name="page.announce")
 def _announce_step(ref: InvestigationRef, page_json: dict[str, Any], note: str | None) -> None:
-    announce(_c().notifier, ref, Page.model_validate(page_json), note)
+    ctx = _c()
+    if _repeated_step():
+        _recover_status_line(ctx, ref)
+    announce(ctx.notifier, ref, Page.model_validate(page_json), note)
+
+
+def _recover_status_line(ctx: _Context, ref: InvestigationRef) -> None:
+    """After a crash: record a status line posted before it, so `status` edits it rather than post another."""
+    try:
+        incident = ctx.store.get_incident(ref.incident_id)
+        if incident is None or incident.status_message_ts:
+            return
+        ts = ctx.notifier.find_status_line(ref)
+        if ts:
+            ctx.store.set_incident_messages(ref.incident_id, status_message_ts=ts)
+    except Exception:  # a second status line is better than none
+        log.exception("looking for the status line of %s failed", ref.workflow_id)
 
 
 @DBOS.workflow(name="page")
@@ -639,7 +657,10 @@ class Runtime:
             assert taken.incident.id is not None
             inv_id = taken.investigation.id if taken.investigation is not None else None
             opts = self.enqueuer.options(
-                "resolve-incident", PAGES, resolve_workflow_id(taken.incident.id, inv_id)
+                "resolve-incident",
+                PAGES,
+                resolve_workflow_id(taken.incident.id, inv_id),
+                partition=str(taken.incident.id),
             )
             self._put(session, opts, taken.incident.id, page_json)
 
@@ -651,7 +672,9 @@ class Runtime:
         session: Session | None = None,
     ) -> None:
         """Enqueue the page workflow of an investigation (a no-op when it was enqueued before)."""
-        opts = self.enqueuer.options("page", PAGES, page_workflow_id(ref.workflow_id))
+        opts = self.enqueuer.options(
+            "page", PAGES, page_workflow_id(ref.workflow_id), partition=str(ref.incident_id)
+        )
         self._put(session, opts, page_json, ref, note)
 
     def enqueue_investigation(self, ref: InvestigationRef, page_json: dict[str, Any]) -> None:
@@ -786,7 +809,12 @@ def launch_runtime(
     if not settings.run_investigations:
         DBOS.listen_queues([PAGES])
     DBOS.launch()
-    DBOS.register_queue(PAGES, worker_concurrency=PAGES_CONCURRENCY, polling_interval_sec=polling_interval_s)
+    DBOS.register_queue(
+        PAGES,
+        worker_concurrency=PAGES_CONCURRENCY,
+        partition_concurrency=1,
+        polling_interval_sec=polling_interval_s,
+    )
     queue = DBOS.register_queue(
         QUEUE,
         worker_concurrency=settings.investigation_concurrency,

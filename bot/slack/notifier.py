@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 _META_STARTED = "sre_bot_started"
 _META_REPORT = "sre_bot_report"
 _META_PAGE = "sre_bot_page"
+_META_STATUS = "sre_bot_status"
 #: How far back the page channel is read for a page posted before a crash.
 _PAGE_LOOKBACK = 100
 
@@ -175,8 +176,23 @@ class SlackNotifier:
         if ts:
             self.client.chat_update(channel=ref.channel, ts=ts, text=text)
             return
-        resp = self.client.chat_postMessage(channel=ref.channel, text=text, unfurl_links=False)
+        resp = self.client.chat_postMessage(
+            channel=ref.channel,
+            text=text,
+            metadata={"event_type": _META_STATUS, "event_payload": {"key": f"status:{ref.incident_id}"}},
+            unfurl_links=False,
+        )
         self.store.set_incident_messages(ref.incident_id, status_message_ts=str(resp["ts"]))
+
+    def find_status_line(self, ref: InvestigationRef) -> str | None:
+        """The ts of the incident's status line if one was posted (after its page) and never recorded: a
+        crash came between posting it and storing its ts."""
+        if not ref.channel:
+            return None
+        found = self._find_top_level(
+            ref.channel, _META_STATUS, f"status:{ref.incident_id}", oldest=ref.thread_ts or "0"
+        )
+        return found
 
     def reply(self, ref: InvestigationRef, text: str) -> None:
         """A plain reply in the thread (the caller's text is treated as untrusted)."""
@@ -206,17 +222,22 @@ class SlackNotifier:
         return str(resp["channel"]), str(resp["ts"])
 
     def _posted_page(self, channel: str, key: str) -> tuple[str, str] | None:
+        ts = self._find_top_level(channel, _META_PAGE, key)
+        return (channel, ts) if ts else None
+
+    def _find_top_level(self, channel: str, event_type: str, key: str, oldest: str = "0") -> str | None:
+        """The ts of a recent top-level message of ours in `channel` carrying metadata `key`, if any."""
         try:
             resp = self.client.conversations_history(
-                channel=channel, include_all_metadata=True, limit=_PAGE_LOOKBACK
+                channel=channel, oldest=oldest, include_all_metadata=True, limit=_PAGE_LOOKBACK
             )
-        except SlackApiError:  # post it: a duplicate is better than a missing page
+        except SlackApiError:  # post it: a duplicate is better than a missing message
             log_failure(log, "reading %s failed; posting %s anyway", channel, key)
             return None
         for msg in resp.get("messages") or []:
             meta: dict[str, Any] = msg.get("metadata") or {}
-            if meta.get("event_type") == _META_PAGE and (meta.get("event_payload") or {}).get("key") == key:
-                return channel, str(msg["ts"])
+            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get("key") == key:
+                return str(msg["ts"])
         return None
 
     # -- findings -------------------------------------------------------------------------------------------------

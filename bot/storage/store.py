@@ -51,6 +51,8 @@ RowT = TypeVar("RowT", bound=SQLModel)
 _SEQ_ATTEMPTS = 50
 #: How often take_page retries when a concurrent writer opened the same episode or investigation first.
 _TAKE_ATTEMPTS = 5
+#: The first key of the PostgreSQL advisory locks (two-int form) that serialise pages of one alarm.
+_PG_ALARM_LOCKS = 0x5EB0
 
 
 def alarm_key(page: Page) -> str:
@@ -381,8 +383,13 @@ class Store:
 
     def _decide(self, s: Session, page: Page, intent: Intent) -> Taken:
         key = alarm_key(page)
-        # Locked, so a resolution and a repeat racing on one incident are decided one after the other (on
-        # PostgreSQL the second sees the first's outcome; SQLite has one writer at a time anyway).
+        # Pages of one alarm are decided one at a time: on PostgreSQL under a transaction-scoped advisory
+        # lock on the alarm (READ COMMITTED reads each statement afresh, so without it two deliveries of a
+        # page could each find no open incident); SQLite has one writer at a time, and the delivery insert
+        # above made this transaction the writer.
+        if s.get_bind().dialect.name == "postgresql":
+            lock = sa.func.pg_advisory_xact_lock(_PG_ALARM_LOCKS, int(key[:8], 16) - 2**31)
+            s.connection().execute(sa.select(lock))
         open_inc = s.exec(
             select(Incident)
             .where(Incident.alarm_key == key, Incident.status == IncidentStatus.OPEN.value)
