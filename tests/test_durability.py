@@ -410,3 +410,87 @@ def test_a_slack_page_and_its_redeliveries_make_one_incident(
         s.surface.settle(60)
         assert len(rows(s, Incident)) == 1 and len(rows(s, Investigation)) == 1
         assert len(started_in(s, s.channel, ts)) == 1
+
+
+def test_deliveries_of_one_page_racing_make_one_incident(store: Store) -> None:
+    """Slack delivering a page twice at once (two subscriptions, two event ids): one incident, one investigation."""
+    import threading
+
+    page = Page(
+        source=PageSource.CLOUDWATCH,
+        title="ALARM: checkout-5xx-high",
+        alarm_name="checkout-5xx-high",
+        state="ALARM",
+        fired_at=datetime.now(UTC),
+    )
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def deliver(i: int) -> None:
+        barrier.wait()
+        outcomes.append(store.take_page(page, Intent.FIRE, "slack", f"EvRACE{i}").outcome.value)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["joined"] * 7 + ["new"]
+    [incident] = store.recent_incidents()
+    assert incident.id is not None and len(store.investigations_of(incident.id)) == 1
+
+
+def test_edits_of_a_page_count_only_when_they_change_its_state(
+    fake_slack: FakeSlack, tmp_path: Path, durable_url: str, aws_env: None
+) -> None:
+    from bot.sandbox.pages import pagerduty_app_message
+
+    with durable_stack(fake_slack, tmp_path, durable_url) as s:
+        alarm = chatbot_alarm_message(notice("checkout-5xx-high"), s.channel, now_ts())
+        ts = s.fake.add_message(s.channel, alarm)
+        assert s.sender.event(alarm).status == 200
+        post_alarm(s, "checkout-5xx-high", "OK")
+        # Slack edits the page when replies come (hidden): after the resolve, that is no recurrence
+        edit = {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "channel": s.channel,
+            "message": {k: v for k, v in alarm.items() if k != "channel"},
+            "previous_message": {k: v for k, v in alarm.items() if k != "channel"},
+            "ts": now_ts(1),
+            "event_ts": now_ts(1),
+        }
+        assert s.sender.event(edit).status == 200
+        assert [i.status for i in rows(s, Incident)] == ["resolved"]
+        # PagerDuty's app edits its post as the incident moves on: resolved resolves it
+        pd = PdIncident(
+            number=12, title="orders: errors", service_name="orders", created_at=datetime.now(UTC)
+        )
+        triggered = pagerduty_app_message(pd, s.channel, now_ts(2))
+        pd_ts = s.fake.add_message(s.channel, triggered)
+        assert s.sender.event(triggered).status == 200
+        resolved = pagerduty_app_message(
+            PdIncident(
+                number=12,
+                title="orders: errors",
+                service_name="orders",
+                created_at=pd.created_at,
+                status="resolved",
+            ),
+            s.channel,
+            pd_ts,
+        )
+        changed = {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel": s.channel,
+            "message": {k: v for k, v in resolved.items() if k != "channel"},
+            "previous_message": {k: v for k, v in triggered.items() if k != "channel"},
+            "ts": now_ts(3),
+            "event_ts": now_ts(3),
+        }
+        assert s.sender.event(changed).status == 200
+        assert [i.status for i in rows(s, Incident)] == ["resolved", "resolved"]
+        assert len(rows(s, Investigation)) == 2
+        assert len(started_in(s, s.channel, ts)) <= 1

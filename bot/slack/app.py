@@ -219,11 +219,26 @@ class Work:
         parsed = self._parsed_page(event)
         if parsed is None or parsed.page.state in ("ACKNOWLEDGED", "INSUFFICIENT_DATA"):
             return
+        if event.get("subtype") == "message_changed" and not self._state_changed(event, parsed):
+            return  # an edit that says nothing new (a reply count, an unfurl): not a page again
         channel = check_id("channel", event.get("channel"), 64)
         if not self.channels.is_incident(channel):
             return  # not an incident channel: silent (someone may ask with "investigate" in its thread)
         page = clean_page(parsed.page)
         self.deps.investigations.accept(page, self._delivery(body, event), reopened=_reopened(parsed))
+
+    def _state_changed(self, event: dict[str, Any], parsed: ParsedPage) -> bool:
+        """Whether an edit of a page changed what it says (PagerDuty's app edits its post as the incident
+        moves: triggered, acknowledged, resolved); Slack's own edits (hidden) never do."""
+        if event.get("hidden"):
+            return False
+        before = event.get("previous_message")
+        if not isinstance(before, dict):
+            return True
+        earlier = read_page_message(
+            {**before, "channel": event.get("channel")}, self.deps.clock(), own_bot_ids=[self.bot_id]
+        )
+        return earlier is None or earlier.page.state != parsed.page.state
 
     def _steer(self, body: dict[str, Any], event: dict[str, Any], ref: InvestigationRef) -> None:
         text = clean_text(_MENTION.sub("", event.get("text") or ""), _REPLY_LIMIT).strip()
