@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 import urllib.request
@@ -161,8 +162,17 @@ def test_changes_appear_at_their_scenario_time(estates: Estates, public_world: W
             assert "UpdateService" in names
         elif ch.via in ("github-actions", "cloudformation") and spec.kind == "asg":
             events = est.client("cloudformation").describe_stack_events(StackName=spec.name)["StackEvents"]
-            stamps = {e["Timestamp"].timestamp() for e in events if e["ResourceStatus"] == "UPDATE_COMPLETE"}
-            assert when.timestamp() in stamps
+            own = [e for e in events if e["LogicalResourceId"] == spec.name]
+            began = {e["Timestamp"].timestamp() for e in own if e["ResourceStatus"] == "UPDATE_IN_PROGRESS"}
+            assert when.timestamp() in began, "the stack update starts at the change's time"
+            done = [e for e in own if e["ResourceStatus"] == "UPDATE_COMPLETE" and e["Timestamp"] >= when]
+            assert done and min(e["Timestamp"] for e in done) - when < timedelta(minutes=5)
+            touched = {
+                e["ResourceType"]
+                for e in events
+                if e["Timestamp"] >= when and e["LogicalResourceId"] != spec.name
+            }
+            assert "AWS::EC2::LaunchTemplate" in touched, "a release updates the launch template"
             versions = est.client("ec2").describe_launch_template_versions(
                 LaunchTemplateName=f"{spec.name}-lt"
             )["LaunchTemplateVersions"]
@@ -176,7 +186,9 @@ def test_changes_appear_at_their_scenario_time(estates: Estates, public_world: W
                 "parameter": "PutParameter",
                 "scaling": "SetDesiredCapacity",
             }.get(ch.via, ch.action)
-            records = _lookup(trail, "EventName", str(name))
+            records = _lookup(trail, "EventName", str(name)) or [
+                e for e in _all_events(trail) if re.fullmatch(rf"{name}(\d{{8}}(v\d+)?)?", e["EventName"])
+            ]
             assert records, f"CloudTrail has {name}"
             rec = records[0]
             assert rec["EventTime"].timestamp() == when.timestamp()
@@ -194,6 +206,10 @@ def test_changes_appear_at_their_scenario_time(estates: Estates, public_world: W
 
 def _quote(text: str) -> str:
     return f'"{text}"' if "'" in text else f"'{text}'"
+
+
+def _all_events(trail: Any) -> list[dict[str, Any]]:
+    return [e for page in trail.get_paginator("lookup_events").paginate() for e in page["Events"]]
 
 
 def _lookup(trail: Any, key: str, value: str) -> list[dict[str, Any]]:

@@ -107,6 +107,14 @@ class Parameter(Strict):
     new: str
 
 
+class ActorSpec(Strict):
+    """Who made a change (optional): a person, a pipeline's role session, or an AWS service acting itself."""
+
+    kind: Literal["person", "pipeline", "aws-service"]
+    name: str = Field(min_length=1)
+    role: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,64}$")
+
+
 class ChangeSpec(Strict):
     service: str
     via: Via
@@ -120,6 +128,7 @@ class ChangeSpec(Strict):
     instance: str | None = None
     policy: str | None = None
     desired: int | None = Field(default=None, ge=0)
+    actor: ActorSpec | None = None
 
     @model_validator(mode="after")
     def _needs(self) -> ChangeSpec:

@@ -54,8 +54,10 @@ class CloudTrailStore:
         user_agent: str = "console.amazonaws.com",
         access_key: str = "ASIAEXAMPLEKEY000001",
         error_code: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """Add an event; `identity` is the record's userIdentity."""
+        """Add an event; `identity` is the record's userIdentity, `extra` more top-level record fields
+        (``sessionCredentialFromConsole``, ``additionalEventData``)."""
         doc: dict[str, Any] = {
             "eventVersion": "1.09",
             "userIdentity": identity,
@@ -77,6 +79,7 @@ class CloudTrailStore:
         }
         if error_code:
             doc["errorCode"] = error_code
+        doc.update(extra or {})
         if resources:
             doc["resources"] = [{"accountId": self.account_id, "type": t, "ARN": n} for t, n in resources]
         ev = TrailEvent(

@@ -1,20 +1,21 @@
-"""Query-protocol fill-ins for what moto leaves empty: Auto Scaling activities and CloudFormation stack resources.
+"""Query-protocol fill-ins for what moto leaves empty: Auto Scaling activities and RDS events.
 
-moto answers ``DescribeScalingActivities`` with nothing, and a stack's resources in moto are whatever moto
-itself created from the template; our stacks only *list* resources created through the other APIs, so
-``ListStackResources`` / ``DescribeStackResources`` / ``DescribeStackResource`` are served from our registry.
+moto answers ``DescribeScalingActivities`` with nothing, and ``DescribeEvents`` (RDS) with the events of its own
+calls only, stamped when they were made and ignoring the time window asked for; a scenario's failovers and
+reboots happened at scenario times, so RDS events are served from our registry, filtered as RDS filters them.
+(CloudFormation's stand-in is :mod:`bot.sandbox.aws.stacks`.)
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from bot.sandbox.aws.protocol import Reply, Request, error_reply, xml_reply, xml_text
+from bot.sandbox.aws.protocol import Reply, Request, xml_reply, xml_text
 
 _AS_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
-_CFN_NS = "http://cloudformation.amazonaws.com/doc/2010-05-15/"
+_RDS_NS = "http://rds.amazonaws.com/doc/2014-10-31/"
 
 
 @dataclass(frozen=True)
@@ -72,86 +73,59 @@ class ScalingActivities:
 
 
 @dataclass(frozen=True)
-class StackResource:
-    """One resource a stack lists."""
+class RdsEvent:
+    """One RDS event: what happened to a DB instance, cluster, parameter group or snapshot."""
 
-    stack_name: str
-    stack_id: str
-    logical_id: str
-    physical_id: str
-    type: str
-    updated: datetime
-    status: str = "CREATE_COMPLETE"
+    source_id: str
+    source_type: str  # db-instance | db-cluster | db-parameter-group | db-snapshot ...
+    message: str
+    categories: tuple[str, ...]
+    date: datetime
+    source_arn: str
 
 
-class StackResources:
-    """ListStackResources / DescribeStackResources / DescribeStackResource from our registry."""
+@dataclass
+class RdsEvents:
+    """``DescribeEvents`` (RDS): by source, type, categories and time window (default: the last hour)."""
 
-    def __init__(self) -> None:
-        self.resources: dict[str, list[StackResource]] = {}
-
-    def add(self, res: StackResource) -> None:
-        rows = [r for r in self.resources.get(res.stack_name, []) if r.logical_id != res.logical_id]
-        rows.append(res)
-        rows.sort(key=lambda r: r.logical_id)
-        self.resources[res.stack_name] = rows
-
-    def _find(self, name: str) -> list[StackResource] | None:
-        if name in self.resources:
-            return self.resources[name]
-        return next((rows for rows in self.resources.values() if rows and rows[0].stack_id == name), None)
+    events: list[RdsEvent] = field(default_factory=list)
 
     def handle(self, req: Request) -> Reply | None:
-        op = req.operation
-        if op not in ("ListStackResources", "DescribeStackResources", "DescribeStackResource"):
+        if req.operation != "DescribeEvents":
             return None
         p = req.params()
-        name = p.get("StackName")
-        if not name and op == "DescribeStackResources" and p.get("PhysicalResourceId"):
-            rows = [
-                r for rs in self.resources.values() for r in rs if r.physical_id == p["PhysicalResourceId"]
-            ]
-            if not rows:
-                return None
-            name = rows[0].stack_name
-        rows_found = self._find(name or "")
-        if rows_found is None:
-            return None  # moto knows the stack (or says it does not exist)
-        rows = rows_found
-        if op == "ListStackResources":
-            body = "".join(
-                "<member>"
-                f"<LogicalResourceId>{xml_text(r.logical_id)}</LogicalResourceId>"
-                f"<PhysicalResourceId>{xml_text(r.physical_id)}</PhysicalResourceId>"
-                f"<ResourceType>{xml_text(r.type)}</ResourceType>"
-                f"<LastUpdatedTimestamp>{xml_text(r.updated)}</LastUpdatedTimestamp>"
-                f"<ResourceStatus>{r.status}</ResourceStatus>"
-                "<DriftInformation><StackResourceDriftStatus>NOT_CHECKED</StackResourceDriftStatus></DriftInformation>"
-                "</member>"
-                for r in rows
-            )
-            return xml_reply(op, f"<StackResourceSummaries>{body}</StackResourceSummaries>", _CFN_NS)
-        if p.get("LogicalResourceId"):
-            rows = [r for r in rows if r.logical_id == p["LogicalResourceId"]]
-            if not rows and op == "DescribeStackResource":
-                return error_reply(
-                    req,
-                    "ValidationError",
-                    f"Resource {p['LogicalResourceId']} does not exist for stack {name}",
-                )
+        end = _when(p.get("EndTime")) or datetime.now(UTC)
+        start = _when(p.get("StartTime")) or end - timedelta(minutes=int(p.get("Duration") or 60))
+        wanted = {v for k, v in p.items() if k.startswith("EventCategories.")}
+        rows = [
+            e
+            for e in sorted(self.events, key=lambda e: (e.date, e.source_id, e.message))
+            if start <= e.date <= end
+            and p.get("SourceIdentifier") in (None, e.source_id)
+            and p.get("SourceType") in (None, e.source_type)
+            and (not wanted or wanted & set(e.categories))
+        ]
+        size = min(int(p.get("MaxRecords") or 100), 100)
+        offset = int(base64.b64decode(p["Marker"]).decode()) if p.get("Marker") else 0
+        body = "".join(_rds_event(e) for e in rows[offset : offset + size])
+        marker = ""
+        if offset + size < len(rows):
+            marker = f"<Marker>{base64.b64encode(str(offset + size).encode()).decode()}</Marker>"
+        return xml_reply("DescribeEvents", f"<Events>{body}</Events>{marker}", _RDS_NS)
 
-        def one(r: StackResource, tag: str) -> str:
-            return (
-                f"<{tag}><StackName>{xml_text(r.stack_name)}</StackName><StackId>{xml_text(r.stack_id)}</StackId>"
-                f"<LogicalResourceId>{xml_text(r.logical_id)}</LogicalResourceId>"
-                f"<PhysicalResourceId>{xml_text(r.physical_id)}</PhysicalResourceId>"
-                f"<ResourceType>{xml_text(r.type)}</ResourceType><Timestamp>{xml_text(r.updated)}</Timestamp>"
-                f"<LastUpdatedTimestamp>{xml_text(r.updated)}</LastUpdatedTimestamp>"
-                f"<ResourceStatus>{r.status}</ResourceStatus></{tag}>"
-            )
 
-        if op == "DescribeStackResource":
-            return xml_reply(op, one(rows[0], "StackResourceDetail"), _CFN_NS)
-        return xml_reply(
-            op, "<StackResources>" + "".join(one(r, "member") for r in rows) + "</StackResources>", _CFN_NS
-        )
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _rds_event(e: RdsEvent) -> str:
+    cats = "".join(f"<EventCategory>{xml_text(c)}</EventCategory>" for c in e.categories)
+    return (
+        f"<Event><SourceIdentifier>{xml_text(e.source_id)}</SourceIdentifier>"
+        f"<SourceType>{xml_text(e.source_type)}</SourceType><Message>{xml_text(e.message)}</Message>"
+        f"<EventCategories>{cats}</EventCategories><Date>{xml_text(e.date)}</Date>"
+        f"<SourceArn>{xml_text(e.source_arn)}</SourceArn></Event>"
+    )

@@ -4,7 +4,8 @@ Clients find it through ``AWS_ENDPOINT_URL``. For each request it names the serv
 and operation (per protocol, see :mod:`protocol`), sleeps the injected latency in the request's own thread,
 answers scenario *gaps* with AWS's AccessDenied for that protocol, serves the operations moto lacks from our
 stand-ins (CloudWatch, CloudTrail LookupEvents, Logs Insights, X-Ray GetServiceGraph, Auto Scaling
-DescribeScalingActivities, CloudFormation stack resources) and proxies everything else to moto's
+DescribeScalingActivities, CloudFormation stack resources, events, templates and change sets, RDS
+DescribeEvents) and proxies everything else to moto's
 ThreadedMotoServer unchanged (status, headers, body).
 """
 

@@ -15,14 +15,21 @@ Resource naming and topology (``org`` and ``account`` from the scenario; every r
   ``AwsEstate.instance_ids``), target group ``<name>-tg``, log group ``/ec2/<name>`` with a stream per instance id.
 * ``lambda``: function ``<name>`` with published versions and an alias ``live``; log group ``/aws/lambda/<name>``.
 * ``dynamodb`` table ``<name>``; ``rds`` DB instance ``<name>`` (postgres, db.r6g.large); ``sqs`` queue ``<name>``.
-* every service: a CloudFormation stack ``<name>`` listing the resources above (updates at their scenario time,
-  parameter ``Version``), SSM parameters under ``/<name>/`` (``log_level``, plus the scenario's parameters).
+* every service: a CloudFormation stack ``<name>`` listing the resources above, created by a change set, with a
+  template whose resources carry their properties (parameter ``Version``); a ``via: cloudformation`` change is
+  a change set executed at its scenario time (see ``materialise_stacks``); SSM parameters under ``/<name>/``
+  (``log_level``, plus the scenario's parameters).
+* changes show where AWS shows them: a console change to a function's memory in ``GetFunctionConfiguration``,
+  a scale-in in ``DescribeServices``, a reboot in RDS ``DescribeEvents`` (``materialise_settings``,
+  ``materialise_calls``); who made each is the scenario's ``actor`` (``materialise_actors``).
 * CloudWatch metrics per :mod:`bot.sources.aws.catalog`, at 1-minute resolution over the whole history; the
   page's alarm (named ``page.name``) on the page signal, OK before and ALARM at the page.
 
 The steps live in sibling modules: ``materialise_state`` (what one build holds), ``materialise_services``
-(the estate as built), ``materialise_timeline`` and ``materialise_changes`` (the history on moto's clock),
-``materialise_telemetry`` (logs, traces, metrics, the alarm).
+(the estate as built), ``materialise_stacks`` (stacks, templates, change sets), ``materialise_timeline`` and
+``materialise_changes`` (the history on moto's clock; ``materialise_settings`` / ``materialise_calls`` /
+``materialise_actors`` for what a change sets, calls and who makes it), ``materialise_telemetry`` (logs,
+traces, metrics, the alarm).
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ from bot.sandbox.aws import moto_times
 from bot.sandbox.aws.cloudtrail import CloudTrailStore
 from bot.sandbox.aws.cloudwatch import CloudWatchStore
 from bot.sandbox.aws.gateway import Gaps, Gateway, Handler
+from bot.sandbox.aws.materialise_calls import initial_settings
 from bot.sandbox.aws.materialise_services import build_service, build_shared
+from bot.sandbox.aws.materialise_stacks import open_stack
 from bot.sandbox.aws.materialise_state import AMI, BUILT_BEFORE, CFG, DEPLOY_ROLE, RELEASED_BEFORE, Build
 from bot.sandbox.aws.materialise_telemetry import page_alarm, write_logs, write_metrics, write_traces
 from bot.sandbox.aws.materialise_timeline import play_timeline, trail_background
@@ -288,7 +297,8 @@ def _handlers(b: Build) -> dict[str, Handler]:
         "logs": b.insights.handle,
         "xray": b.xray.handle,
         "autoscaling": b.activities.handle,
-        "cloudformation": b.stack_resources.handle,
+        "cloudformation": b.stacks.handle,
+        "rds": b.rds_events.handle,
     }
 
 
@@ -301,6 +311,8 @@ def _build(b: Build, traces_per_minute: int, trace_minutes: int) -> None:
         build_shared(b)
         for spec in b.sc.services:
             build_service(b, spec, built)
+            open_stack(b, spec)
+            initial_settings(b, spec)
         play_timeline(b)
         b.at(b.t(0))
         write_logs(b)

@@ -12,21 +12,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.sandbox.aws import moto_times
-from bot.sandbox.aws.fillins import StackResource
+from bot.sandbox.aws.materialise_actors import (
+    CLI,
+    CLOUDSHELL,
+    CONSOLE,
+    GITHUB_ACTIONS,
+    event_source,
+    principal_of,
+    resource_type,
+)
+from bot.sandbox.aws.materialise_calls import direct_calls
 from bot.sandbox.aws.materialise_services import image_uri, register_task, stack_template
-from bot.sandbox.aws.materialise_state import BUILT_BEFORE, Build, handler_zip, user_identity
+from bot.sandbox.aws.materialise_settings import ApiCall, apply_settings
+from bot.sandbox.aws.materialise_stacks import execute_change_set, release_version
+from bot.sandbox.aws.materialise_state import BUILT_BEFORE, Build, Principal, handler_zip
+from bot.sandbox.aws.stacks import StackResource
 from bot.sandbox.scenario import ChangeSpec, Event, ServiceSpec
-
-#: Where a GitHub Actions deploy's calls come from.
-_GITHUB_ACTIONS = {
-    "source_ip": "4.175.114.51",
-    "user_agent": "aws-cli/2.22.4 md/command#deploy exec-env/GitHubActions",
-}
-#: Where an operator's SSM session calls come from.
-_CLOUDSHELL = {
-    "source_ip": "198.51.100.23",
-    "user_agent": "aws-cli/2.22.4 Python/3.12.6 exec-env/CloudShell",
-}
 
 ChangeBuilder = Callable[[Build, ChangeSpec, ServiceSpec, datetime], None]
 
@@ -48,55 +49,82 @@ def _version(b: Build, ch: ChangeSpec) -> str:
     return ch.commit.sha if ch.commit else f"stack-{b.hexid(7)}"
 
 
+def record(b: Build, calls: list[ApiCall], when: datetime, who: Principal, gap_s: int = 3) -> None:
+    """Record `calls` in CloudTrail, `gap_s` seconds apart from `when`, as made by `who`."""
+    for i, call in enumerate(calls):
+        b.trail_event(
+            call.name,
+            when + timedelta(seconds=gap_s * i),
+            call.source,
+            None,
+            call.request,
+            call.resources,
+            principal=who,
+            response=call.response,
+            **({"extra": {**who.context.get("extra", {}), **call.extra}} if call.extra else {}),
+        )
+
+
 # ---- github-actions and cloudformation -----------------------------------------------------------------
 def _github_actions(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime) -> None:
     """ecs and lambda ship a new task definition or function version; other kinds update their stack."""
     version = _version(b, ch)
+    who = principal_of(b, ch if ch.actor else _no_user(ch), None, GITHUB_ACTIONS)
     deploy = _APP_DEPLOYS.get(spec.kind)
     if deploy is not None:
-        deploy(b, spec, version, when)
+        deploy(b, spec, version, when, who)
     else:
-        _update_stack(b, ch, spec, version, when, None, _GITHUB_ACTIONS)
+        _update_stack(b, spec, version, when, who)
+
+
+def _no_user(ch: ChangeSpec) -> ChangeSpec:
+    """A GitHub Actions deploy runs as the deploy role, whoever wrote the commit."""
+    return ch.model_copy(update={"user": None})
 
 
 def _cloudformation(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime) -> None:
+    """A change set created and executed (its text says what it changes; else a new version of the code)."""
     version = _version(b, ch)
-    _update_stack(b, ch, spec, version, when, ch.user, _GITHUB_ACTIONS if ch.user is None else {})
+    who = principal_of(b, ch, None, GITHUB_ACTIONS if ch.user is None else CONSOLE)
+    if spec.name in b.lt_ids and _releases_code(ch):
+        _new_launch_template_version(b, spec.name, version, when)
+    execute_change_set(b, ch.stack_change or "", spec, version, when, who)
 
 
-def _deploy_ecs(b: Build, spec: ServiceSpec, version: str, when: datetime) -> None:
+def _releases_code(ch: ChangeSpec) -> bool:
+    from bot.sandbox.aws.stack_changes import parse_stack_change
+
+    return not parse_stack_change(ch.stack_change or "").explicit
+
+
+def _deploy_ecs(b: Build, spec: ServiceSpec, version: str, when: datetime, who: Principal) -> None:
     """Register a task definition revision at image tag `version`, roll the service onto it."""
     name = spec.name
     td = register_task(b, spec, version)
     b.c("ecs").update_service(cluster=b.cluster, service=name, taskDefinition=td, forceNewDeployment=True)
     moto_times.set_deployment_updated(b.account, b.region, b.cluster, name, when + timedelta(minutes=4))
+    cpu, memory = b.task_limits[name]
     register = {
         "family": name,
+        "cpu": cpu,
+        "memory": memory,
         "containerDefinitions": [{"name": name, "image": image_uri(b, name, version)}],
     }
-    b.trail_event(
-        "RegisterTaskDefinition",
-        when,
-        "ecs.amazonaws.com",
-        None,
-        register,
-        [("AWS::ECS::TaskDefinition", td)],
-        **_GITHUB_ACTIONS,
-    )
     update = {"cluster": b.cluster, "service": name, "taskDefinition": td, "forceNewDeployment": True}
-    b.trail_event(
-        "UpdateService",
-        when + timedelta(seconds=3),
-        "ecs.amazonaws.com",
-        None,
-        update,
-        [("AWS::ECS::Service", name)],
-        **_GITHUB_ACTIONS,
+    record(
+        b,
+        [
+            ApiCall(
+                "RegisterTaskDefinition", "ecs.amazonaws.com", register, [("AWS::ECS::TaskDefinition", td)]
+            ),
+            ApiCall("UpdateService", "ecs.amazonaws.com", update, [("AWS::ECS::Service", name)]),
+        ],
+        when,
+        who,
     )
     _roll_tasks(b, name, when)
-    b.stack_resources.add(
-        StackResource(name, b.stack_ids[name], "TaskDefinition", td, "AWS::ECS::TaskDefinition", when)
-    )
+    logical = b.logicals.get(name, {}).get("AWS::ECS::TaskDefinition", "TaskDefinition")
+    b.stacks.add(StackResource(name, b.stack_ids[name], logical, td, "AWS::ECS::TaskDefinition", when))
 
 
 def _roll_tasks(b: Build, name: str, when: datetime) -> None:
@@ -118,7 +146,7 @@ def _roll_tasks(b: Build, name: str, when: datetime) -> None:
     b.ecs_tasks[name] = new
 
 
-def _deploy_lambda(b: Build, spec: ServiceSpec, version: str, when: datetime) -> None:
+def _deploy_lambda(b: Build, spec: ServiceSpec, version: str, when: datetime, who: Principal) -> None:
     """Publish new code as a version and point the ``live`` alias at it."""
     name = spec.name
     lam = b.c("lambda")
@@ -132,59 +160,45 @@ def _deploy_lambda(b: Build, spec: ServiceSpec, version: str, when: datetime) ->
         ver = lam.publish_version(FunctionName=name, Description=version)["Version"]
     lam.update_alias(FunctionName=name, Name="live", FunctionVersion=ver)
     arn = f"arn:aws:lambda:{b.region}:{b.account}:function:{name}"
-    calls: list[tuple[str, int, dict[str, Any]]] = [
-        ("UpdateFunctionCode20150331v2", 0, {"functionName": name, "publish": True}),
-        ("PublishVersion20150331", 2, {"functionName": name, "description": version}),
-        ("UpdateAlias20150331", 4, {"functionName": name, "name": "live", "functionVersion": ver}),
+    res = [("AWS::Lambda::Function", arn)]
+    src = "lambda.amazonaws.com"
+    calls = [
+        ApiCall("UpdateFunctionCode20150331v2", src, {"functionName": name, "publish": True}, res),
+        ApiCall("PublishVersion20150331", src, {"functionName": name, "description": version}, res),
+        ApiCall(
+            "UpdateAlias20150331", src, {"functionName": name, "name": "live", "functionVersion": ver}, res
+        ),
     ]
-    for event, seconds, request in calls:
-        b.trail_event(
-            event,
-            when + timedelta(seconds=seconds),
-            "lambda.amazonaws.com",
-            None,
-            request,
-            [("AWS::Lambda::Function", arn)],
-            **_GITHUB_ACTIONS,
-        )
+    record(b, calls, when, who, gap_s=2)
 
 
-_APP_DEPLOYS: dict[str, Callable[[Build, ServiceSpec, str, datetime], None]] = {
+_APP_DEPLOYS: dict[str, Callable[[Build, ServiceSpec, str, datetime, Principal], None]] = {
     "ecs": _deploy_ecs,
     "lambda": _deploy_lambda,
 }
 
 
-def _update_stack(
-    b: Build,
-    ch: ChangeSpec,
-    spec: ServiceSpec,
-    version: str,
-    when: datetime,
-    user: str | None,
-    context: dict[str, str],
-) -> None:
-    """A new launch template version (asg), and the stack updated to `version` by `user`."""
+def _update_stack(b: Build, spec: ServiceSpec, version: str, when: datetime, who: Principal) -> None:
+    """A new launch template version (asg), and the stack updated straight to `version` (no change set)."""
     name = spec.name
     if name in b.lt_ids:
         _new_launch_template_version(b, name, version, when)
     if name not in b.stack_ids:
         return
-    desc = ch.stack_change or (ch.commit.message if ch.commit else f"{name} update")
     b.c("cloudformation").update_stack(
         StackName=name,
-        TemplateBody=stack_template(version, desc),
+        TemplateBody=stack_template(version, b.templates[name].get("Description", name)),
         Parameters=[{"ParameterKey": "Version", "ParameterValue": version}],
     )
-    b.trail_event(
+    release_version(b, spec, version, when)
+    request = {"stackName": name, "parameters": [{"parameterKey": "Version", "parameterValue": version}]}
+    call = ApiCall(
         "UpdateStack",
-        when,
         "cloudformation.amazonaws.com",
-        user,
-        {"stackName": name, "parameters": [{"parameterKey": "Version", "parameterValue": version}]},
+        request,
         [("AWS::CloudFormation::Stack", b.stack_ids[name])],
-        **context,
     )
+    record(b, [call], when, who)
 
 
 def _new_launch_template_version(b: Build, name: str, version: str, when: datetime) -> None:
@@ -199,8 +213,11 @@ def _new_launch_template_version(b: Build, name: str, version: str, when: dateti
     b.c("autoscaling").update_auto_scaling_group(
         AutoScalingGroupName=f"{name}-asg", LaunchTemplate={"LaunchTemplateId": lt, "Version": str(ltv)}
     )
-    b.stack_resources.add(
-        StackResource(name, b.stack_ids[name], "LaunchTemplate", lt, "AWS::EC2::LaunchTemplate", when)
+    logical = b.logicals.get(name, {}).get("AWS::EC2::LaunchTemplate", "LaunchTemplate")
+    b.stacks.add(
+        StackResource(
+            name, b.stack_ids[name], logical, lt, "AWS::EC2::LaunchTemplate", when, "UPDATE_COMPLETE"
+        )
     )
 
 
@@ -214,31 +231,47 @@ def _parameter(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime) -> N
         b.at(b.t(b.world.start) - BUILT_BEFORE / 2)
         ssm.put_parameter(Name=par.name, Value=par.old, Type="String", Overwrite=True)
         b.at(when)
-    ssm.put_parameter(Name=par.name, Value=par.new, Type="String", Overwrite=True)
+    version = ssm.put_parameter(Name=par.name, Value=par.new, Type="String", Overwrite=True)["Version"]
     path = par.name if par.name.startswith("/") else "/" + par.name
-    b.trail_event(
+    request = {
+        "name": par.name,
+        "type": "String",
+        "overwrite": True,
+        "value": "HIDDEN_DUE_TO_SECURITY_REASONS",
+    }
+    arn = f"arn:aws:ssm:{b.region}:{b.account}:parameter{path}"
+    who = principal_of(b, ch, _user(b, ch, "ops"), {})
+    call = ApiCall(
         "PutParameter",
-        when,
         "ssm.amazonaws.com",
-        _user(b, ch, "ops"),
-        {"name": par.name, "type": "String", "overwrite": True, "value": "HIDDEN_DUE_TO_SECURITY_REASONS"},
-        [("AWS::SSM::Parameter", f"arn:aws:ssm:{b.region}:{b.account}:parameter{path}")],
-        response={"version": 2, "tier": "Standard"},
+        request,
+        [("AWS::SSM::Parameter", arn)],
+        {"version": version, "tier": "Standard"},
     )
+    record(b, [call], when, who)
     b.markers[spec.name].append(par.name)
 
 
 # ---- console and iam -----------------------------------------------------------------------------------
 def _console(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime) -> None:
-    _direct_call(b, ch, spec, when, "AWS Internal")
+    _direct_call(b, ch, spec, when, CONSOLE)
 
 
 def _iam(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime) -> None:
-    _direct_call(b, ch, spec, when, "aws-cli/2.22.4 Python/3.12.6")
+    _direct_call(b, ch, spec, when, CLI)
 
 
-def _direct_call(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime, user_agent: str) -> None:
-    """Only a CloudTrail record: someone called `ch.action` on `ch.resource` (the service by default)."""
+def _direct_call(
+    b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime, context: dict[str, Any]
+) -> None:
+    """Someone called `ch.action` on `ch.resource` (the service by default): through the service's own API
+    where the sandbox models it (a function's settings, a desired count, a DB parameter group, a reboot),
+    else only as its CloudTrail record."""
+    who = principal_of(b, ch, _user(b, ch, "unknown"), context)
+    calls = direct_calls(b, ch, spec)
+    if calls:
+        record(b, calls, when, who, gap_s=1)
+        return
     action = ch.action or "Unknown"
     resource = ch.resource or spec.name
     source = event_source(resource, action, spec.kind)
@@ -249,63 +282,55 @@ def _direct_call(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime, us
         req["policy"] = ch.policy
         if source == "iam.amazonaws.com":
             req["policyDocument"] = ch.policy
-    b.trail_event(
-        action,
-        when,
-        source,
-        _user(b, ch, "unknown"),
-        req,
-        [(resource_type(resource, spec.kind), resource)],
-        user_agent=user_agent,
-        source_ip="198.51.100.23",
-    )
+    record(b, [ApiCall(action, source, req, [(resource_type(resource, spec.kind), resource)])], when, who)
 
 
 # ---- ssm-session and scaling ---------------------------------------------------------------------------
 def _ssm_session(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime) -> None:
     """A Session Manager session on one instance, six minutes long."""
     target = b.instance_ids.get(ch.instance or "", ch.instance or "")
-    user = _user(b, ch, "unknown")
-    _, username = user_identity(user, b.account)
-    session = f"{username}-{b.hexid(17)}"
+    who = principal_of(b, ch, _user(b, ch, "unknown"), CLOUDSHELL)
+    session = f"{who.username}-{b.hexid(17)}"
     stream = f"wss://ssmmessages.{b.region}.amazonaws.com/v1/data-channel/{session}?role=publish_subscribe"
-    b.trail_event(
+    start = ApiCall(
         "StartSession",
-        when,
         "ssm.amazonaws.com",
-        user,
         {"target": target},
         [("AWS::EC2::Instance", target), ("AWS::EC2::Instance", ch.instance or target)],
-        response={
-            "sessionId": session,
-            "tokenValue": "Value hidden due to security reasons.",
-            "streamUrl": stream,
-        },
-        **_CLOUDSHELL,
+        {"sessionId": session, "tokenValue": "Value hidden due to security reasons.", "streamUrl": stream},
     )
-    b.trail_event(
+    end = ApiCall(
         "TerminateSession",
-        when + timedelta(minutes=6, seconds=12),
         "ssm.amazonaws.com",
-        user,
         {"sessionId": session},
         [("AWS::SSM::Session", session)],
-        response={"sessionId": session},
-        **_CLOUDSHELL,
+        {"sessionId": session},
     )
+    record(b, [start], when, who)
+    record(b, [end], when + timedelta(minutes=6, seconds=12), who)
 
 
 def _scaling(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime) -> None:
-    """Only a CloudTrail record: someone set the group's desired capacity."""
+    """Someone set the capacity: an ECS service's desired count, a function's reserved concurrency, else the
+    Auto Scaling group's desired capacity (whose instances the world launches and terminates)."""
+    who = principal_of(b, ch, _user(b, ch, "ops"), CONSOLE)
+    desired = int(ch.desired or 0)
+    if spec.kind == "ecs":
+        record(b, apply_settings(b, spec, "AWS::ECS::Service", {"DesiredCount": desired}), when, who)
+        return
+    if spec.kind == "lambda":
+        calls = apply_settings(b, spec, "AWS::Lambda::Function", {"ReservedConcurrentExecutions": desired})
+        record(b, calls, when, who)
+        return
     group = f"{spec.name}-asg"
-    b.trail_event(
+    request = {"autoScalingGroupName": group, "desiredCapacity": ch.desired, "honorCooldown": False}
+    call = ApiCall(
         "SetDesiredCapacity",
-        when,
         "autoscaling.amazonaws.com",
-        _user(b, ch, "ops"),
-        {"autoScalingGroupName": group, "desiredCapacity": ch.desired, "honorCooldown": False},
+        request,
         [("AWS::AutoScaling::AutoScalingGroup", group)],
     )
+    record(b, [call], when, who)
 
 
 CHANGE_BUILDERS: dict[str, ChangeBuilder] = {
@@ -317,49 +342,3 @@ CHANGE_BUILDERS: dict[str, ChangeBuilder] = {
     "iam": _iam,
     "scaling": _scaling,
 }
-
-
-# ---- CloudTrail naming ---------------------------------------------------------------------------------
-def event_source(resource: str, action: str, kind: str) -> str:
-    """The eventSource of a call on `resource` (an ARN, or a name of a `kind` service)."""
-    if resource.startswith("arn:"):
-        svc = resource.split(":")[2]
-        return f"{svc}.amazonaws.com"
-    return {
-        "ecs": "ecs.amazonaws.com",
-        "asg": "ec2.amazonaws.com",
-        "lambda": "lambda.amazonaws.com",
-        "dynamodb": "dynamodb.amazonaws.com",
-        "rds": "rds.amazonaws.com",
-        "sqs": "sqs.amazonaws.com",
-    }.get(
-        kind, "iam.amazonaws.com" if action.startswith(("Put", "Attach", "Detach")) else "ec2.amazonaws.com"
-    )
-
-
-def resource_type(resource: str, kind: str) -> str:
-    """The CloudTrail ResourceType of `resource` (an ARN, or a name of a `kind` service)."""
-    if resource.startswith("arn:"):
-        parts = resource.split(":")
-        svc, rest = parts[2], parts[5] if len(parts) > 5 else ""
-        rtype = rest.split("/", 1)[0].split(":", 1)[0]
-        known = {
-            ("dynamodb", "table"): "AWS::DynamoDB::Table",
-            ("iam", "role"): "AWS::IAM::Role",
-            ("iam", "policy"): "AWS::IAM::Policy",
-            ("iam", "user"): "AWS::IAM::User",
-            ("s3", ""): "AWS::S3::Bucket",
-            ("ec2", "security-group"): "AWS::EC2::SecurityGroup",
-            ("ec2", "instance"): "AWS::EC2::Instance",
-            ("lambda", "function"): "AWS::Lambda::Function",
-            ("ecs", "service"): "AWS::ECS::Service",
-        }
-        return known.get((svc, rtype), f"AWS::{svc.upper()}::{rtype.title() or 'Resource'}")
-    return {
-        "ecs": "AWS::ECS::Service",
-        "asg": "AWS::AutoScaling::AutoScalingGroup",
-        "lambda": "AWS::Lambda::Function",
-        "dynamodb": "AWS::DynamoDB::Table",
-        "rds": "AWS::RDS::DBInstance",
-        "sqs": "AWS::SQS::Queue",
-    }.get(kind, "AWS::Resource")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.sandbox.aws.fillins import StackResource
+from bot.sandbox.aws.fillins import RdsEvent
 from bot.sandbox.aws.materialise_state import AMI, DEPLOY_ROLE, RELEASED_BEFORE, Build, handler_zip, tag_map
 from bot.sandbox.scenario import ServiceSpec
 from bot.sandbox.world import baseline
@@ -73,7 +73,8 @@ def _drop_default_vpc(b: Build) -> None:
 
 
 def _network(b: Build) -> None:
-    """The ``<org>-prod`` VPC with a private subnet in each of three zones."""
+    """The ``<org>-prod`` VPC with a private subnet in each of the region's first three zones (its real ones:
+    ap-northeast-1 has no ``b``, us-west-1 has two)."""
     ec2 = b.c("ec2")
     net = f"{b.org}-prod"
     vpc = ec2.create_vpc(
@@ -81,11 +82,17 @@ def _network(b: Build) -> None:
         TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": net}]}],
     )["Vpc"]["VpcId"]
     b.subnets = []
-    for i, zone in enumerate(("a", "b", "c")):
+    zones = sorted(
+        z["ZoneName"]
+        for z in ec2.describe_availability_zones()["AvailabilityZones"]
+        if z.get("ZoneType", "availability-zone") == "availability-zone"
+    )[:3]
+    for i, zone_name in enumerate(zones):
+        zone = zone_name.removeprefix(b.region)
         sub = ec2.create_subnet(
             VpcId=vpc,
             CidrBlock=f"10.20.{16 * i}.0/20",
-            AvailabilityZone=f"{b.region}{zone}",
+            AvailabilityZone=zone_name,
             TagSpecifications=[
                 {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": f"{net}-private-{zone}"}]}
             ],
@@ -288,6 +295,15 @@ def _rds(b: Build, new: NewService, built: datetime) -> None:
     )
     new.res.update(db_instance=name, memory_bytes=instance_class_memory(DB_CLASS))
     new.stack_rows.append(("Database", name, "AWS::RDS::DBInstance"))
+    arn = f"arn:aws:rds:{b.region}:{b.account}:db:{name}"
+    for minutes, message, category in (
+        (1, "DB instance created", "creation"),
+        (6, "Backing up DB instance", "backup"),
+        (9, "Finished DB Instance backup", "backup"),
+    ):
+        b.rds_events.events.append(
+            RdsEvent(name, "db-instance", message, (category,), built + timedelta(minutes=minutes), arn)
+        )
 
 
 def _sqs(b: Build, new: NewService, built: datetime) -> None:
@@ -323,8 +339,7 @@ def _stack_parameters_and_logs(b: Build, new: NewService, built: datetime) -> No
         Tags=new.tags,
     )["StackId"]
     b.stack_ids[name] = stack_id
-    for logical, physical, rtype in new.stack_rows:
-        b.stack_resources.add(StackResource(name, stack_id, logical, physical, rtype, built))
+    b.stack_rows[name] = list(new.stack_rows)
     b.c("ssm").put_parameter(Name=f"/{name}/log_level", Value="info", Type="String", Tags=new.tags)
     for group in b.log_groups.get(name, []):
         b.c("logs").create_log_group(logGroupName=group, tags=tag_map(new.tags))
@@ -332,20 +347,33 @@ def _stack_parameters_and_logs(b: Build, new: NewService, built: datetime) -> No
 
 
 # ---- shared with the changes ---------------------------------------------------------------------------
-def stack_template(version: str, description: str) -> str:
-    """A service stack's template at `version`."""
-    template = {
+def stack_template(version: str, description: str, revision: str = "") -> str:
+    """The template moto holds for a service's stack at `version`: its parameters, and nothing moto would try to
+    create (the stack's real template is :mod:`bot.sandbox.aws.stacks`'); `revision` tells moto an update that
+    changes no parameter is an update."""
+    template: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": description,
         "Parameters": {"Version": {"Type": "String", "Default": version}},
         "Resources": {"DeployMarker": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
     }
+    if revision:
+        template["Metadata"] = {"Revision": revision}
     return json.dumps(template, sort_keys=True)
 
 
-def register_task(b: Build, spec: ServiceSpec, tag: str) -> str:
-    """Register the next revision of the service's task definition, running image tag `tag`."""
+def register_task(
+    b: Build, spec: ServiceSpec, tag: str, cpu: str | None = None, memory: str | None = None
+) -> str:
+    """Register the next revision of the service's task definition, running image tag `tag`, with the limits
+    given (by default the current revision's)."""
     name = spec.name
+    cpu, memory = (
+        cpu or b.task_limits.get(name, ("512", "1024"))[0],
+        memory or b.task_limits.get(name, ("512", "1024"))[1],
+    )
+    b.task_limits[name] = (cpu, memory)
+    b.ecs_images[name] = tag
     return str(
         b.c("ecs").register_task_definition(
             family=name,
@@ -353,8 +381,8 @@ def register_task(b: Build, spec: ServiceSpec, tag: str) -> str:
             executionRoleArn=b.role_arns[name],
             networkMode="awsvpc",
             requiresCompatibilities=["FARGATE"],
-            cpu="512",
-            memory="1024",
+            cpu=cpu,
+            memory=memory,
             containerDefinitions=[
                 {
                     "name": name,

@@ -11,6 +11,7 @@ import io
 import random
 import uuid
 import zipfile
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,9 +21,10 @@ from botocore.config import Config
 from bot.sandbox.aws import moto_times
 from bot.sandbox.aws.cloudtrail import CloudTrailService, CloudTrailStore
 from bot.sandbox.aws.cloudwatch import CloudWatchService, CloudWatchStore
-from bot.sandbox.aws.fillins import ScalingActivities, StackResources
+from bot.sandbox.aws.fillins import RdsEvents, ScalingActivities
 from bot.sandbox.aws.logs_insights import InsightsService, LogRecord
 from bot.sandbox.aws.protocol import Reply, Request
+from bot.sandbox.aws.stacks import Stacks
 from bot.sandbox.aws.xray import GraphModel, XRayService
 from bot.sandbox.world import World
 from bot.sources.aws.catalog import ServiceResources
@@ -37,7 +39,10 @@ AMI = "ami-0fa3fe0fa7920f68e"
 
 
 def user_identity(user: str, account: str) -> tuple[dict[str, Any], str]:
-    """CloudTrail userIdentity and Username for a user ARN or plain name."""
+    """CloudTrail userIdentity and Username for a user ARN or plain name (a role ARN is a session of it)."""
+    if ":role/" in user and ":assumed-role/" not in user:
+        role = user.split(":role/", 1)[1].rsplit("/", 1)[-1]
+        user = f"arn:aws:sts::{account}:assumed-role/{role}/{role}"
     if ":assumed-role/" in user:
         role, _, session = user.split(":assumed-role/", 1)[1].partition("/")
         ident = {
@@ -64,6 +69,31 @@ def user_identity(user: str, account: str) -> tuple[dict[str, Any], str]:
         "accountId": account,
         "userName": name,
     }, name
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a CloudTrail record says made a call: its userIdentity and Username, and where the call came from
+    (``user_agent``, ``source_ip``, more top-level record fields in ``extra``)."""
+
+    identity: dict[str, Any]
+    username: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+#: The OIDC provider GitHub Actions' deploy role trusts.
+GITHUB_OIDC = "token.actions.githubusercontent.com"
+
+
+def deploy_identity(account: str, session: str = "GitHubActions", role: str = DEPLOY_ROLE) -> dict[str, Any]:
+    """A pipeline's role session; the GitHub Actions deploy role's sessions come through its OIDC provider."""
+    ident, _ = user_identity(f"arn:aws:sts::{account}:assumed-role/{role}/{session}", account)
+    if role == DEPLOY_ROLE:
+        ident["sessionContext"]["webIdFederationData"] = {
+            "federatedProvider": f"arn:aws:iam::{account}:oidc-provider/{GITHUB_OIDC}",
+            "attributes": {},
+        }
+    return ident
 
 
 def handler_zip(text: str) -> bytes:
@@ -95,7 +125,8 @@ class Build:
         self.trail = CloudTrailStore(self.account, self.region)
         self.trail_service = CloudTrailService(self.trail)
         self.activities = ScalingActivities()
-        self.stack_resources = StackResources()
+        self.stacks = Stacks()
+        self.rds_events = RdsEvents()
         self.records: dict[str, list[LogRecord]] = {}
         self.insights = InsightsService(self.account, self._records_for)
         self.xray = XRayService(GraphModel(self.account, {}, {}))
@@ -111,6 +142,10 @@ class Build:
         self.tg_arns: dict[str, str] = {}
         self.lt_ids: dict[str, str] = {}
         self.stack_ids: dict[str, str] = {}
+        self.templates: dict[str, dict[str, Any]] = {}  # stack -> its current template
+        self.stack_versions: dict[str, str] = {}  # stack -> its Version parameter
+        self.ecs_images: dict[str, str] = {}  # ecs service -> the image tag it runs
+        self.task_limits: dict[str, tuple[str, str]] = {}  # ecs service -> (cpu, memory) of its revision
         self.role_arns: dict[str, str] = {}
         self.subnets: list[dict[str, Any]] = []
         self.vpc = ""
@@ -122,6 +157,11 @@ class Build:
         self.image = ""
         self.db_subnet_group = ""
         self.clock: moto_times.Clock | None = None
+        self.now: datetime | None = None
+        self.stack_rows: dict[
+            str, list[tuple[str, str, str]]
+        ] = {}  # stack -> (logical, physical, type) as built
+        self.logicals: dict[str, dict[str, str]] = {}  # stack -> resource type -> its logical id
         self.cw_service = CloudWatchService(self.cw)
 
     def c(self, service: str) -> Any:
@@ -141,6 +181,12 @@ class Build:
         """Set moto's clock."""
         assert self.clock is not None
         self.clock.set(when)
+        self.now = when
+
+    def clock_time(self) -> datetime:
+        """The time moto's clock is set to."""
+        assert self.now is not None, "the clock has not been set"
+        return self.now
 
     def t(self, minute: float) -> datetime:
         return self.world.time(minute)
@@ -150,11 +196,26 @@ class Build:
         """When the estate was built, before the history."""
         return self.t(self.world.start) - BUILT_BEFORE
 
+    @property
+    def settled(self) -> datetime:
+        """Just after the release before the history: the settings a change's "old" value names were in place."""
+        return self.t(self.world.start) - RELEASED_BEFORE + timedelta(minutes=5)
+
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def hexid(self, n: int) -> str:
         return f"{self.rng.getrandbits(4 * n):0{n}x}"
+
+    def stable_hex(self, text: str, n: int) -> str:
+        """`n` hex digits derived from `text` and the scenario's seed, without drawing from the rng (so adding
+        one does not move every later id)."""
+        digest = hashlib.sha256(f"{self.sc.effective_seed}:{text}".encode()).hexdigest()
+        return (digest * (n // 64 + 1))[:n]
+
+    def stable_uuid(self, text: str) -> str:
+        """A UUID derived from `text` (see :meth:`stable_hex`)."""
+        return str(uuid.UUID(hex=self.stable_hex(text, 32), version=4))
 
     def tags(self, spec_name: str, name: str) -> list[dict[str, str]]:
         return [
@@ -177,12 +238,17 @@ class Build:
         user: str | None,
         request: dict[str, Any] | None,
         resources: list[tuple[str, str]],
+        principal: Principal | None = None,
         **kw: Any,
     ) -> None:
-        """Record a CloudTrail event by `user` (None: the GitHub Actions deploy role)."""
-        if user is None:
-            user = f"arn:aws:sts::{self.account}:assumed-role/{DEPLOY_ROLE}/GitHubActions"
-        ident, username = user_identity(user, self.account)
+        """Record a CloudTrail event by `principal`, else by `user` (None: the GitHub Actions deploy role)."""
+        if principal is not None:
+            ident, username = principal.identity, principal.username
+            kw = {**principal.context, **kw}
+        elif user is None:
+            ident, username = deploy_identity(self.account), "GitHubActions"
+        else:
+            ident, username = user_identity(user, self.account)
         self.trail.record(
             event_id=self.uid(),
             name=name,
