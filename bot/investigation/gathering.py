@@ -172,8 +172,10 @@ def _metric_finding(s: SignalState) -> Evidence:
 
 
 def cloudtrail(src: Sources, run: Run, w: Window) -> Harvest:
-    """Write events from CloudTrail (attributed to services later, against the estate)."""
-    return Harvest(changes=list(run.result(src.changes.cloudtrail(w.since, w.now)) or []))
+    """Write events from CloudTrail (attributed to services later, against the estate), each with what it
+    changed as far as AWS kept it (a stack update's change set); a detail that cannot be read is a gap."""
+    changes: list[Change] = run.result(src.changes.cloudtrail(w.since, w.now)) or []
+    return Harvest(changes=[run.result(src.changes.detail(c)) or c for c in changes])
 
 
 def deploys(src: Sources, run: Run, w: Window, repo: str, services: list[str]) -> Harvest:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.analysis.changes import actor_of, door_of
 from bot.domain import Actor, ActorKind, Change, ChangeSource, ChangeVia
+from bot.sources.aws.change_detail import ChangeDetails, api_action, from_request
 from bot.sources.aws.clients import AwsClients, classify
 from bot.sources.result import ToolResult, guarded
 
@@ -28,13 +29,17 @@ READ_PREFIXES = (
 )
 
 
+#: Writes that change nothing in the estate by themselves: a change set is only a proposal until executed.
+NOT_CHANGES = frozenset(
+    {"ConsoleLogin", "AssumeRole", "Decrypt", "GenerateDataKey", "CreateChangeSet", "DeleteChangeSet"}
+)
+#: A call one of these services made while carrying out another recorded call (a stack update's resource
+#: updates): that call is the change.
+ON_BEHALF = frozenset({"cloudformation.amazonaws.com"})
+
+
 def _is_write(name: str) -> bool:
-    return not name.startswith(READ_PREFIXES) and name not in (
-        "ConsoleLogin",
-        "AssumeRole",
-        "Decrypt",
-        "GenerateDataKey",
-    )
+    return not name.startswith(READ_PREFIXES) and name not in NOT_CHANGES
 
 
 def _from_console(detail: dict[str, Any]) -> bool:
@@ -45,27 +50,37 @@ def _from_console(detail: dict[str, Any]) -> bool:
 
 
 def change_of_event(ev: dict[str, Any]) -> Change | None:
-    """A CloudTrail `LookupEvents` record as a `Change` (None for a read)."""
-    name = ev.get("EventName", "")
+    """A CloudTrail `LookupEvents` record as a `Change` (None for a read, for what changes nothing by itself,
+    and for a call a service made on behalf of another recorded call)."""
+    name = api_action(ev.get("EventName", ""))
     if not _is_write(name):
         return None
     detail = json.loads(ev.get("CloudTrailEvent") or "{}")
+    identity = detail.get("userIdentity") or {}
+    if identity.get("invokedBy") in ON_BEHALF:
+        return None
     resources = [r.get("ResourceName", "") for r in ev.get("Resources", []) if r.get("ResourceName")]
-    request = detail.get("requestParameters") or {}
-    actor = actor_of(detail.get("userIdentity") or {}, str(detail.get("userAgent", "")), ev.get("Username"))
+    raw = detail.get("requestParameters") or {}
+    request = raw if isinstance(raw, dict) else {}
+    actor = actor_of(identity, str(detail.get("userAgent", "")), ev.get("Username"))
     via = door_of(name, str(detail.get("eventSource", "")), actor, request, _from_console(detail))
     event_id = str(ev.get("EventId", ""))
+    resource = ", ".join(resources) or None
+    changed, ships = from_request(name, request, resource)
+    summary = f"{name} on {resource or 'a resource'} by {actor.name}"
     return Change(
         id=f"cloudtrail:{event_id}",
         at=ev["EventTime"],
         via=via,
-        summary=f"{name} on {', '.join(resources) or 'a resource'} by {actor.name}",
+        summary=summary + (": " + "; ".join(changed[:3]) if changed else ""),
         source=ChangeSource.CLOUDTRAIL,
         source_id=event_id,
         action=name,
         actor=actor,
-        resource=", ".join(resources) or None,
-        request=request if isinstance(request, dict) else {},
+        resource=resource,
+        request=request,
+        changed=changed,
+        ships_code=ships,
     )
 
 
@@ -74,6 +89,12 @@ class AwsChanges:
 
     def __init__(self, clients: AwsClients) -> None:
         self._c = clients
+        self._details = ChangeDetails(clients)
+
+    def detail(self, change: Change) -> ToolResult[Change]:
+        """`change` with what it changed read from what AWS kept of it (a stack's change set, the task
+        definition before it, the parameter's versions); a failed result when that cannot be read."""
+        return self._details.of(change)
 
     def cloudtrail(self, since: datetime, until: datetime, limit: int = 500) -> ToolResult[list[Change]]:
         """Write (management) events in [since, until] from CloudTrail, newest first."""
