@@ -31,6 +31,8 @@ PRECURSOR = timedelta(minutes=10)
 QUIET_INCIDENT = timedelta(minutes=60)
 #: At least this much recent log is read at full depth, whatever the onset.
 RECENT_LOGS = timedelta(hours=3)
+#: What AWS kept of the changes (change sets, task definitions) is read this many at a time.
+DETAIL_READS = 4
 
 
 class Listener(Protocol):
@@ -175,7 +177,8 @@ def cloudtrail(src: Sources, run: Run, w: Window) -> Harvest:
     """Write events from CloudTrail (attributed to services later, against the estate), each with what it
     changed as far as AWS kept it (a stack update's change set); a detail that cannot be read is a gap."""
     changes: list[Change] = run.result(src.changes.cloudtrail(w.since, w.now)) or []
-    return Harvest(changes=[run.result(src.changes.detail(c)) or c for c in changes])
+    with ThreadPoolExecutor(DETAIL_READS) as pool:
+        return Harvest(changes=list(pool.map(lambda c: run.result(src.changes.detail(c)) or c, changes)))
 
 
 def deploys(src: Sources, run: Run, w: Window, repo: str, services: list[str]) -> Harvest:

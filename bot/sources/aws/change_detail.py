@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from bot.domain import Change
 from bot.sources.aws.clients import AwsClients, classify
-from bot.sources.result import ToolResult, guarded
+from bot.sources.result import Outcome, ToolResult, guarded
 
 #: CloudTrail's API-version suffixes on some event names (``UpdateFunctionConfiguration20150331v2``).
 _VERSION_SUFFIX = re.compile(r"(?<=[a-z])\d{8}(v\d+)?$")
@@ -326,11 +329,21 @@ def diff_task_definitions(
 
 
 # ---- the reader ----------------------------------------------------------------------------------------
+class _Slot:
+    """One task definition revision's difference from the one before, read once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value: tuple[tuple[str, ...], bool | None] | None = None
+
+
 class ChangeDetails:
     """Reads what AWS kept of a change, read-only, to say what it changed."""
 
     def __init__(self, clients: AwsClients) -> None:
         self._c = clients
+        self._lock = threading.Lock()
+        self._revisions: dict[str, _Slot] = {}
 
     def of(self, change: Change) -> ToolResult[Change]:
         """`change` with `changed` and `ships_code` filled from what AWS kept of it; the change as it was when
@@ -374,18 +387,34 @@ class ChangeDetails:
         arn = str(change.request.get("taskDefinition") or "")
         if ":task-definition/" not in arn:
             arn = next((r for r in (change.resource or "").split(", ") if ":task-definition/" in r), arn)
-        m = re.search(r":task-definition/([^:]+):(\d+)$", arn)
-        if not m:
+        if not re.search(r":task-definition/([^:]+):(\d+)$", arn):
             return change
+        with self._lock:
+            if len(self._revisions) >= 512:
+                self._revisions.clear()
+            slot = self._revisions.setdefault(arn, _Slot())
+        with (
+            slot.lock
+        ):  # a deploy's RegisterTaskDefinition and UpdateService name the same revision: read it once
+            if slot.value is None:
+                slot.value = self._diff_revision(arn)
+            return _with(change, *slot.value)
+
+    def _diff_revision(self, arn: str) -> tuple[tuple[str, ...], bool | None]:
+        """A revision against the one before it (revisions never change, so each pair is read once)."""
+        family, revision = arn.rsplit("/", 1)[-1].rsplit(":", 1)
         ecs = self._c.get("ecs")
         new = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
         old = None
-        if int(m.group(2)) > 1:
-            old = ecs.describe_task_definition(taskDefinition=f"{m.group(1)}:{int(m.group(2)) - 1}")[
-                "taskDefinition"
-            ]
-        changed, ships = diff_task_definitions(old, new)
-        return _with(change, changed, ships)
+        if int(revision) > 1:
+            try:
+                old = ecs.describe_task_definition(taskDefinition=f"{family}:{int(revision) - 1}")[
+                    "taskDefinition"
+                ]
+            except ClientError as exc:  # the one before is gone: say what this one is
+                if classify(exc)[0] is Outcome.DENIED:
+                    raise
+        return diff_task_definitions(old, new)
 
     def _parameter(self, change: Change) -> Change:
         name = change.parameter_name() or ""
