@@ -367,3 +367,29 @@ def test_the_github_deploy_role_comes_through_its_oidc_provider(est: AwsEstate) 
     assert ident["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/github-actions-deploy/GitHubActions"
     provider = ident["sessionContext"]["webIdFederationData"]["federatedProvider"]
     assert provider.endswith("oidc-provider/token.actions.githubusercontent.com")
+
+
+def _what_changed(est: AwsEstate) -> str:
+    cfn, rds = est.client("cloudformation"), est.client("rds")
+    out: dict[str, Any] = {"trail": [(e["EventName"], e["CloudTrailEvent"]) for e in _events(est)]}
+    for stack in ("resize", "workers", "api"):
+        sets = cfn.list_change_sets(StackName=stack)["Summaries"]
+        out[stack] = [
+            sets,
+            [
+                cfn.describe_change_set(ChangeSetName=s["ChangeSetId"], IncludePropertyValues=True)["Changes"]
+                for s in sets
+            ],
+            cfn.describe_stack_events(StackName=stack)["StackEvents"],
+            cfn.get_template(StackName=stack)["TemplateBody"],
+        ]
+    out["rds"] = rds.describe_events(StartTime=T0 - timedelta(days=40), EndTime=T0)["Events"]
+    out["tasks"] = est.client("ecs").list_task_definitions()["taskDefinitionArns"]
+    return json.dumps(out, sort_keys=True, default=str)
+
+
+def test_the_same_scenario_gives_the_same_changes(estates: Estates, world: World) -> None:
+    first = _what_changed(estates.get(world))  # type: ignore[arg-type]
+    estates.release()
+    second = _what_changed(estates.get(world))  # type: ignore[arg-type]
+    assert first == second
