@@ -46,6 +46,7 @@ FIDELITY: dict[str, Any] = {
     "services": [
         {"name": "api", "kind": "ecs", "calls": ["resize", "orders-db", "jobs"], "repo": "fid/api"},
         {"name": "resize", "kind": "lambda", "deploy": "cloudformation"},
+        {"name": "thumbs", "kind": "lambda", "deploy": "cloudformation"},
         {"name": "orders-db", "kind": "rds"},
         {"name": "jobs", "kind": "sqs"},
         {"name": "workers", "kind": "asg", "instances": 2, "deploy": "cloudformation"},
@@ -58,7 +59,7 @@ FIDELITY: dict[str, Any] = {
             service="resize",
             via="console",
             action="UpdateFunctionConfiguration",
-            detail="MemorySize 3008 -> 512 (cost review)",
+            detail="MemorySize 3008 -> 512 (cost review); LOG_LEVEL: info -> debug",
             actor={"kind": "person", "name": "k.okafor"},
         ),
         _change(-55, "scale-in", service="api", via="scaling", desired=2),
@@ -116,6 +117,7 @@ FIDELITY: dict[str, Any] = {
             detail='{"groupId": "sg-0a41c7e9d2b83f105", "ipPermissions": [{"ipProtocol": "tcp", "fromPort": 5432}]}',
         ),
         _change(-25, "release", service="workers", via="cloudformation", stack_change="launch template bump"),
+        _change(-22, "code", service="thumbs", via="cloudformation", stack_change="thumbs 1.4.2 (MEDIA-88)"),
         _change(
             -20,
             "visibility",
@@ -244,6 +246,20 @@ def test_a_stack_update_that_names_no_resource_is_a_new_version(est: AwsEstate) 
     assert by["AWS::AutoScaling::AutoScalingGroup"]["Details"][0]["ChangeSource"] == "ResourceAttribute"
 
 
+def test_a_stack_release_of_a_function_puts_its_new_code_in_place(est: AwsEstate, world: World) -> None:
+    cfn = est.client("cloudformation")
+    latest = max(cfn.list_change_sets(StackName="thumbs")["Summaries"], key=lambda s: s["CreationTime"])
+    [change] = cfn.describe_change_set(ChangeSetName=latest["ChangeSetId"])["Changes"]
+    detail = change["ResourceChange"]["Details"][0]
+    assert (detail["Target"]["Name"], detail["CausingEntity"]) == ("Code", "Version")
+    code = [e for e in _named(est, "UpdateFunctionCode20150331v2") if e["EventTime"] >= world.time(-22)]
+    assert code and _doc(code[0])["userIdentity"]["invokedBy"] == "cloudformation.amazonaws.com"
+    lam = est.client("lambda")
+    latest_code = lam.get_function(FunctionName="thumbs", Qualifier="$LATEST")["Configuration"]["CodeSha256"]
+    released = lam.get_function(FunctionName="thumbs", Qualifier="1")["Configuration"]["CodeSha256"]
+    assert latest_code != released, "the stack's new Version is new code"
+
+
 # ---- item 2: every change where AWS shows it -----------------------------------------------------------
 def test_function_settings_show_in_lambda_and_cloudtrail(est: AwsEstate) -> None:
     lam = est.client("lambda")
@@ -254,7 +270,12 @@ def test_function_settings_show_in_lambda_and_cloudtrail(est: AwsEstate) -> None
     by_stack = [_doc(e) for e in records if _doc(e)["userIdentity"].get("invokedBy")]
     assert [d["requestParameters"] for d in by_stack] == [{"functionName": "resize", "timeout": 10}]
     [doc] = [_doc(e) for e in records if not _doc(e)["userIdentity"].get("invokedBy")]
-    assert doc["requestParameters"] == {"functionName": "resize", "memorySize": 512}
+    assert doc["requestParameters"] == {
+        "functionName": "resize",
+        "memorySize": 512,
+        "environment": {"variables": "HIDDEN_DUE_TO_SECURITY_REASONS"},
+    }
+    assert config["Environment"]["Variables"] == {"LOG_LEVEL": "debug"}
     assert doc["sessionCredentialFromConsole"] == "true"
     arn = doc["userIdentity"]["arn"]
     assert arn.startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/AWSReservedSSO_") and arn.endswith(

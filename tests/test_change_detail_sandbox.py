@@ -59,7 +59,10 @@ def test_the_engine_reads_what_each_change_changed(
     release = next(c for c in changes if c.action == "ExecuteChangeSet" and "workers" in str(c.request))
     assert release.ships_code is True
     memory = next(c for c in changes if c.action == "UpdateFunctionConfiguration")
-    assert memory.changed == ("resize memorySize → 512",) and memory.ships_code is False
+    assert memory.changed == ("resize environment changed", "resize memorySize → 512")
+    assert memory.ships_code is False
+    code = next(c for c in changes if c.action == "ExecuteChangeSet" and "thumbs" in str(c.request))
+    assert code.ships_code is True and "AWS::Lambda::Function" in code.changed[0]
     scale = next(c for c in changes if c.action == "UpdateService" and "desiredCount" in c.request)
     assert scale.changed == ("api desiredCount → 2",) and scale.ships_code is False
     task = next(c for c in changes if c.action == "UpdateService" and "taskDefinition" in c.request)

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from bot.sandbox.aws.fillins import RdsEvent
 from bot.sandbox.aws.materialise_services import register_task
-from bot.sandbox.aws.materialise_state import Build
+from bot.sandbox.aws.materialise_state import Build, handler_zip
 from bot.sandbox.aws.stack_changes import PropertyEdit, typed
 from bot.sandbox.scenario import ServiceSpec
 
@@ -480,6 +480,45 @@ def _launch_template(b: Build, spec: ServiceSpec, values: dict[str, Any]) -> lis
             [("AWS::AutoScaling::AutoScalingGroup", group)],
         ),
     ]
+
+
+# ---- a stack's new Version: the code it names ------------------------------------------------------------
+def release_code(b: Build, spec: ServiceSpec, rtype: str, version: str) -> list[ApiCall]:
+    """Put the code a stack's ``Version`` names in place on the service's own `rtype` resource (a function's
+    bundle, a task definition's image; a launch template's version is made by the caller)."""
+    if not owns(spec, rtype):
+        return []
+    name = spec.name
+    if rtype == "AWS::Lambda::Function":
+        arn = f"arn:aws:lambda:{b.region}:{b.account}:function:{name}"
+        code = handler_zip(f"def main(event, context):\n    return {{'release': '{version}'}}\n")
+        b.c("lambda").update_function_code(FunctionName=name, ZipFile=code)
+        request = {
+            "functionName": name,
+            "s3Bucket": f"{b.org}-artifacts-{b.account}",
+            "s3Key": f"{name}/{version}.zip",
+        }
+        return [ApiCall("UpdateFunctionCode20150331v2", _LAMBDA, request, [("AWS::Lambda::Function", arn)])]
+    if rtype == "AWS::ECS::TaskDefinition":
+        td = register_task(b, spec, version)
+        b.c("ecs").update_service(cluster=b.cluster, service=name, taskDefinition=td)
+        _replace_tasks(b, name)
+        cpu, memory = b.task_limits[name]
+        image = f"{b.account}.dkr.ecr.{b.region}.amazonaws.com/{name}:{version}"
+        register = {
+            "family": name,
+            "cpu": cpu,
+            "memory": memory,
+            "containerDefinitions": [{"name": name, "image": image}],
+        }
+        update = {"cluster": b.cluster, "service": name, "taskDefinition": td}
+        return [
+            ApiCall(
+                "RegisterTaskDefinition", "ecs.amazonaws.com", register, [("AWS::ECS::TaskDefinition", td)]
+            ),
+            ApiCall("UpdateService", "ecs.amazonaws.com", update, [("AWS::ECS::Service", name)]),
+        ]
+    return []
 
 
 _LAMBDA = "lambda.amazonaws.com"

@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.sandbox.aws.materialise_calls import live_settings
 from bot.sandbox.aws.materialise_services import image_uri, stack_template
-from bot.sandbox.aws.materialise_settings import ApiCall, apply_settings, nested, settings_of
+from bot.sandbox.aws.materialise_settings import ApiCall, apply_settings, nested, release_code, settings_of
 from bot.sandbox.aws.materialise_state import AMI, Build, Principal
 from bot.sandbox.aws.stack_changes import PropertyEdit, ResourceEdit, StackChange, parse_stack_change, typed
 from bot.sandbox.aws.stacks import ChangeSet, StackEvent, StackResource, template_json
@@ -502,10 +502,13 @@ def _commit(b: Build, spec: ServiceSpec, up: Update, when: datetime, who: Princi
     calls: list[ApiCall] = []
     for logical, rc in sorted(up.changes.items()):
         direct = [d["Target"]["Name"] for d in rc["Details"] if d.get("ChangeSource") == "DirectModification"]
+        released = any(d.get("CausingEntity") == VERSION for d in rc["Details"])
+        b.at(when + timedelta(seconds=5))
         if rc["Action"] == "Modify" and direct:
             values = {n: up.after["Resources"][logical]["Properties"].get(n) for n in direct}
-            b.at(when + timedelta(seconds=5))
             calls += apply_settings(b, spec, rc["ResourceType"], values)
+        if rc["Action"] == "Modify" and released:
+            calls += release_code(b, spec, rc["ResourceType"], version)
     b.at(when)
     _event(
         b,
