@@ -26,6 +26,9 @@ from bot.storage.db import normalise_url
 #: DBOS's name for this application (`DBOSConfig["name"]`): workflows we enqueue belong to it.
 APP_NAME = "sre-bot"
 
+#: A transaction on our database: an ORM session or a Core connection.
+Tx = Session | sa.Connection
+
 
 def same_database(a: str, b: str) -> bool:
     """Whether two database URLs name the same PostgreSQL database (SQLite files never count: DBOS keeps
@@ -80,7 +83,7 @@ class Enqueuer:
             opts["queue_partition_key"] = partition
         return opts
 
-    def in_transaction(self, session: Session, options: EnqueueOptions, *args: Any) -> None:
+    def in_transaction(self, session: Tx, options: EnqueueOptions, *args: Any) -> None:
         """Enqueue on `session` (our database, which holds DBOS's tables): committed with the caller's rows."""
         assert self.same_db, "enqueue_in_transaction needs the system database to be ours"
         self.client.enqueue_in_transaction(session, options, *args)

@@ -5,9 +5,10 @@ means for its alarm's incident (new, a recurrence after a resolve, re-opened, a 
 and the investigation row -- and, when DBOS's system tables live in our database, the enqueue of the `page`
 workflow too (see :mod:`bot.investigation.enqueue`). Only then does the surface answer the sender.
 
-The `page` workflow (queue `pages`, run by every process, the web one included) posts a webhook page into
-the page channel, says in the thread what the investigation will look at and opens the status line, so
-every page hears at once even when the investigation workers are busy; then it enqueues the investigation
+The `page` workflow (queue `pages`, beside the investigations in every process that runs them, with slots of
+its own) posts a webhook page into the page channel, says in the thread what the investigation will look at
+and opens the status line, so every page hears at once even when every investigation slot is taken (and a
+queue-only web process does nothing but answer senders); then it enqueues the investigation
 workflow (`inv-<alarm key>`, `-<n>` for later episodes and re-opens) on the `investigations` queue. That
 workflow scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way
 resumes on restart (same `executor_id`, same system database) from the first unfinished step. Findings are
@@ -45,7 +46,7 @@ from sqlmodel import Session
 from bot.config import Settings
 from bot.domain import Category, Evidence, InvestigationStatus, Mitigation, Page, Report
 from bot.investigation.engine import Deps, Gathered, Investigator, Scoped
-from bot.investigation.enqueue import APP_NAME, Enqueuer
+from bot.investigation.enqueue import APP_NAME, Enqueuer, Tx
 from bot.investigation.ports import Accepted, Delivery, InvestigationRef, Notifier
 from bot.investigation.steering import Directive, Steering, apply, describe_change, parse_steering
 from bot.storage.store import STARTS, Intent, Outcome, Store, Taken, alarm_key
@@ -58,8 +59,9 @@ log = logging.getLogger(__name__)
 QUEUE = "investigations"
 #: The DBOS queue of steering follow-ups, partitioned by investigation.
 FOLLOW_UPS = "steering"
-#: The DBOS queue of the short workflows that announce a page and resolve an incident: every process runs
-#: it, the queue-only web process included, so a page is answered in its thread at once. It is partitioned
+#: The DBOS queue of the short workflows that announce a page and resolve an incident: every process that
+#: runs investigations runs it too, in slots of its own, so a page is answered in its thread at once even
+#: when every investigation slot is taken. It is partitioned
 #: by incident, one workflow at a time each, so an incident's announcement, resolution and re-opening are
 #: told in the order they happened (and a re-opened incident's page is posted once).
 PAGES = "pages"
@@ -633,8 +635,8 @@ class Runtime:
         page_json = page.model_dump(mode="json")
         same = self.enqueuer.same_db
 
-        def in_tx(session: Session, taken: Taken) -> None:
-            self._follow(taken, page_json, session)
+        def in_tx(conn: Tx, taken: Taken) -> None:
+            self._follow(taken, page_json, conn)
 
         taken = self.store.take_page(page, intent, delivery.source, delivery.id, then=in_tx if same else None)
         if not same:
@@ -646,7 +648,7 @@ class Runtime:
         )
         return Accepted(taken.outcome.value, ref, taken.duplicate)
 
-    def _follow(self, taken: Taken, page_json: dict[str, Any], session: Session | None) -> None:
+    def _follow(self, taken: Taken, page_json: dict[str, Any], session: Tx | None) -> None:
         """Enqueue what a taken page starts (the page workflow) or resolves (the resolve workflow)."""
         if taken.incident is None:
             return
@@ -669,7 +671,7 @@ class Runtime:
         ref: InvestigationRef,
         page_json: dict[str, Any],
         note: str | None = None,
-        session: Session | None = None,
+        session: Tx | None = None,
     ) -> None:
         """Enqueue the page workflow of an investigation (a no-op when it was enqueued before)."""
         opts = self.enqueuer.options(
@@ -682,7 +684,7 @@ class Runtime:
         self._put(None, self.enqueuer.options("investigation", QUEUE, ref.workflow_id), page_json, ref)
 
     def enqueue_follow_up(
-        self, ref: InvestigationRef, reply_id: int, page_json: dict[str, Any], session: Session | None = None
+        self, ref: InvestigationRef, reply_id: int, page_json: dict[str, Any], session: Tx | None = None
     ) -> None:
         """Enqueue the steering follow-up for reply `reply_id` (see `_enqueue_follow_up`)."""
         opts = self.enqueuer.options(
@@ -693,7 +695,7 @@ class Runtime:
         )
         self._put(session, opts, ref, page_json)
 
-    def _put(self, session: Session | None, opts: Any, *args: Any) -> None:
+    def _put(self, session: Tx | None, opts: Any, *args: Any) -> None:
         if session is not None:
             self.enqueuer.in_transaction(session, opts, *args)
         else:
@@ -783,8 +785,9 @@ def launch_runtime(
     `deps_factory` is called once, on the first step that reads the estate, unless the process built its
     `investigator` already (to share its adapters with the surfaces). A process runs at most
     `settings.investigation_concurrency` investigations and as many follow-ups, and only that many read and
-    analyse at once. With `settings.run_investigations` false it runs only the short page workflows (which
-    answer each page in its thread) and `sre-bot worker` processes run the investigations. Once launched it
+    analyse at once, besides the short page workflows that announce pages. With
+    `settings.run_investigations` false it only enqueues: it runs no workflow, and `sre-bot worker` processes
+    announce and investigate. Once launched it
     finishes what a crash left half-made, and looks again every `sweep_interval_s` seconds
     (:mod:`bot.investigation.recovery`).
     """
@@ -807,7 +810,7 @@ def launch_runtime(
     }
     DBOS(config=config)
     if not settings.run_investigations:
-        DBOS.listen_queues([PAGES])
+        DBOS.listen_queues([])  # the web process answers senders and nothing else
     DBOS.launch()
     DBOS.register_queue(
         PAGES,
@@ -827,8 +830,8 @@ def launch_runtime(
         polling_interval_sec=polling_interval_s,
     )
     _ctx.ready.set()
-    _await_worker(PAGES, timeout_s=3.0)
     if settings.run_investigations:
+        _await_worker(PAGES, timeout_s=3.0)
         _await_worker(QUEUE, timeout_s=3.0)
     enqueuer = Enqueuer(settings, system_database_url(settings), store.engine)
     runtime = Runtime(settings, store, notifier, queue, enqueuer)

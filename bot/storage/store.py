@@ -103,7 +103,7 @@ class Taken:
 
 
 #: Runs inside take_page's transaction, before it commits (the workflow enqueue, on the same database).
-InTransaction = Callable[[Session, Taken], None]
+InTransaction = Callable[[sa.Connection, Taken], None]
 
 
 def _unique_violation(err: IntegrityError) -> bool:
@@ -115,6 +115,71 @@ def _unique_violation(err: IntegrityError) -> bool:
 def hash_token(token: str) -> str:
     """The stored form of an approval token (tokens are 256-bit random, so a plain SHA-256 is enough)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class _Seen(Exception):
+    """The delivery was taken before."""
+
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, sa.Table)
+    return table
+
+
+# The statements of the acknowledgement path, built once (executed with parameters, they skip building and
+# caching a statement per call).
+_INC, _INV, _DEL = _table(Incident), _table(Investigation), _table(InboundDelivery)
+_INSERT_RETURNING: dict[type[SQLModel], sa.Insert] = {
+    m: sa.insert(t).returning(t) for m, t in ((Incident, _INC), (Investigation, _INV))
+}
+_INSERT_DELIVERY = sa.insert(_DEL).returning(_DEL.c.id)
+_DELIVERY_OUTCOME = (
+    sa.update(_DEL)
+    .where(_DEL.c.id == sa.bindparam("b_id"))
+    .values(
+        outcome=sa.bindparam("b_outcome"),
+        incident_id=sa.bindparam("b_incident"),
+        investigation_id=sa.bindparam("b_investigation"),
+    )
+)
+_LATEST_INCIDENT = (
+    sa.select(_INC).where(_INC.c.alarm_key == sa.bindparam("key")).order_by(_INC.c.id.desc()).limit(1)
+)
+_INVESTIGATIONS = sa.select(_INV).where(_INV.c.incident_id == sa.bindparam("incident")).order_by(_INV.c.id)
+_LATEST_INVESTIGATION = (
+    sa.select(_INV).where(_INV.c.incident_id == sa.bindparam("incident")).order_by(_INV.c.id.desc()).limit(1)
+)
+_ALARM_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("space"), sa.bindparam("alarm")))
+
+
+def _insert(conn: sa.Connection, row: RowT) -> RowT:
+    """Insert `row` (an incident or investigation) with a Core statement; returns it as stored (with its id)."""
+    model = type(row)
+    values = {c.name: getattr(row, c.name) for c in _table(model).columns if c.name != "id"}
+    stored = conn.execute(_INSERT_RETURNING[model], values).one()
+    return model(**stored._mapping)
+
+
+def _update(conn: sa.Connection, incident: Incident, **values: Any) -> None:
+    conn.execute(sa.update(_INC).where(_INC.c.id == incident.id).values(**values))
+
+
+def _one(conn: sa.Connection, model: type[RowT], row_id: int | None) -> RowT | None:
+    if row_id is None:
+        return None
+    table = _table(model)
+    found = conn.execute(sa.select(table).where(table.c.id == row_id)).first()
+    return model(**found._mapping) if found is not None else None
+
+
+def _investigations(conn: sa.Connection, incident: Incident) -> list[Investigation]:
+    return [Investigation(**r._mapping) for r in conn.execute(_INVESTIGATIONS, {"incident": incident.id})]
+
+
+def _latest_investigation(conn: sa.Connection, incident: Incident) -> Investigation | None:
+    found = conn.execute(_LATEST_INVESTIGATION, {"incident": incident.id}).first()
+    return Investigation(**found._mapping) if found is not None else None
 
 
 class Store:
@@ -340,87 +405,95 @@ class Store:
           joined); FIRE when the alarm has no incident yet.
         - RESOLVE: resolves the alarm's open incident (IGNORED when none is open).
 
-        `then(session, taken)` runs inside the transaction before it commits when the page starts or
-        resolves something. A delivery seen before returns what it did then, with `duplicate` set.
+        `then(connection, taken)` runs inside the transaction before it commits when the page starts or
+        resolves something. A delivery seen before returns what it did then, with `duplicate` set. This is
+        on every page's acknowledgement path, so it is written in SQL expressions rather than ORM units of
+        work: a handful of statements and one commit.
         """
         for _ in range(_TAKE_ATTEMPTS):
-            with self._session() as s:
-                delivery = InboundDelivery(source=source, delivery_id=delivery_id, received_at=self.clock())
-                s.add(delivery)
+            with self.engine.connect() as conn:
                 try:
-                    s.flush()
+                    with conn.begin():
+                        return self._take(conn, page, intent, source, delivery_id, then)
+                except _Seen:
+                    return self._taken_before(conn, source, delivery_id)
                 except IntegrityError as err:
                     if not _unique_violation(err):
                         raise
-                    s.rollback()
-                    return self._taken_before(s, source, delivery_id)
-                try:
-                    taken = self._decide(s, page, intent)
-                    delivery.outcome = taken.outcome.value
-                    delivery.incident_id = taken.incident.id if taken.incident else None
-                    delivery.investigation_id = taken.investigation.id if taken.investigation else None
-                    s.add(delivery)
-                    if then is not None and taken.outcome in (*STARTS, Outcome.RESOLVED):
-                        then(s, taken)
-                    s.commit()
-                    return taken
-                except IntegrityError as err:
-                    if not _unique_violation(err):
-                        raise
-                    s.rollback()  # a concurrent page opened the same episode or investigation: look again
+                    # a concurrent page opened the same episode or investigation first: look again
         raise RuntimeError(f"page delivery {source}:{delivery_id} kept conflicting with concurrent pages")
 
-    def _taken_before(self, s: Session, source: str, delivery_id: str) -> Taken:
-        row = s.exec(
-            select(InboundDelivery).where(
-                InboundDelivery.source == source, InboundDelivery.delivery_id == delivery_id
+    def _take(
+        self,
+        conn: sa.Connection,
+        page: Page,
+        intent: Intent,
+        source: str,
+        delivery_id: str,
+        then: InTransaction | None,
+    ) -> Taken:
+        try:
+            delivery = conn.execute(
+                _INSERT_DELIVERY, {"source": source, "delivery_id": delivery_id, "received_at": self.clock()}
+            ).scalar_one()
+        except IntegrityError as err:
+            if not _unique_violation(err):
+                raise
+            raise _Seen from err
+        taken = self._decide(conn, page, intent)
+        conn.execute(
+            _DELIVERY_OUTCOME,
+            {
+                "b_id": delivery,
+                "b_outcome": taken.outcome.value,
+                "b_incident": taken.incident.id if taken.incident else None,
+                "b_investigation": taken.investigation.id if taken.investigation else None,
+            },
+        )
+        if then is not None and taken.outcome in (*STARTS, Outcome.RESOLVED):
+            then(conn, taken)
+        return taken
+
+    def _taken_before(self, conn: sa.Connection, source: str, delivery_id: str) -> Taken:
+        deliveries = _table(InboundDelivery)
+        row = conn.execute(
+            sa.select(deliveries).where(
+                deliveries.c.source == source, deliveries.c.delivery_id == delivery_id
             )
         ).one()
         outcome = Outcome(row.outcome) if row.outcome else Outcome.IGNORED
-        incident = s.get(Incident, row.incident_id) if row.incident_id else None
-        inv = s.get(Investigation, row.investigation_id) if row.investigation_id else None
+        incident = _one(conn, Incident, row.incident_id)
+        inv = _one(conn, Investigation, row.investigation_id)
+        conn.rollback()
         return Taken(outcome, incident, inv, duplicate=True)
 
-    def _decide(self, s: Session, page: Page, intent: Intent) -> Taken:
+    def _decide(self, conn: sa.Connection, page: Page, intent: Intent) -> Taken:
         key = alarm_key(page)
         # Pages of one alarm are decided one at a time: on PostgreSQL under a transaction-scoped advisory
         # lock on the alarm (READ COMMITTED reads each statement afresh, so without it two deliveries of a
         # page could each find no open incident); SQLite has one writer at a time, and the delivery insert
         # above made this transaction the writer.
-        if s.get_bind().dialect.name == "postgresql":
-            lock = sa.func.pg_advisory_xact_lock(_PG_ALARM_LOCKS, int(key[:8], 16) - 2**31)
-            s.connection().execute(sa.select(lock))
-        open_inc = s.exec(
-            select(Incident)
-            .where(Incident.alarm_key == key, Incident.status == IncidentStatus.OPEN.value)
-            .order_by(col(Incident.id).desc())
-            .limit(1)
-            .with_for_update()
-        ).first()
+        if conn.dialect.name == "postgresql":
+            conn.execute(_ALARM_LOCK, {"space": _PG_ALARM_LOCKS, "alarm": int(key[:8], 16) - 2**31})
+        row = conn.execute(_LATEST_INCIDENT, {"key": key}).first()
+        latest = Incident(**row._mapping) if row is not None else None
+        is_open = latest is not None and latest.status == IncidentStatus.OPEN.value
         if intent is Intent.RESOLVE:
-            if open_inc is None:
+            if latest is None or not is_open:
                 return Taken(Outcome.IGNORED)
-            open_inc.status, open_inc.resolved_at = IncidentStatus.RESOLVED.value, self.clock()
-            s.add(open_inc)
-            s.flush()
-            return Taken(Outcome.RESOLVED, open_inc, self._latest_investigation(s, open_inc))
-        prior = (
-            open_inc
-            or s.exec(
-                select(Incident).where(Incident.alarm_key == key).order_by(col(Incident.id).desc()).limit(1)
-            ).first()
-        )
-        if intent is Intent.REOPEN and prior is not None:
-            return self._reopen(s, prior)
-        if open_inc is not None:
-            return self._join(s, open_inc, page)
-        if prior is not None and page.source is PageSource.PAGERDUTY and page.incident_id:
-            return Taken(Outcome.IGNORED, prior)
-        count = s.exec(select(sa.func.count()).select_from(Incident).where(Incident.alarm_key == key)).one()
-        incident = Incident(
-            fingerprint=key if not count else f"{key}-{count + 1}",
+            latest.status, latest.resolved_at = IncidentStatus.RESOLVED.value, self.clock()
+            _update(conn, latest, status=latest.status, resolved_at=latest.resolved_at)
+            return Taken(Outcome.RESOLVED, latest, _latest_investigation(conn, latest))
+        if intent is Intent.REOPEN and latest is not None:
+            return self._reopen(conn, latest)
+        if latest is not None and is_open:
+            return self._join(conn, latest, page)
+        if latest is not None and page.source is PageSource.PAGERDUTY and page.incident_id:
+            return Taken(Outcome.IGNORED, latest)
+        new = Incident(
+            fingerprint=key if latest is None else f"{key}-{latest.id}",
             alarm_key=key,
-            recurrence_of=prior.id if prior is not None else None,
+            recurrence_of=latest.id if latest is not None else None,
             title=page.title,
             service=page.service_hint,
             channel=page.channel,
@@ -428,58 +501,40 @@ class Store:
             opened_at=self.clock(),
             page=page.model_dump(mode="json"),
         )
-        s.add(incident)
-        s.flush()
-        inv = self._new_investigation(s, incident, 1)
-        return Taken(Outcome.RECURRENCE if prior is not None else Outcome.NEW, incident, inv)
+        incident = _insert(conn, new)
+        inv = self._new_investigation(conn, incident, 1)
+        return Taken(Outcome.RECURRENCE if latest is not None else Outcome.NEW, incident, inv)
 
-    def _join(self, s: Session, incident: Incident, page: Page) -> Taken:
+    def _join(self, conn: sa.Connection, incident: Incident, page: Page) -> Taken:
         """A repeat of an alarm still firing: the open incident, its thread filled in if it had none."""
         if not incident.thread_ts and page.channel and page.message_ts:
             incident.channel, incident.thread_ts = page.channel, page.message_ts
-            s.add(incident)
-        inv = self._latest_investigation(s, incident)
+            _update(conn, incident, channel=incident.channel, thread_ts=incident.thread_ts)
+        inv = _latest_investigation(conn, incident)
         if inv is None:  # an incident left without an investigation (before 0004): give it one now
-            return Taken(Outcome.NEW, incident, self._new_investigation(s, incident, 1))
+            return Taken(Outcome.NEW, incident, self._new_investigation(conn, incident, 1))
         return Taken(Outcome.JOINED, incident, inv)
 
-    def _reopen(self, s: Session, incident: Incident) -> Taken:
-        latest = self._latest_investigation(s, incident)
+    def _reopen(self, conn: sa.Connection, incident: Incident) -> Taken:
+        invs = _investigations(conn, incident)
+        latest = invs[-1] if invs else None
         if incident.status == IncidentStatus.OPEN.value and (
             latest is not None and latest.status == InvestigationStatus.RUNNING.value
         ):
             return Taken(Outcome.JOINED, incident, latest)
         if incident.status != IncidentStatus.OPEN.value:
-            locked = s.exec(select(Incident).where(Incident.id == incident.id).with_for_update()).one()
-            incident = locked
             incident.status, incident.resolved_at = IncidentStatus.OPEN.value, None
-            s.add(incident)
-        count = len(self._investigations(s, incident))
-        return Taken(Outcome.REOPENED, incident, self._new_investigation(s, incident, count + 1))
+            _update(conn, incident, status=incident.status, resolved_at=None)
+        return Taken(Outcome.REOPENED, incident, self._new_investigation(conn, incident, len(invs) + 1))
 
-    def _new_investigation(self, s: Session, incident: Incident, n: int) -> Investigation:
+    def _new_investigation(self, conn: sa.Connection, incident: Incident, n: int) -> Investigation:
         assert incident.id is not None
         inv = Investigation(
             incident_id=incident.id,
             workflow_id=investigation_workflow_id(incident, n),
             started_at=self.clock(),
         )
-        s.add(inv)
-        s.flush()
-        return inv
-
-    @staticmethod
-    def _investigations(s: Session, incident: Incident) -> list[Investigation]:
-        stmt = (
-            select(Investigation)
-            .where(Investigation.incident_id == incident.id)
-            .order_by(col(Investigation.id))
-        )
-        return list(s.exec(stmt).all())
-
-    def _latest_investigation(self, s: Session, incident: Incident) -> Investigation | None:
-        invs = self._investigations(s, incident)
-        return invs[-1] if invs else None
+        return _insert(conn, inv)
 
     def take_steering(
         self,
@@ -564,17 +619,15 @@ class Store:
     def give_investigation(self, incident_id: int) -> Investigation:
         """The incident's latest investigation, created (its first) if it has none."""
         for _ in range(_TAKE_ATTEMPTS):
-            with self._session() as s:
-                incident = s.get(Incident, incident_id)
-                if incident is None:
-                    raise LookupError(f"no incident {incident_id}")
-                inv = self._latest_investigation(s, incident) or self._new_investigation(s, incident, 1)
-                try:
-                    s.commit()
-                    return inv
-                except IntegrityError as err:
-                    if not _unique_violation(err):
-                        raise
+            try:
+                with self.engine.begin() as conn:
+                    incident = _one(conn, Incident, incident_id)
+                    if incident is None:
+                        raise LookupError(f"no incident {incident_id}")
+                    return _latest_investigation(conn, incident) or self._new_investigation(conn, incident, 1)
+            except IntegrityError as err:
+                if not _unique_violation(err):
+                    raise
         raise RuntimeError(f"incident {incident_id} kept conflicting")
 
     def resolved_since(
@@ -588,7 +641,7 @@ class Store:
                 .order_by(col(Incident.id))
                 .limit(limit)
             )
-            return [(inc, self._latest_investigation(s, inc)) for inc in s.exec(stmt).all()]
+            return [(inc, _latest_investigation(s.connection(), inc)) for inc in s.exec(stmt).all()]
 
     def finished_with_unread_steering(self, limit: int = 1000) -> list[tuple[Incident, Investigation, int]]:
         """Finished investigations with steering replies nobody took up: incident, investigation, newest id."""
