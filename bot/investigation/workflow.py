@@ -37,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from dbos import DBOS, DBOSConfig, Queue, SetEnqueueOptions, SetWorkflowID, WorkflowHandle
@@ -44,7 +45,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from bot.config import Settings
-from bot.domain import Category, Evidence, InvestigationStatus, Mitigation, Page, Report
+from bot.domain import Category, Evidence, InvestigationStatus, Mitigation, Page, PageSource, Report
 from bot.investigation.engine import Deps, Gathered, Investigator, Scoped
 from bot.investigation.enqueue import APP_NAME, Enqueuer, Tx
 from bot.investigation.ports import Accepted, Delivery, InvestigationRef, Notifier
@@ -67,6 +68,8 @@ FOLLOW_UPS = "steering"
 PAGES = "pages"
 #: How many page workflows one process runs at once.
 PAGES_CONCURRENCY = 8
+#: How many pooled database connections a process opens at start, ready for a burst of pages.
+POOL_WARM = 8
 #: Page states that say the problem is over.
 RESOLVED_STATES = frozenset({"OK", "RESOLVED", "resolved", "ok"})
 #: Page states that ask for nothing (PagerDuty acknowledged; a CloudWatch alarm without data).
@@ -701,6 +704,20 @@ class Runtime:
         else:
             self.enqueuer.now(opts, *args)
 
+    def warm(self) -> None:
+        """Take a page and enqueue its workflow in a transaction that is rolled back, on warmed connections,
+        so the first real pages find every statement compiled and every pooled connection open."""
+        if make_url(self.settings.database_url).get_backend_name() == "postgresql":
+            self.store.warm(POOL_WARM)
+        page = Page(source=PageSource.MANUAL, title="warm-up", fired_at=datetime.now(UTC), state="ALARM")
+        page_json = page.model_dump(mode="json")
+
+        def in_tx(conn: Tx, taken: Taken) -> None:
+            self._follow(taken, page_json, conn)
+
+        then = in_tx if self.enqueuer.same_db else None
+        self.store.take_page(page, Intent.FIRE, "warm-up", uuid.uuid4().hex, then=then, dry_run=True)
+
     def open(self, page: Page) -> Accepted:
         """`accept` for a page no sender will deliver again (the CLI, tests)."""
         return self.accept(page, Delivery("direct", uuid.uuid4().hex))
@@ -835,6 +852,10 @@ def launch_runtime(
         _await_worker(QUEUE, timeout_s=3.0)
     enqueuer = Enqueuer(settings, system_database_url(settings), store.engine)
     runtime = Runtime(settings, store, notifier, queue, enqueuer)
+    try:
+        runtime.warm()
+    except Exception:  # a cold start is slower, not wrong
+        log.exception("warming the acknowledgement path failed")
     from bot.investigation.recovery import Sweeper  # recovery builds on this module
 
     runtime.stop_sweeping = Sweeper(runtime).start(sweep_interval_s)

@@ -23,6 +23,9 @@ ROOT = Path(bot.__file__).resolve().parents[1]
 #: How long a SQLite connection waits for another writer before failing with "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
+#: Connections a PostgreSQL engine keeps open (see `Store.warm`).
+POOL_SIZE = 10
+
 #: Any constant will do: the PostgreSQL advisory lock that serialises concurrent `migrate()` calls.
 _PG_MIGRATE_LOCK = 0x5E_B0_7D_B1
 
@@ -59,11 +62,14 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`.
 
     SQLite: the parent directory is created; every connection gets WAL mode, a busy timeout and foreign keys;
-    connections may move between threads. PostgreSQL: `postgres://` / `postgresql://` use psycopg 3.
+    connections may move between threads. PostgreSQL: `postgres://` / `postgresql://` use psycopg 3, with a
+    pool of `POOL_SIZE` connections (and up to 20 more in a burst).
     """
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(parsed, pool_pre_ping=True)
+        # Each page is recorded before it is acknowledged, so a burst holds a connection per request in
+        # flight: keep enough open that a burst does not pay for new ones (overflow ones are closed again).
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=20)
     path = _sqlite_file(parsed)
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if path is None:

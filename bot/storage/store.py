@@ -387,6 +387,19 @@ class Store:
 
     # Pages: one transaction each.
 
+    def warm(self, connections: int) -> None:
+        """Open `connections` pooled connections and run the acknowledgement path's reads on each, so the
+        first pages of a burst pay neither for connecting nor for compiling statements."""
+        opened = [self.engine.connect() for _ in range(connections)]
+        try:
+            for conn in opened:
+                conn.execute(_LATEST_INCIDENT, {"key": ""}).first()
+                conn.execute(_LATEST_INVESTIGATION, {"incident": 0}).first()
+                conn.rollback()
+        finally:
+            for conn in opened:
+                conn.close()
+
     def take_page(
         self,
         page: Page,
@@ -395,6 +408,7 @@ class Store:
         delivery_id: str,
         *,
         then: InTransaction | None = None,
+        dry_run: bool = False,
     ) -> Taken:
         """Record a page delivery and what it means for its alarm's incident, in one transaction.
 
@@ -408,13 +422,16 @@ class Store:
         `then(connection, taken)` runs inside the transaction before it commits when the page starts or
         resolves something. A delivery seen before returns what it did then, with `duplicate` set. This is
         on every page's acknowledgement path, so it is written in SQL expressions rather than ORM units of
-        work: a handful of statements and one commit.
+        work: a handful of statements and one commit. `dry_run` rolls the transaction back instead (a warm-up).
         """
         for _ in range(_TAKE_ATTEMPTS):
             with self.engine.connect() as conn:
                 try:
-                    with conn.begin():
-                        return self._take(conn, page, intent, source, delivery_id, then)
+                    with conn.begin() as tx:
+                        taken = self._take(conn, page, intent, source, delivery_id, then)
+                        if dry_run:
+                            tx.rollback()
+                        return taken
                 except _Seen:
                     return self._taken_before(conn, source, delivery_id)
                 except IntegrityError as err:
