@@ -561,8 +561,13 @@ def test_feedback_buttons_and_modal(s: Stack) -> None:
     assert wait_for(lambda: len(s.store.feedback_for(inv_id)) == 2, 3.0)
     down = s.store.feedback_for(inv_id)[1]
     assert (down.verdict, down.note) == (Verdict.DOWN.value, "the pool size")
-    verbs = [a.verb for a in s.store.audit_log(f"investigation:{inv_id}")]
-    assert verbs == ["feedback:up", "feedback:down"]
+
+    # the audit entry is written just after the feedback row: wait for it rather than race it
+    def verbs() -> list[str]:
+        return [a.verb for a in s.store.audit_log(f"investigation:{inv_id}")]
+
+    assert wait_for(lambda: len(verbs()) == 2, 3.0), verbs()
+    assert verbs() == ["feedback:up", "feedback:down"]
 
 
 def test_approve_and_reject_are_recorded_not_executed(s: Stack) -> None:
