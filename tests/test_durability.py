@@ -192,18 +192,6 @@ def test_a_crash_between_recording_and_enqueue_is_finished_at_start(
     )
     taken = store.take_page(half, Intent.FIRE, "slack", "EvCRASHED")
     assert taken.investigation is not None and taken.investigation.status == "running"
-    # ... and a page recorded by the surface whose intake was never enqueued (a minute ago)
-    queued_event = chatbot_alarm_message(notice("payments-5xx-high"), channel, now_ts(-60))
-    queued_ts = fake_slack.add_message(channel, queued_event)
-    earlier = Store(store.engine, clock=lambda: datetime.now(UTC) - timedelta(minutes=1))
-    queued_page = half.model_copy(
-        update={
-            "alarm_name": "payments-5xx-high",
-            "title": "ALARM: payments-5xx-high",
-            "message_ts": queued_ts,
-        }
-    )
-    earlier.queue_page(queued_page, Intent.FIRE, "slack", "EvQUEUED")
     orphan_ts = fake_slack.add_message(channel, chatbot_alarm_message(notice("orders-5xx-high"), channel))
     orphan, _ = store.open_incident(
         half.model_copy(
@@ -217,18 +205,17 @@ def test_a_crash_between_recording_and_enqueue_is_finished_at_start(
     store.engine.dispose()
     with durable_stack(fake_slack, tmp_path, durable_url) as s:
         # the process starts, finds both, and finishes them: each thread hears, each is investigated
-        assert wait_for(lambda: all(started_in(s, channel, t) for t in (ts, orphan_ts, queued_ts)), 10)
+        assert wait_for(
+            lambda: bool(started_in(s, channel, ts)) and bool(started_in(s, channel, orphan_ts)), 10
+        )
         s.surface.settle(60)
-        assert [inv.status for inv in rows(s, Investigation)] == ["done", "done", "done"]
+        assert [inv.status for inv in rows(s, Investigation)] == ["done", "done"]
         # Slack re-delivers the event whose answer was lost: nothing new
         d = s.sender.event(event, event_id="EvCRASHED", retry_num=1)
         assert d.status == 200
         time.sleep(0.5)
-        assert s.sender.event(queued_event, event_id="EvQUEUED", retry_num=1).status == 200
-        time.sleep(0.5)
-        s.surface.settle(30)
-        assert len(rows(s, Incident)) == 3 and len(rows(s, Investigation)) == 3
-        assert len(started_in(s, channel, ts)) == 1 and len(started_in(s, channel, queued_ts)) == 1
+        assert len(rows(s, Incident)) == 2 and len(rows(s, Investigation)) == 2
+        assert len(started_in(s, channel, ts)) == 1
         assert orphan.id in {inv.incident_id for inv in rows(s, Investigation)}
 
 
@@ -312,13 +299,9 @@ def test_a_replayed_pagerduty_body_starts_nothing(
         raw = json.dumps(forged).encode()
         signed = {**headers, "X-PagerDuty-Signature": pagerduty_signature(PD_SECRET, raw)}
         status, answer = s.post("/webhooks/pagerduty", raw, signed)
-        assert status == 202 and json.loads(answer)["status"] == "accepted"
+        assert status == 202 and json.loads(answer)["outcome"] == "ignored"
+        time.sleep(0.5)
         s.surface.settle(30)
-        with Session(s.store.engine) as session:
-            stale = session.exec(
-                select(InboundDelivery).where(InboundDelivery.delivery_id == "01FRESHEVENTID")
-            ).one()
-        assert stale.outcome == "ignored"
         assert len(rows(s, Incident)) == 1 and len(rows(s, Investigation)) == 1
         assert rows(s, Incident)[0].status == "resolved"
         posted = [m for m in s.fake.messages("incidents") if m["text"].startswith(":rotating_light:")]
@@ -404,7 +387,6 @@ def test_bad_identifiers_are_refused_and_nothing_is_half_stored(
         titled = chatbot_alarm_message(notice("pay\x00ments-5xx"), s.channel, now_ts(1))
         ts = s.fake.add_message(s.channel, titled)
         assert s.sender.event(titled).status == 200
-        assert wait_for(lambda: len(rows(s, Incident)) == 1, 5.0)
         [incident] = rows(s, Incident)
         assert "\x00" not in incident.title and "payments-5xx" in incident.title
         assert incident.alarm_key == alarm_key(Page.model_validate(incident.page))
@@ -421,7 +403,6 @@ def test_a_slack_page_and_its_redeliveries_make_one_incident(
         for retry in (None, 1, 2):
             assert s.sender.event(event, event_id="EvONCE", retry_num=retry).status == 200
         assert s.sender.event(event, event_id="EvTWICE").status == 200  # the same page, another event id
-        s.surface.settle(60)
         with Session(s.store.engine) as session:
             outcomes = session.exec(sa.select(InboundDelivery.delivery_id, InboundDelivery.outcome)).all()
         assert sorted(outcomes) == [("EvONCE", "new"), ("EvTWICE", "joined")]
@@ -481,7 +462,6 @@ def test_edits_of_a_page_count_only_when_they_change_its_state(
             "event_ts": now_ts(1),
         }
         assert s.sender.event(edit).status == 200
-        s.surface.settle(60)
         assert [i.status for i in rows(s, Incident)] == ["resolved"]
         # PagerDuty's app edits its post as the incident moves on: resolved resolves it
         pd = PdIncident(
@@ -511,7 +491,6 @@ def test_edits_of_a_page_count_only_when_they_change_its_state(
             "event_ts": now_ts(3),
         }
         assert s.sender.event(changed).status == 200
-        s.surface.settle(60)
         assert [i.status for i in rows(s, Incident)] == ["resolved", "resolved"]
         assert len(rows(s, Investigation)) == 2
         assert len(started_in(s, s.channel, ts)) <= 1

@@ -370,7 +370,6 @@ def test_retries_and_duplicate_event_ids_open_one_investigation(s: Stack) -> Non
     # the same page under another event id joins the same incident
     assert s.sender.event(event, event_id="Ev0OTHER").status == 200
     assert wait_for(lambda: len(s.investigations.opened) == 2, 3.0)
-    s.surface.settle(30)  # each page is decided by its intake workflow, after the answer
     assert len(s.store.recent_incidents()) == 1
     assert len(all_investigations(s)) == 1
 

@@ -39,11 +39,9 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Accepted:
-    """What `Investigations.accept` did: `outcome` is `queued` (recorded; its intake workflow decides what
-    it means), or `ignored`; for a delivery taken before (`duplicate`) what its page was decided to mean:
-    `new`, `recurrence`, `reopened` (an investigation was started), `joined` (a repeat of an alarm still
-    firing), `resolved` or `ignored` (or still `queued`). `ref` is set when the investigation is known (the
-    CLI's immediate `open`)."""
+    """What `Investigations.accept` did: `outcome` is `new`, `recurrence`, `reopened` (an investigation was
+    started), `joined` (a repeat of an alarm still firing), `resolved` or `ignored`; `duplicate` when the
+    delivery had been taken before (the outcome is the first delivery's)."""
 
     outcome: str
     ref: InvestigationRef | None
@@ -133,8 +131,7 @@ class Investigations(Protocol):
     """What surfaces may ask of the investigation use case (implemented by bot.investigation.service)."""
 
     def accept(self, page: Page, delivery: Delivery, *, reopened: bool = False) -> Accepted:
-        """Record a page with its delivery and enqueue its intake, durably, before returning; the rest runs
-        elsewhere, in the order the pages of one alarm came.
+        """Record a page and enqueue what it starts, durably, before returning; the work runs elsewhere.
 
         The page's `channel`/`message_ts` say where its thread is; a page without one (a webhook) is posted
         into the page channel first. A repeat of an alarm still firing joins its open investigation; an

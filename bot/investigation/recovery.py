@@ -1,16 +1,13 @@
 """Finishing what a crash or an outage left half-made, when a process starts and every so often after.
 
 A page's rows and its enqueue are one transaction when DBOS's tables are in our database; otherwise the enqueue
-follows the commit, and a process killed in between leaves a recorded page (or an investigation row) with no
-workflow behind it.
+follows the commit, and a process killed in between leaves an investigation row with no workflow behind it.
 Rows from before migration 0004 may also hold an open incident with no investigation. `Sweeper.sweep` looks
 for each kind and finishes it, idempotently (every workflow id is derived from the rows, so enqueuing one
 that exists does nothing), so any number of processes may sweep at once:
 
-- a page a surface recorded whose intake workflow was never enqueued: it is enqueued;
-- an investigation marked running with no workflow: its page workflow is enqueued (or, when the workflow that
-  announces it failed, the investigation itself); one whose workflow ended in error is marked failed and the
-  thread told;
+- an investigation marked running with no workflow: its page workflow is enqueued (or, when that workflow
+  failed, the investigation itself); one whose workflow ended in error is marked failed and the thread told;
 - an open incident with no investigation: it gets one, and its page workflow;
 - a finished investigation with steering replies nobody took up: the follow-up is enqueued;
 - an incident resolved in the last day whose status line was never moved: the resolve workflow is enqueued.
@@ -39,8 +36,6 @@ log = logging.getLogger(__name__)
 
 #: DBOS statuses of a workflow that ended without finishing its work.
 _ENDED_BADLY = frozenset({"ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
-#: How long a recorded page may wait for its intake workflow's enqueue before a sweep does it.
-_QUEUED_GRACE = timedelta(seconds=30)
 #: How far back resolved incidents are checked for an untold resolution.
 _RESOLVED_WINDOW = timedelta(days=1)
 
@@ -102,7 +97,6 @@ class Sweeper:
     def sweep(self) -> Swept:
         """Find and finish every kind of half-made work once."""
         swept = Swept()
-        self._queued(swept)
         self._running(swept)
         self._without_investigation(swept)
         self._unread_steering(swept)
@@ -110,21 +104,16 @@ class Sweeper:
         return swept
 
     def _running(self, swept: Swept) -> None:
-        from bot.investigation.workflow import intake_workflow_id, page_workflow_id, ref_of_row
+        from bot.investigation.workflow import page_workflow_id, ref_of_row
 
         rows = self.runtime.store.running_investigations()
-
-        def announcer(inv: Investigation, delivery: int | None) -> str:
-            """The workflow that puts the investigation in front of people and enqueues it."""
-            return intake_workflow_id(delivery) if delivery else page_workflow_id(inv.workflow_id)
-
         statuses = workflow_statuses(
-            wid for _, inv, d in rows for wid in (inv.workflow_id, announcer(inv, d))
+            wid for _, inv in rows for wid in (inv.workflow_id, page_workflow_id(inv.workflow_id))
         )
-        for incident, inv, delivery in rows:
+        for incident, inv in rows:
             ref = ref_of_row(incident, inv)
             main = statuses.get(inv.workflow_id)
-            announcing = statuses.get(announcer(inv, delivery))
+            announcing = statuses.get(page_workflow_id(inv.workflow_id))
             if main in _ENDED_BADLY:
                 self._mark_failed(ref, incident, inv, main, swept)
             elif main == "SUCCESS":  # finished, but the row was never moved (a workflow from before 0004)
@@ -137,19 +126,6 @@ class Sweeper:
                     self.runtime.enqueue_page(ref, page_json)
                 else:
                     self.runtime.enqueue_investigation(ref, page_json)
-                swept.enqueued += 1
-
-    def _queued(self, swept: Swept) -> None:
-        """Pages recorded by a surface whose intake workflow was never enqueued (a crash between the two,
-        when they are not one transaction)."""
-        from bot.investigation.workflow import intake_workflow_id
-
-        store = self.runtime.store
-        rows = store.queued_pages(store.clock() - _QUEUED_GRACE)
-        existing = workflow_statuses(intake_workflow_id(row) for row, _, _ in rows)
-        for row, source, page in rows:
-            if intake_workflow_id(row) not in existing:
-                self.runtime.enqueue_intake(row, page, source)
                 swept.enqueued += 1
 
     def _mark_failed(

@@ -1,21 +1,18 @@
 """Durable investigations on DBOS Transact: one workflow per investigation, each phase a checkpointed step.
 
-A surface hands a page over with `Runtime.accept`: one short transaction records the page with its delivery
-(`Store.queue_page`) and -- when DBOS's system tables live in our database -- enqueues its `intake` workflow
-(see :mod:`bot.investigation.enqueue`); only then does the surface answer the sender. The intake workflow
-(queue `pages`, partitioned by alarm, so one alarm's pages are decided in the order they came) decides what
-the page means under the alarm's lock (`Store.decide_delivery`: a new incident, a recurrence after a
-resolve, a re-opened one, a repeat that joins, a resolution) and acts on it: a page that starts an
-investigation is posted into the page channel when it came by webhook, told in its thread what the
-investigation will look at, given its status line, and its investigation workflow (`inv-<alarm key>`,
-`-<n>` for later episodes and re-opens) is enqueued on the `investigations` queue. The `pages` queue has
-slots of its own in every process that runs investigations, so every page hears at once even when every
-investigation slot is taken. (`Runtime.take` decides at once instead, for the CLI and tests, and enqueues a
-`page` workflow that does the rest.)
+A page is taken in one database transaction (`Runtime.accept` -> `Store.take_page`): its delivery, what it
+means for its alarm's incident (new, a recurrence after a resolve, re-opened, a repeat that joins, resolved)
+and the investigation row -- and, when DBOS's system tables live in our database, the enqueue of the `page`
+workflow too (see :mod:`bot.investigation.enqueue`). Only then does the surface answer the sender.
 
-The investigation workflow scopes, gathers and concludes, each a step whose result DBOS records: a process
-killed half way resumes on restart (same `executor_id`, same system database) from the first unfinished
-step. Findings are stored the moment they are found and only then handed to the notifier.
+The `page` workflow (queue `pages`, beside the investigations in every process that runs them, with slots of
+its own) posts a webhook page into the page channel, says in the thread what the investigation will look at
+and opens the status line, so every page hears at once even when every investigation slot is taken (and a
+queue-only web process does nothing but answer senders); then it enqueues the investigation
+workflow (`inv-<alarm key>`, `-<n>` for later episodes and re-opens) on the `investigations` queue. That
+workflow scopes, gathers and concludes, each a step whose result DBOS records: a process killed half way
+resumes on restart (same `executor_id`, same system database) from the first unfinished step. Findings are
+stored the moment they are found and only then handed to the notifier.
 
 Steering replies are written to the store by the surface first. A running investigation takes them up between
 its phases, so they shape its first report; after it has finished, each reply enqueues a follow-up workflow
@@ -161,15 +158,6 @@ def _latest_ref(store: Store, incident: Incident) -> InvestigationRef | None:
     return ref_of_row(incident, invs[-1])
 
 
-#: The delivery source of a page someone asked to investigate (an @-mention in its thread).
-ASKED = "ask"
-
-
-def intake_workflow_id(delivery_row: int) -> str:
-    """The id of the workflow that decides what a queued page means (one per delivery)."""
-    return f"intake-{delivery_row}"
-
-
 def page_workflow_id(investigation_workflow_id: str) -> str:
     """The id of the workflow that announces an investigation and enqueues it."""
     return f"page-{investigation_workflow_id}"
@@ -179,11 +167,6 @@ def resolve_workflow_id(incident_id: int, investigation_id: int | None) -> str:
     """The id of the workflow that tells the thread its incident was resolved (once per investigation, so
     a re-opened incident resolved again is told again)."""
     return f"resolve-{incident_id}-{investigation_id or 0}"
-
-
-def _partition(page_json: dict[str, Any]) -> str:
-    """The `pages` queue partition of a page: its alarm, so one alarm's pages are handled one at a time."""
-    return alarm_key(Page.model_validate(page_json))
 
 
 def note_for(outcome: Outcome | str) -> str | None:
@@ -356,15 +339,9 @@ def _recover_status_line(ctx: _Context, ref: InvestigationRef) -> None:
 
 @DBOS.workflow(name="page")
 def page_workflow(page_json: dict[str, Any], ref: InvestigationRef, note: str | None = None) -> str:
-    """Put a page whose investigation was opened (`Runtime.take`) in front of people, then hand it to the
-    investigation workers (see `_put_in_front`)."""
-    return _put_in_front(page_json, ref, note)
-
-
-def _put_in_front(page_json: dict[str, Any], ref: InvestigationRef, note: str | None) -> str:
-    """Post the page into the page channel when it came by webhook, say what the investigation will look
-    at, open the status line, and enqueue the investigation workflow (its id is the investigation row's, so
-    this is done once). Runs inside a page or intake workflow."""
+    """Put an accepted page in front of people, then hand it to the investigation workers: post it into the
+    page channel when it came by webhook, say what the investigation will look at, open the status line,
+    and enqueue the investigation workflow (its id is the investigation row's, so this is done once)."""
     if not ref.thread_ts:
         try:
             ref = _post_page_step(ref, page_json)
@@ -375,50 +352,6 @@ def _put_in_front(page_json: dict[str, Any], ref: InvestigationRef, note: str | 
     with SetWorkflowID(ref.workflow_id):
         DBOS.enqueue_workflow(QUEUE, investigation_workflow, placed, ref)
     return ref.workflow_id
-
-
-@dataclass(frozen=True)
-class Decided:
-    """What the intake workflow's decision step found a queued page to mean."""
-
-    outcome: str
-    ref: InvestigationRef | None
-    incident_id: int | None
-
-
-@DBOS.step(name="intake.decide", **_DB_STEP)
-def _decide_step(delivery_row: int) -> Decided:
-    taken = _c().store.decide_delivery(delivery_row)
-    ref = (
-        ref_of_row(taken.incident, taken.investigation)
-        if taken.incident is not None and taken.investigation is not None
-        else None
-    )
-    return Decided(taken.outcome.value, ref, taken.incident.id if taken.incident else None)
-
-
-@DBOS.workflow(name="intake")
-def intake_workflow(delivery_row: int, page_json: dict[str, Any], source: str) -> str:
-    """Decide what a page recorded by the surface means (`Store.decide_delivery`, under its alarm's lock:
-    pages of one alarm are decided in the order they came, their intake workflows sharing a partition), then
-    act on it: an investigation it starts is put in front of people and enqueued; a resolution is told; a
-    person who asked for an investigation of a page already being investigated is told so."""
-    decided = _decide_step(delivery_row)
-    outcome = Outcome(decided.outcome)
-    if outcome in STARTS and decided.ref is not None:
-        _put_in_front(page_json, decided.ref, note_for(outcome))
-    elif outcome is Outcome.RESOLVED and decided.incident_id is not None:
-        investigation = decided.ref.investigation_id if decided.ref is not None else None
-        with (
-            SetWorkflowID(resolve_workflow_id(decided.incident_id, investigation)),
-            SetEnqueueOptions(queue_partition_key=alarm_key(Page.model_validate(page_json))),
-        ):
-            DBOS.enqueue_workflow(PAGES, resolve_workflow, decided.incident_id, page_json)
-    elif source == ASKED and decided.ref is not None:
-        page = Page.model_validate(page_json)
-        here = dataclasses.replace(decided.ref, channel=page.channel, thread_ts=page.message_ts)
-        _reply_step(here, "This page is being investigated already: see its thread.")
-    return outcome.value
 
 
 @DBOS.step(name="inv.scope", **_HEAVY_STEP)
@@ -696,42 +629,9 @@ class Runtime:
     stop_sweeping: Callable[[], None] | None = None
 
     def accept(self, page: Page, delivery: Delivery, *, reopened: bool = False) -> Accepted:
-        """Record `page` with its delivery and enqueue its intake workflow -- in the same transaction when
-        DBOS's tables are in our database, else right after it (and again for a re-delivery whose page is
-        still undecided, in case the first enqueue never happened) -- and return: the surface answers the
-        sender now. The intake workflow decides what the page means. Raises when either cannot be done:
-        nothing was acknowledged, the sender delivers again. The outcome is `queued`, or for a re-delivery
-        what its page was decided to mean."""
-        intent = intent_of(page, reopened=reopened)
-        if intent is None:
-            return Accepted(Outcome.IGNORED.value, None)
-        page_json = page.model_dump(mode="json")
-        same = self.enqueuer.same_db
-
-        def in_tx(conn: Tx, row: int) -> None:
-            self.enqueue_intake(row, page_json, delivery.source, conn)
-
-        queued = self.store.queue_page(
-            page, intent, delivery.source, delivery.id, then=in_tx if same else None
-        )
-        if not same and queued.outcome is None:
-            self.enqueue_intake(queued.delivery, page_json, delivery.source)
-        outcome = queued.outcome.value if queued.outcome is not None else "queued"
-        return Accepted(outcome, None, queued.duplicate)
-
-    def enqueue_intake(
-        self, row: int, page_json: dict[str, Any], source: str, session: Tx | None = None
-    ) -> None:
-        """Enqueue the intake workflow of a queued page (a no-op when it was enqueued before)."""
-        opts = self.enqueuer.options(
-            "intake", PAGES, intake_workflow_id(row), partition=_partition(page_json)
-        )
-        self._put(session, opts, row, page_json, source)
-
-    def take(self, page: Page, delivery: Delivery, *, reopened: bool = False) -> Accepted:
-        """Decide what `page` means at once (`Store.take_page`) and enqueue what it starts or resolves, in
-        the same transaction when DBOS's tables are ours; returns the investigation (the CLI, tests, anyone
-        who needs the investigation's id straight away)."""
+        """Take `page` and enqueue what it starts or resolves: in the same transaction when DBOS's tables
+        are in our database, else right after it (and again for a re-delivery, in case the first enqueue
+        never happened). Raises when either cannot be done: nothing was acknowledged, the sender retries."""
         intent = intent_of(page, reopened=reopened)
         if intent is None:
             return Accepted(Outcome.IGNORED.value, None)
@@ -765,7 +665,7 @@ class Runtime:
                 "resolve-incident",
                 PAGES,
                 resolve_workflow_id(taken.incident.id, inv_id),
-                partition=_partition(page_json),
+                partition=str(taken.incident.id),
             )
             self._put(session, opts, taken.incident.id, page_json)
 
@@ -778,7 +678,7 @@ class Runtime:
     ) -> None:
         """Enqueue the page workflow of an investigation (a no-op when it was enqueued before)."""
         opts = self.enqueuer.options(
-            "page", PAGES, page_workflow_id(ref.workflow_id), partition=_partition(page_json)
+            "page", PAGES, page_workflow_id(ref.workflow_id), partition=str(ref.incident_id)
         )
         self._put(session, opts, page_json, ref, note)
 
@@ -805,22 +705,22 @@ class Runtime:
             self.enqueuer.now(opts, *args)
 
     def warm(self) -> None:
-        """Record a page and enqueue its intake in a transaction that is rolled back, on warmed connections,
+        """Take a page and enqueue its workflow in a transaction that is rolled back, on warmed connections,
         so the first real pages find every statement compiled and every pooled connection open."""
         if make_url(self.settings.database_url).get_backend_name() == "postgresql":
             self.store.warm(POOL_WARM)
         page = Page(source=PageSource.MANUAL, title="warm-up", fired_at=datetime.now(UTC), state="ALARM")
         page_json = page.model_dump(mode="json")
 
-        def in_tx(conn: Tx, row: int) -> None:
-            self.enqueue_intake(row, page_json, "warm-up", conn)
+        def in_tx(conn: Tx, taken: Taken) -> None:
+            self._follow(taken, page_json, conn)
 
         then = in_tx if self.enqueuer.same_db else None
-        self.store.queue_page(page, Intent.FIRE, "warm-up", uuid.uuid4().hex, then=then, dry_run=True)
+        self.store.take_page(page, Intent.FIRE, "warm-up", uuid.uuid4().hex, then=then, dry_run=True)
 
     def open(self, page: Page) -> Accepted:
-        """`take` for a page no sender will deliver again (the CLI, tests)."""
-        return self.take(page, Delivery("direct", uuid.uuid4().hex))
+        """`accept` for a page no sender will deliver again (the CLI, tests)."""
+        return self.accept(page, Delivery("direct", uuid.uuid4().hex))
 
     def steer(self, ref: InvestigationRef, user: str, text: str, delivery: Delivery | None = None) -> int:
         """Record a steering reply for the investigation (once per delivery); returns its id. A running

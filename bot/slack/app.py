@@ -311,8 +311,14 @@ class Work:
             )
             return
         page = clean_page(parsed.page.model_copy(update={"channel": channel, "message_ts": thread_ts}))
-        # the intake workflow starts it, or says in this thread that it is being investigated already
-        self.deps.investigations.accept(page, Delivery("ask", f"{channel}:{thread_ts}"))
+        accepted = self.deps.investigations.accept(page, Delivery("ask", f"{channel}:{thread_ts}"))
+        if not accepted.started and not accepted.duplicate:
+            what = (
+                "resolved already"
+                if accepted.outcome in ("resolved", "ignored")
+                else "being investigated already"
+            )
+            self.say_in_thread(channel, thread_ts, f"This page is {what}.")
         self.deps.store.audit(user or "unknown", "investigate", f"thread:{channel}:{thread_ts}", {})
 
     def _answer(self, text: str) -> Answer:

@@ -106,16 +106,6 @@ class Taken:
 InTransaction = Callable[[sa.Connection, Taken], None]
 
 
-@dataclass(frozen=True)
-class Queued:
-    """A page recorded by :meth:`Store.queue_page`: its delivery's row id; `duplicate` when the delivery
-    was recorded before, with its `outcome` once its intake workflow has decided it."""
-
-    delivery: int
-    duplicate: bool
-    outcome: Outcome | None
-
-
 def _unique_violation(err: IntegrityError) -> bool:
     """Whether `err` is a unique-constraint violation (PostgreSQL SQLSTATE 23505, or SQLite's message)."""
     orig = err.orig
@@ -190,26 +180,6 @@ def _investigations(conn: sa.Connection, incident: Incident) -> list[Investigati
 def _latest_investigation(conn: sa.Connection, incident: Incident) -> Investigation | None:
     found = conn.execute(_LATEST_INVESTIGATION, {"incident": incident.id}).first()
     return Investigation(**found._mapping) if found is not None else None
-
-
-def _record_outcome(conn: sa.Connection, delivery_row: int, taken: Taken) -> None:
-    conn.execute(
-        _DELIVERY_OUTCOME,
-        {
-            "b_id": delivery_row,
-            "b_outcome": taken.outcome.value,
-            "b_incident": taken.incident.id if taken.incident else None,
-            "b_investigation": taken.investigation.id if taken.investigation else None,
-        },
-    )
-
-
-def _recorded(conn: sa.Connection, row: sa.Row[Any]) -> Taken:
-    """What a delivery was decided to mean (a re-delivery, or a decision taken again after a crash)."""
-    outcome = Outcome(row.outcome) if row.outcome else Outcome.IGNORED
-    incident = _one(conn, Incident, row.incident_id)
-    inv = _one(conn, Investigation, row.investigation_id)
-    return Taken(outcome, incident, inv, duplicate=True)
 
 
 class Store:
@@ -415,86 +385,6 @@ class Store:
             )
             return list(s.exec(stmt).all())
 
-    # Pages queued by the surface, decided by their intake workflow.
-
-    def queue_page(
-        self,
-        page: Page,
-        intent: Intent,
-        source: str,
-        delivery_id: str,
-        *,
-        then: Callable[[sa.Connection, int], None] | None = None,
-        dry_run: bool = False,
-    ) -> Queued:
-        """Record a page with its delivery, undecided, in one transaction (`then(connection, row id)` runs in
-        it: the intake workflow's enqueue). A delivery seen before returns its row, with `duplicate` set and
-        its outcome when it has been decided. Two statements and a commit: this is the acknowledgement path.
-        `dry_run` rolls the transaction back instead (a warm-up)."""
-        values = {
-            "source": source,
-            "delivery_id": delivery_id,
-            "received_at": self.clock(),
-            "page": page.model_dump(mode="json"),
-            "intent": intent.value,
-        }
-        with self.engine.connect() as conn:
-            try:
-                with conn.begin() as tx:
-                    row_id = conn.execute(_INSERT_DELIVERY, values).scalar_one()
-                    if then is not None:
-                        then(conn, row_id)
-                    if dry_run:
-                        tx.rollback()
-                    return Queued(row_id, duplicate=False, outcome=None)
-            except IntegrityError as err:
-                if not _unique_violation(err):
-                    raise
-            row = conn.execute(
-                sa.select(_DEL.c.id, _DEL.c.outcome).where(
-                    _DEL.c.source == source, _DEL.c.delivery_id == delivery_id
-                )
-            ).one()
-            conn.rollback()
-            return Queued(row.id, duplicate=True, outcome=Outcome(row.outcome) if row.outcome else None)
-
-    def decide_delivery(self, row_id: int) -> Taken:
-        """Decide what a queued page means (as `take_page` does) and record the outcome on its delivery, in
-        one transaction; a delivery decided before returns its recorded outcome with `duplicate` set."""
-        for _ in range(_TAKE_ATTEMPTS):
-            with self.engine.connect() as conn:
-                try:
-                    with conn.begin():
-                        # a write first: it locks the row (and makes this the writer on SQLite)
-                        conn.execute(
-                            sa.update(_DEL).where(_DEL.c.id == row_id).values(outcome=_DEL.c.outcome)
-                        )
-                        row = conn.execute(sa.select(_DEL).where(_DEL.c.id == row_id)).one()
-                        if row.outcome is not None:
-                            return _recorded(conn, row)
-                        if row.page is None:
-                            return Taken(Outcome.IGNORED)
-                        taken = self._decide(
-                            conn, Page.model_validate(row.page), Intent(row.intent or "fire")
-                        )
-                        _record_outcome(conn, row_id, taken)
-                        return taken
-                except IntegrityError as err:
-                    if not _unique_violation(err):
-                        raise
-        raise RuntimeError(f"delivery {row_id} kept conflicting with concurrent pages")
-
-    def queued_pages(self, before: datetime, limit: int = 1000) -> list[tuple[int, str, dict[str, Any]]]:
-        """Pages queued before `before` and still undecided: (delivery row id, source, page)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(_DEL.c.id, _DEL.c.source, _DEL.c.page)
-                .where(_DEL.c.outcome.is_(None), _DEL.c.page.is_not(None), _DEL.c.received_at < before)
-                .order_by(_DEL.c.id)
-                .limit(limit)
-            ).all()
-            return [(r.id, r.source, dict(r.page)) for r in rows]
-
     # Pages: one transaction each.
 
     def warm(self, connections: int) -> None:
@@ -518,6 +408,7 @@ class Store:
         delivery_id: str,
         *,
         then: InTransaction | None = None,
+        dry_run: bool = False,
     ) -> Taken:
         """Record a page delivery and what it means for its alarm's incident, in one transaction.
 
@@ -531,13 +422,16 @@ class Store:
         `then(connection, taken)` runs inside the transaction before it commits when the page starts or
         resolves something. A delivery seen before returns what it did then, with `duplicate` set. This is
         on every page's acknowledgement path, so it is written in SQL expressions rather than ORM units of
-        work: a handful of statements and one commit.
+        work: a handful of statements and one commit. `dry_run` rolls the transaction back instead (a warm-up).
         """
         for _ in range(_TAKE_ATTEMPTS):
             with self.engine.connect() as conn:
                 try:
-                    with conn.begin():
-                        return self._take(conn, page, intent, source, delivery_id, then)
+                    with conn.begin() as tx:
+                        taken = self._take(conn, page, intent, source, delivery_id, then)
+                        if dry_run:
+                            tx.rollback()
+                        return taken
                 except _Seen:
                     return self._taken_before(conn, source, delivery_id)
                 except IntegrityError as err:
@@ -564,18 +458,31 @@ class Store:
                 raise
             raise _Seen from err
         taken = self._decide(conn, page, intent)
-        _record_outcome(conn, delivery, taken)
+        conn.execute(
+            _DELIVERY_OUTCOME,
+            {
+                "b_id": delivery,
+                "b_outcome": taken.outcome.value,
+                "b_incident": taken.incident.id if taken.incident else None,
+                "b_investigation": taken.investigation.id if taken.investigation else None,
+            },
+        )
         if then is not None and taken.outcome in (*STARTS, Outcome.RESOLVED):
             then(conn, taken)
         return taken
 
     def _taken_before(self, conn: sa.Connection, source: str, delivery_id: str) -> Taken:
+        deliveries = _table(InboundDelivery)
         row = conn.execute(
-            sa.select(_DEL).where(_DEL.c.source == source, _DEL.c.delivery_id == delivery_id)
+            sa.select(deliveries).where(
+                deliveries.c.source == source, deliveries.c.delivery_id == delivery_id
+            )
         ).one()
-        taken = _recorded(conn, row)
+        outcome = Outcome(row.outcome) if row.outcome else Outcome.IGNORED
+        incident = _one(conn, Incident, row.incident_id)
+        inv = _one(conn, Investigation, row.investigation_id)
         conn.rollback()
-        return taken
+        return Taken(outcome, incident, inv, duplicate=True)
 
     def _decide(self, conn: sa.Connection, page: Page, intent: Intent) -> Taken:
         key = alarm_key(page)
@@ -702,26 +609,17 @@ class Store:
 
     # What a restarted process looks for: anything a crash or an outage left half-made.
 
-    def running_investigations(self, limit: int = 1000) -> list[tuple[Incident, Investigation, int | None]]:
-        """Investigations still marked running, with their incident and the delivery (row id) whose page
-        started them (None when none did: the CLI, or rows from before 0005), oldest first."""
-        starts = [o.value for o in STARTS]
-        started_by = (
-            sa.select(_DEL.c.investigation_id, sa.func.max(_DEL.c.id).label("delivery"))
-            .where(_DEL.c.outcome.in_(starts))
-            .group_by(_DEL.c.investigation_id)
-            .subquery()
-        )
+    def running_investigations(self, limit: int = 1000) -> list[tuple[Incident, Investigation]]:
+        """Investigations still marked running, with their incident, oldest first."""
         with self._session() as s:
             stmt = (
-                select(Incident, Investigation, started_by.c.delivery)
+                select(Incident, Investigation)
                 .join(Investigation, col(Investigation.incident_id) == col(Incident.id))
-                .outerjoin(started_by, started_by.c.investigation_id == col(Investigation.id))
                 .where(Investigation.status == InvestigationStatus.RUNNING.value)
                 .order_by(col(Investigation.id))
                 .limit(limit)
             )
-            return [(inc, inv, d) for inc, inv, d in s.exec(stmt).all()]
+            return [(inc, inv) for inc, inv in s.exec(stmt).all()]
 
     def open_incidents_without_investigation(self, limit: int = 1000) -> list[Incident]:
         """Open incidents that have no investigation at all."""

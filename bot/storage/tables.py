@@ -235,11 +235,7 @@ class InboundDelivery(SQLModel, table=True):
     source: str = Field(max_length=32)
     delivery_id: str = Field(max_length=128)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    outcome: str | None = Field(default=None, max_length=16, index=True)
-    #: A page taken by the surface (with what it asks: `Intent`), waiting for its intake workflow to decide
-    #: what it means (`outcome` is None until then); None for deliveries that carry no page.
-    page: dict[str, Any] | None = Field(default=None, sa_type=_json(nullable=True))
-    intent: str | None = Field(default=None, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)
     incident_id: int | None = Field(default=None, foreign_key="incidents.id")
     investigation_id: int | None = Field(default=None, foreign_key="investigations.id")
     steering_id: int | None = Field(default=None, foreign_key="steering_messages.id")
