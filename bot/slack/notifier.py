@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,6 +88,16 @@ def announcement(page: Page) -> str:
     return f":rotating_light: *{via}*: {link(url, number + page.title, 300)}" + (f"\n{meta}" if meta else "")
 
 
+#: How many incidents' top-level messages a notifier remembers.
+_REMEMBERED = 10_000
+
+
+def _remember(memory: OrderedDict[int, Any], key: int, value: Any) -> None:
+    memory[key] = value
+    while len(memory) > _REMEMBERED:
+        memory.popitem(last=False)
+
+
 class SlackNotifier:
     """Posts an investigation's progress into its Slack thread (implements `Notifier`)."""
 
@@ -108,6 +119,10 @@ class SlackNotifier:
         self.background = background
         self._pending: dict[str, _Pending] = {}
         self._posted_keys: set[str] = set()
+        #: Top-level messages this process posted (incident id -> ts / (channel, ts)), so one whose ts could
+        #: not be stored (the database was away) is edited, not posted again, when the call is repeated.
+        self._status_lines: OrderedDict[int, str] = OrderedDict()
+        self._pages: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._cond = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="slack-findings", daemon=True)
@@ -172,17 +187,21 @@ class SlackNotifier:
             return
         text = status_text(status, page, root_cause)
         incident = self.store.get_incident(ref.incident_id)
-        ts = incident.status_message_ts if incident else None
+        stored = incident.status_message_ts if incident else None
+        ts = stored or self._status_lines.get(ref.incident_id)
         if ts:
             self.client.chat_update(channel=ref.channel, ts=ts, text=text)
-            return
-        resp = self.client.chat_postMessage(
-            channel=ref.channel,
-            text=text,
-            metadata={"event_type": _META_STATUS, "event_payload": {"key": f"status:{ref.incident_id}"}},
-            unfurl_links=False,
-        )
-        self.store.set_incident_messages(ref.incident_id, status_message_ts=str(resp["ts"]))
+        else:
+            resp = self.client.chat_postMessage(
+                channel=ref.channel,
+                text=text,
+                metadata={"event_type": _META_STATUS, "event_payload": {"key": f"status:{ref.incident_id}"}},
+                unfurl_links=False,
+            )
+            ts = str(resp["ts"])
+            _remember(self._status_lines, ref.incident_id, ts)
+        if not stored:
+            self.store.set_incident_messages(ref.incident_id, status_message_ts=ts)
 
     def find_status_line(self, ref: InvestigationRef) -> str | None:
         """The ts of the incident's status line if one was posted (after its page) and never recorded: a
@@ -209,6 +228,8 @@ class SlackNotifier:
         in the channel's recent history first and reused. That needs `channel` to be an id (Slack reads no
         history by name): with a `#name` the page is posted again."""
         key = f"page:{ref.incident_id}"
+        if ref.incident_id in self._pages:
+            return self._pages[ref.incident_id]
         if maybe_posted and not channel.startswith("#"):
             found = self._posted_page(channel, key)
             if found is not None:
@@ -219,7 +240,9 @@ class SlackNotifier:
             metadata={"event_type": _META_PAGE, "event_payload": {"key": key}},
             unfurl_links=False,
         )
-        return str(resp["channel"]), str(resp["ts"])
+        placed = str(resp["channel"]), str(resp["ts"])
+        _remember(self._pages, ref.incident_id, placed)
+        return placed
 
     def _posted_page(self, channel: str, key: str) -> tuple[str, str] | None:
         ts = self._find_top_level(channel, _META_PAGE, key)
