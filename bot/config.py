@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The repository's own folders, the defaults of SKILLS_DIR and STEERING_DIR.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 #: What each credential is for, used in the error a production command gives when one is missing.
 PURPOSE: dict[str, str] = {
     "slack_bot_token": "SLACK_BOT_TOKEN (xoxb-...): the bot's Web API token, to read pages and post in threads",
@@ -19,6 +22,7 @@ PURPOSE: dict[str, str] = {
     "slack_app_token": "SLACK_APP_TOKEN (xapp-...): Socket Mode connection (optional instead of HTTP mode)",
     "github_token": "GITHUB_TOKEN: reads deploy runs, commits and diffs of the services' repositories",
     "pagerduty_webhook_secret": "PAGERDUTY_WEBHOOK_SECRET: verifies X-PagerDuty-Signature on webhook deliveries",
+    "eventbridge_secret": "EVENTBRIDGE_SECRET: the API key (or user:password) the EventBridge connection sends",
     "aws_region": "AWS_REGION: the region whose CloudWatch, ECS, CloudTrail ... the bot reads",
 }
 
@@ -69,6 +73,20 @@ class Settings(BaseSettings):
     pagerduty_webhook_secret: str | None = None
     sns_topic_allowlist: list[str] = Field(default_factory=list)
     sns_cert_host_pattern: str = Field(default=r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+    # EventBridge API destinations: the connection's API-key header (or Basic authorisation) and its secret.
+    eventbridge_auth_header: str = Field(
+        default="X-Api-Key", description="the header the EventBridge connection's API key is sent in"
+    )
+    eventbridge_secret: str | None = Field(
+        default=None, description="the connection's API key value, or `user:password` for Basic authorisation"
+    )
+    # INSUFFICIENT_DATA after OK: metrics whose silence means trouble (regular expressions on the metric name).
+    silence_means_trouble: list[str] = Field(
+        default_factory=lambda: [
+            r"(?i)request|invocation|heartbeat|healthy|health|status.?check|published|received|sent|throughput"
+        ],
+        description="metrics whose going silent after OK is investigated, not only announced",
+    )
 
     # AWS: boto3 reads AWS_ENDPOINT_URL / credentials itself; we only keep the region.
     aws_region: str = "us-east-1"
@@ -88,6 +106,27 @@ class Settings(BaseSettings):
         default=4, description="investigations (and as many steering follow-ups) one process runs at once"
     )
     work_pool_size: int = 16
+
+    # Skills and steering files (Markdown with front matter), read on demand.
+    skills_dir: Path = Field(default=REPO_ROOT / "skills", description="folder of skills/<name>/SKILL.md")
+    steering_dir: Path = Field(default=REPO_ROOT / "steering", description="folder of steering *.md files")
+
+    # The model pass (only with ANTHROPIC_API_KEY; without one the deterministic report stands alone).
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = Field(default=None, description="Messages API base URL (a stand-in)")
+    llm_fast_model: str = Field(default="claude-haiku-4-5", description="triage, summaries, steering")
+    llm_strong_model: str = Field(default="claude-sonnet-4-6", description="the investigation pass")
+    llm_max_steps: int = Field(
+        default=8, description="model turns per investigation (tools gone on the last)"
+    )
+    llm_max_tokens: int = Field(default=4096, description="output tokens per model turn")
+    llm_tool_result_chars: int = Field(default=12_000, description="largest tool result handed to the model")
+    llm_investigation_tokens: int = Field(
+        default=400_000, description="input+output tokens per investigation"
+    )
+    llm_investigation_usd: float = Field(default=2.0, description="cost cap per investigation (USD)")
+    llm_daily_usd: float = Field(default=50.0, description="cost cap per day across investigations (USD)")
+    llm_timeout_s: float = Field(default=60.0, description="seconds per Messages API call")
 
     def require(self, *names: str) -> None:
         """Raise :class:`MissingSettings` naming every unset setting among `names` and its purpose."""

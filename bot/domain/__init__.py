@@ -17,6 +17,7 @@ from bot.domain.report import (
     InvestigationStatus,
     Report,
     RuledOut,
+    Runbook,
     TimelineEntry,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "Report",
     "Resource",
     "RuledOut",
+    "Runbook",
     "Service",
     "ServiceKind",
     "SignalKey",

@@ -75,6 +75,14 @@ class ChartSeries(Model):
     onset: datetime | None = None
 
 
+class Runbook(Model):
+    """The skill that fits a report's category, linked for the people reading it."""
+
+    name: str
+    description: str
+    path: str
+
+
 class Report(Model):
     """What an investigation concluded, with everything a surface needs to show it."""
 
@@ -89,6 +97,7 @@ class Report(Model):
     plan: Plan | None = None
     guilty_change: Change | None = None
     chart: ChartSeries | None = None
+    runbook: Runbook | None = None
     version: int = 1
 
     def ranking(self) -> list[str]:

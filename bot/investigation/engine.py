@@ -19,7 +19,8 @@ from bot.analysis.facts import Facts
 from bot.analysis.ranking import Alarm, rank_from_series
 from bot.analysis.signals import reference_length
 from bot.analysis.symptoms import affected_services
-from bot.domain import Change, ChartSeries, Evidence, EvidenceKind, Gap, Page, Report, epoch
+from bot.config import REPO_ROOT
+from bot.domain import Change, ChartSeries, Evidence, EvidenceKind, Gap, Page, Report, Runbook, epoch
 from bot.investigation.attribution import alarmed_service, alarmed_signal, attribute
 from bot.investigation.gathering import Listener, Run, Sources, gather_all, instances_of
 from bot.investigation.gathering import Window as ReadWindow
@@ -31,6 +32,7 @@ from bot.sources.aws.clients import AwsClients
 from bot.sources.aws.telemetry import AlarmInfo, Telemetry
 from bot.sources.aws.topology import Estate, TopologyReader
 from bot.sources.github import GithubSource
+from bot.sources.knowledge import Knowledge
 from bot.sources.status import StatusPages
 
 #: The alarm chart shows this much history before the page.
@@ -49,6 +51,8 @@ class Deps:
     lookback: timedelta = timedelta(hours=26)  # a day, plus the same hours yesterday to compare with
     concurrency: int = 8
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: Skills and steering files; the repository's own folders when not given.
+    knowledge: Knowledge | None = None
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Investigator:
         self.changes = AwsChanges(deps.aws)
         self.topology = TopologyReader(deps.aws, workers=deps.concurrency)
         self.sources = Sources(self.telemetry, self.changes, deps.github, deps.status)
+        self.knowledge = deps.knowledge or Knowledge(REPO_ROOT / "skills", REPO_ROOT / "steering")
 
     def investigate(
         self, page: Page, listener: Listener | None = None, steering: Steering | None = None
@@ -250,7 +255,19 @@ class Investigator:
         info = gathered.estate.services.get(diag.root_service or "")
         ctx = plan_context(self.changes, diag, info, gathered.page, gaps)
         report = write_report(gathered.page, facts, diag, gathered.findings, gaps, ctx, gathered.alarm_chart)
+        report = report.model_copy(update={"runbook": self.runbook(report, info.kind if info else None)})
         return Concluded(report=report, diagnosis=diag, facts=facts)
+
+    def runbook(self, report: Report, kind: str | None) -> Runbook | None:
+        """The skill that fits the report's category (and the root service's kind), for the humans."""
+        if report.root_cause is None:
+            return None
+        skill = self.knowledge.skill_for(report.root_cause.category.value, kind)
+        if skill is None:
+            return None
+        path = skill.path.resolve()
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        return Runbook(name=skill.name, description=skill.description, path=str(shown))
 
 
 def _cleared(changes: Sequence[Change], steering: Steering) -> frozenset[str]:

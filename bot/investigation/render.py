@@ -18,6 +18,8 @@ def report_text(report: Report) -> str:
         change = report.guilty_change
         if change is not None:
             out.append(f"  change: {change.summary}" + (f" <{change.link}>" if change.link else ""))
+        if report.runbook is not None:
+            out.append(f"  runbook: {report.runbook.name} — {report.runbook.path}")
         out.append("")
     if len(report.hypotheses) > 1:
         out.append("Other hypotheses:")

@@ -383,6 +383,9 @@ def _root_cause_units(report: Report, links: LinkBuilder) -> list[list[Block]]:
         lines.append(untrusted(rc.summary, 2000))
         if (change := _change_line(report, links)) is not None:
             lines.append(change)
+        if report.runbook is not None:
+            book = report.runbook
+            lines.append(f"Runbook: {code_span(book.path, 200)} — {untrusted(book.description, 300)}")
         units = [[section("\n".join(lines))]]
     others = [h for h in report.hypotheses if rc is None or h != rc]
     if others:
