@@ -13,12 +13,27 @@ from github import Auth, Github, GithubRetry
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot.sandbox.fake_anthropic import FakeAnthropic
 from bot.sandbox.fake_github import FakeGitHub
 from bot.sandbox.fake_slack import FakeSlack
 from bot.sandbox.signing import SnsSigner
 
 SLACK_BOT_TOKEN = "xoxb-sandbox-token"
 GITHUB_TOKEN = "ghp_sandboxtoken"
+
+
+@pytest.fixture(scope="session")
+def _fake_anthropic_server() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_anthropic(_fake_anthropic_server: FakeAnthropic) -> Iterator[FakeAnthropic]:
+    """The scripted Messages API, with an empty script; the test fails if a scripted check failed."""
+    _fake_anthropic_server.script()
+    yield _fake_anthropic_server
+    assert _fake_anthropic_server.problems == []
 
 
 @pytest.fixture(scope="session")
