@@ -38,6 +38,12 @@ class Page(Model):
     channel: str | None = None
     message_ts: str | None = None
     region: str | None = None
+    #: The alarm's state before this change, its account, and the reason CloudWatch gave for the change.
+    previous_state: str | None = None
+    account: str | None = None
+    reason: str | None = None
+    #: What the alarm is made of: its metrics and expressions, or a composite's child alarms, one line each.
+    parts: list[str] = Field(default_factory=list)
 
     def fingerprint(self) -> str:
         """A stable id for 'the same problem': repeated deliveries of one page share it."""

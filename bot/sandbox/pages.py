@@ -35,6 +35,7 @@ signer's RSA key, generated per :class:`~bot.sandbox.signing.SnsSigner`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import urllib.parse
@@ -242,24 +243,63 @@ def sns_alarm_notification(
     `timestamp` (publish time) defaults to the state change time plus 400 ms. The signer must be started:
     ``SigningCertURL`` points at its loopback PEM.
     """
-    message = json.dumps(notice.message(), separators=(",", ":"))
+    stamp = timestamp or (notice.state_change_time + timedelta(milliseconds=400))
+    return sns_notification(
+        notice.message(),
+        topic_arn,
+        signer,
+        subject=notice.subject,
+        timestamp=stamp,
+        signature_version=signature_version,
+        subscription_arn=subscription_arn,
+    )
+
+
+def sns_notification(
+    message_obj: Mapping[str, Any],
+    topic_arn: str,
+    signer: SnsSigner,
+    *,
+    subject: str | None = None,
+    timestamp: datetime,
+    signature_version: Literal["1", "2"] = "2",
+    subscription_arn: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The POST body and headers SNS sends an HTTP(S) subscriber for any JSON message (an EventBridge rule's SNS
+    target publishes the event itself, with no Subject)."""
+    message = json.dumps(message_obj, separators=(",", ":"))
     message_id = str(uuid.uuid5(_SNS_NS, f"{topic_arn}|{message}"))
     sub_arn = subscription_arn or f"{topic_arn}:{uuid.uuid5(_SNS_NS, 'sub|' + topic_arn)}"
     region = _topic_region(topic_arn)
-    stamp = timestamp or (notice.state_change_time + timedelta(milliseconds=400))
     fields: dict[str, Any] = {
         "Type": "Notification",
         "MessageId": message_id,
         "TopicArn": topic_arn,
-        "Subject": notice.subject,
+        **({"Subject": subject} if subject else {}),
         "Message": message,
-        "Timestamp": _iso_z(stamp),
+        "Timestamp": _iso_z(timestamp),
     }
     signed = signer.sign_message(fields, signature_version)
     signed["UnsubscribeURL"] = (
         f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={urllib.parse.quote(sub_arn, safe=':')}"
     )
     return json.dumps(signed, indent=2).encode(), _sns_headers(signed, sub_arn)
+
+
+def eventbridge_delivery(
+    event: Mapping[str, Any], secret: str, *, header: str = "X-Api-Key", basic: bool = False
+) -> tuple[bytes, dict[str, str]]:
+    """The POST an EventBridge API destination makes for `event`: the event as JSON, with the connection's
+    credential as an API-key header or (`basic`) ``Authorization: Basic`` of ``user:password`` = `secret`."""
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Amazon/EventBridge/ApiDestinations",
+    }
+    if basic:
+        headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+    else:
+        headers[header] = secret
+    return json.dumps(event).encode(), headers
 
 
 def sns_subscription_confirmation(

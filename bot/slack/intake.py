@@ -1,4 +1,4 @@
-"""Pages delivered to us directly: PagerDuty Webhooks v3 and SNS notifications of CloudWatch alarms.
+"""Pages delivered to us directly: PagerDuty Webhooks v3, SNS notifications and EventBridge events of CloudWatch alarms.
 
 Each endpoint verifies the sender (``X-PagerDuty-Signature``; the SNS message signature, certificate origin,
 topic allow-list and age), checks what it carries, and records the page before it answers: its delivery, its
@@ -30,10 +30,22 @@ from bot.config import Settings
 from bot.domain import Page
 from bot.investigation.inbound import BadInput, check_id, clean_page
 from bot.investigation.ports import Delivery, Investigations
+from bot.slack.alarm_events import (
+    event_delivery_id,
+    is_alarm_event,
+    read_alarm_event,
+    read_alarm_notification,
+)
 from bot.slack.app import WorkPool
 from bot.slack.errors import log_failure
-from bot.slack.parsers import parse_sns_alarm, read_pagerduty_webhook
-from bot.slack.verify import SnsVerificationError, SnsVerifier, verify_pagerduty_signature
+from bot.slack.parsers import read_pagerduty_webhook
+from bot.slack.refusals import Refusals
+from bot.slack.verify import (
+    SnsVerificationError,
+    SnsVerifier,
+    verify_api_destination,
+    verify_pagerduty_signature,
+)
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,6 +66,10 @@ def subscribe_url_policy(host_pattern: str) -> Callable[[str], bool]:
 
 def _get(url: str) -> None:
     httpx.get(url, timeout=5.0, follow_redirects=False).raise_for_status()
+
+
+def _s(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -78,6 +94,10 @@ class Intake:
     subscribe_allowed: Callable[[str], bool]
     confirm: Callable[[str], None] = field(default=_get)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    refusals: Refusals = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refusals = Refusals(self.client, self.settings.page_channel, self.pool.submit)
 
     @classmethod
     def from_settings(
@@ -143,10 +163,44 @@ class Intake:
             message_id = check_id("MessageId", message.get("MessageId"))
         except BadInput as err:
             return 400, {"error": str(err)}
-        page = parse_sns_alarm(message, self.clock())
-        if page.state not in ("ALARM", "OK"):
+        parsed = read_alarm_notification(message, self.clock())
+        if "error" in parsed.facts:
+            posted = self.refusals.unreadable("sns", parsed.facts["error"], str(message.get("Message") or ""))
+            return 200, {"status": "unreadable", "posted": posted}
+        if parsed.page.state not in ("ALARM", "OK"):
             return 200, {"status": "ignored"}
-        return self._accept(page, Delivery("sns", message_id), False, ok=200)
+        return self._accept(parsed.page, Delivery("sns", message_id), False, ok=200)
+
+    # -- EventBridge --------------------------------------------------------------------------------------------
+
+    def eventbridge(self, body: bytes, headers: Mapping[str, str]) -> Reply:
+        """An API destination's delivery of an alarm state-change event (or an alarm action's Lambda event):
+        401 without the connection's credential, 400 unless a JSON object; other events are ignored, an alarm
+        event we cannot read is posted as unreadable; 202 once recorded, 503 when it could not be."""
+        auth = self.settings.eventbridge_auth_header
+        if not verify_api_destination(headers, auth, self.settings.eventbridge_secret):
+            return 401, {"error": f"missing or wrong {auth} / Authorization credential"}
+        event = _json_object(body)
+        if event is None:
+            return 400, {"error": "body is not a JSON object"}
+        if not is_alarm_event(event):
+            if _s(event.get("source")) == "aws.cloudwatch" and "detail-type" in event:
+                return 202, {"status": "ignored", "detail-type": str(event.get("detail-type"))[:100]}
+            posted = self.refusals.unreadable(
+                "eventbridge", "not a CloudWatch alarm state-change event", body
+            )
+            return 202, {"status": "unreadable", "posted": posted}
+        try:
+            delivery_id = check_id("id", event_delivery_id(event))
+        except BadInput as err:
+            return 400, {"error": str(err)}
+        parsed = read_alarm_event(event, self.clock())
+        if parsed is None:
+            posted = self.refusals.unreadable("eventbridge", "the alarm event names no alarm", body)
+            return 202, {"status": "unreadable", "posted": posted}
+        if parsed.page.state not in ("ALARM", "OK"):
+            return 202, {"status": "ignored"}
+        return self._accept(parsed.page, Delivery("eventbridge", delivery_id), False, ok=202)
 
     # -- recording ----------------------------------------------------------------------------------------------
 

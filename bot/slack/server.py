@@ -1,7 +1,8 @@
 """Serve the Slack surface: one small threaded HTTP server, or Socket Mode when an app-level token is set.
 
 HTTP routes: ``POST /slack/events`` (Bolt, through slack_bolt's WSGI adapter: events, interactivity and
-``/sre``), ``POST /webhooks/pagerduty`` and ``POST /webhooks/sns`` (:mod:`bot.slack.intake`), ``GET /healthz``
+``/sre``), ``POST /webhooks/pagerduty``, ``POST /webhooks/sns`` and ``POST /webhooks/eventbridge``
+(:mod:`bot.slack.intake`), ``GET /healthz``
 (the process answers) and ``GET /readyz`` (:mod:`bot.slack.health`). In Socket Mode Slack's traffic comes over
 the websocket and the same HTTP server still takes the webhooks and health checks.
 
@@ -43,12 +44,14 @@ from bot.slack.blocks import LinkBuilder
 from bot.slack.health import Readiness
 from bot.slack.httpd import HttpServer, Limits, mark_body_unread
 from bot.slack.intake import Intake
+from bot.slack.mitigation_notifier import wire_mitigations
 from bot.slack.notifier import SlackNotifier
 from bot.slack.verify import (
     RequestRefused,
     SnsVerifier,
     check_slack_headers,
     pagerduty_secrets,
+    verify_api_destination,
     verify_pagerduty_signature,
     verify_slack_signature,
 )
@@ -69,6 +72,8 @@ WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 EVENTS_PATH = "/slack/events"
 PAGERDUTY_PATH = "/webhooks/pagerduty"
 SNS_PATH = "/webhooks/sns"
+EVENTBRIDGE_PATH = "/webhooks/eventbridge"
+WEBHOOK_PATHS = (PAGERDUTY_PATH, SNS_PATH, EVENTBRIDGE_PATH)
 
 #: Slack's requests are small: an Events API callback or a slash command is a few KB, an interactivity payload
 #: carries one message (at most 40,000 characters of text) or one modal. 1 MiB is room for the largest of them
@@ -187,6 +192,7 @@ class _Router:
         if intake is not None:
             self.posts[PAGERDUTY_PATH] = self.pagerduty
             self.posts[SNS_PATH] = self.sns
+            self.posts[EVENTBRIDGE_PATH] = self.eventbridge
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -194,6 +200,7 @@ class _Router:
         except Refused as refused:
             if refused.unread:
                 mark_body_unread(environ)
+            self._count(environ, refused.status, refused.reason)
             return _json(start_response, refused.status, {"error": refused.reason})
         except Exception:
             error_id = secrets.token_hex(4)
@@ -201,6 +208,19 @@ class _Router:
                 "%s %s failed [error %s]", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), error_id
             )
             return _json(start_response, 500, {"error": "internal error", "error_id": error_id})
+
+    def _count(self, environ: Environ, status: int, reason: str) -> None:
+        """Count and log a webhook delivery refused with `status` (every refusal is counted, none is silent)."""
+        path = str(environ.get("PATH_INFO", ""))
+        if self.intake is not None and path in WEBHOOK_PATHS:
+            self.intake.refusals.refused(path.rsplit("/", 1)[-1], status, reason)
+
+    def _answer(
+        self, environ: Environ, start_response: StartResponse, status: int, answer: dict[str, Any]
+    ) -> list[bytes]:
+        if status >= 400:
+            self._count(environ, status, str(answer.get("error", "")))
+        return _json(start_response, status, answer)
 
     def route(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Health, readiness, the POST endpoints, else 404 (a body is never read where none is taken)."""
@@ -258,7 +278,7 @@ class _Router:
         if not isinstance(json_object(body).get("event"), dict):
             raise Refused(400, "body has no event object")
         status, answer = self.intake.pagerduty(body, _headers(environ))
-        return _json(start_response, status, answer)
+        return self._answer(environ, start_response, status, answer)
 
     def sns(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """SNS: body and a JSON object, then the intake (the signature is inside the message)."""
@@ -266,7 +286,22 @@ class _Router:
         body = read_body(environ, content_length(environ, MAX_WEBHOOK_BODY))
         json_object(body)
         status, answer = self.intake.sns_message(body, _headers(environ))
-        return _json(start_response, status, answer)
+        return self._answer(environ, start_response, status, answer)
+
+    def eventbridge(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """EventBridge API destinations: the connection's credential (before the body), body, JSON, the intake."""
+        assert self.intake is not None
+        length = content_length(environ, MAX_WEBHOOK_BODY)
+        settings = self.intake.settings
+        headers = _headers(environ)
+        if not verify_api_destination(headers, settings.eventbridge_auth_header, settings.eventbridge_secret):
+            raise Refused(
+                401, f"missing or wrong {settings.eventbridge_auth_header} / Basic credential", unread=True
+            )
+        body = read_body(environ, length)
+        json_object(body)
+        status, answer = self.intake.eventbridge(body, headers)
+        return self._answer(environ, start_response, status, answer)
 
 
 def wsgi_app(
@@ -363,9 +398,13 @@ def build_surface(
     pool = WorkPool(settings.work_pool_size)
     links = LinkBuilder(settings.aws_region)
     notifier = SlackNotifier(client, store, links, flush_interval=flush_interval, background=pool.submit)
+    mitigations, acting = wire_mitigations(settings, store, client, engine.deps.aws)  # before DBOS launches
     service = investigations(settings, store, notifier, engine)
     questions = Questions(engine.topology, engine.telemetry, engine.changes, engine.deps.github, service)
-    app = build_app(SlackDeps(settings, store, service, questions, pool), client)
+    deps_ = SlackDeps(
+        settings, store, service, questions, pool, mitigations=mitigations, mitigation_groups=acting.groups_of
+    )
+    app = build_app(deps_, client)
     intake = Intake.from_settings(settings, store, service, client, pool)
     if sns_verifier is not None:
         intake.sns = sns_verifier

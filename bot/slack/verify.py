@@ -88,6 +88,33 @@ def verify_slack_signature(raw_body: bytes, timestamp: str, signature: str, secr
     return hmac.compare_digest(expected, _ascii(signature))
 
 
+# -- EventBridge API destinations ------------------------------------------------------------------------------
+
+
+def verify_api_destination(headers: Mapping[str, str], header_name: str, secret: str | None) -> bool:
+    """True when a request carries the EventBridge connection's credential: the API key in `header_name`, or
+    ``Authorization: Basic`` whose ``user:password`` is `secret`. Compared in constant time; no secret is False.
+
+    (An API destination's connection authorises with an API key, Basic or OAuth client credentials; the first two
+    send the same credential on every request, which is what is checked here.)
+    """
+    if not secret:
+        return False
+    h = {k.lower(): v for k, v in headers.items()}
+    expected = secret.encode("utf-8")
+    key = h.get(header_name.lower())
+    key_ok = key is not None and hmac.compare_digest(key.strip().encode("utf-8"), expected)
+    scheme, _, token = h.get("authorization", "").strip().partition(" ")
+    basic_ok = False
+    if scheme.lower() == "basic" and token:
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b""
+        basic_ok = hmac.compare_digest(decoded, expected)
+    return key_ok or basic_ok
+
+
 # -- PagerDuty ---------------------------------------------------------------------------------------------------
 
 
