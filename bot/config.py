@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     )
     work_pool_size: int = 16
 
+    # Prevention: the nightly mining and the weekly digest (DBOS schedules, UTC).
+    digest_channel: str | None = Field(
+        default=None, description="where the weekly digest is posted (unset: not posted)"
+    )
+    digest_day: str = Field(default="mon", description="the digest's day of the week (mon..sun)")
+    digest_hour: int = Field(default=9, ge=0, le=23, description="the digest's hour, UTC")
+    nightly_hour: int = Field(default=3, ge=0, le=23, description="the nightly prevention job's hour, UTC")
+
     # Skills and steering files (Markdown with front matter), read on demand.
     skills_dir: Path = Field(default=REPO_ROOT / "skills", description="folder of skills/<name>/SKILL.md")
     steering_dir: Path = Field(default=REPO_ROOT / "steering", description="folder of steering *.md files")

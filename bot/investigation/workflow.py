@@ -48,6 +48,7 @@ from bot.config import Settings
 from bot.domain import Category, Evidence, InvestigationStatus, Mitigation, Page, PageSource, Report
 from bot.investigation.engine import Deps, Gathered, Investigator, Scoped
 from bot.investigation.enqueue import APP_NAME, Enqueuer, Tx
+from bot.investigation.hints import Hint, hints_for, seen_before_text, verdict_text
 from bot.investigation.ports import Accepted, Delivery, InvestigationRef, Notifier
 from bot.investigation.steering import Directive, Steering, apply, describe_change, parse_steering
 from bot.storage.store import STARTS, Intent, Outcome, Store, Taken, alarm_key
@@ -361,6 +362,12 @@ def _scope_step(ref: InvestigationRef, page_json: dict[str, Any]) -> Scoped:
         return ctx.engine().scope(Page.model_validate(page_json), _Recorder(ctx, ref))
 
 
+@DBOS.step(name="inv.hints", **_DB_STEP)
+def _hints_step(ref: InvestigationRef, service: str | None) -> list[Hint]:
+    """What caused the same alarm or service before (the scoped service is recorded on the incident)."""
+    return hints_for(_c().store, ref.incident_id, service)
+
+
 @DBOS.step(name="inv.gather", **_HEAVY_STEP)
 def _gather_step(ref: InvestigationRef, scoped: Scoped, steering: Steering) -> Gathered:
     ctx = _c()
@@ -485,11 +492,16 @@ def investigation_workflow(
 
 def _investigate(ref: InvestigationRef, page_json: dict[str, Any]) -> dict[str, Any]:
     scoped = _scope_step(ref, page_json)
+    hints = _hints_step(ref, scoped.service)
+    if seen := seen_before_text(hints):
+        _reply_step(ref, seen)
     services = sorted(scoped.estate.services)
     steering = _drain(ref, page_json, services, Steering(), 1)
     gathered = _gather_step(ref, scoped, steering)
     steering = _drain(ref, page_json, services, steering, 2)
     report = _publish_step(ref, page_json, _conclude_step(gathered, steering), 1)
+    if verdict := verdict_text(hints, report):
+        _reply_step(ref, verdict)
     _follow_up_if(ref, page_json, _finish_step(ref))
     return {"version": 1, "root_cause": root_cause_line(report), "status": status_for(report).value}
 

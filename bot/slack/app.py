@@ -60,7 +60,9 @@ from bot.slack.channels import IncidentChannels
 from bot.slack.errors import apology, log_failure
 from bot.slack.home import home_view
 from bot.slack.parsers import ParsedPage, read_page_message
+from bot.slack.prevention_actions import PreventionWork, register_prevention
 from bot.slack.safety import code_span, untrusted
+from bot.storage.recommendations import Recommendations
 from bot.storage.store import Store
 from bot.storage.tables import Verdict
 
@@ -371,7 +373,11 @@ class Work:
 
     def publish_home(self, user: str) -> None:
         """Publish App Home for `user`."""
-        view = home_view(self.deps.investigations.open_investigations(), self.deps.store.recent_incidents(10))
+        view = home_view(
+            self.deps.investigations.open_investigations(),
+            self.deps.store.recent_incidents(10),
+            Recommendations(self.deps.store).open(),
+        )
         self.client.views_publish(user_id=user, view=view)
 
     # -- /sre -----------------------------------------------------------------------------------------------------
@@ -543,7 +549,20 @@ def build_app(deps: SlackDeps, client: WebClient, *, signing_secret: str | None 
     _events(app, work, deps.pool)
     _command(app, work, deps.pool)
     _interactions(app, work, deps.pool)
+    prevention = PreventionWork(deps.store, client, work.tell_clicker)
+    register_prevention(
+        app, prevention, _clicker_jobs(work, deps.pool), lambda fn, body: deps.pool.submit(fn, body)
+    )
     return app
+
+
+def _clicker_jobs(work: Work, pool: WorkPool) -> Callable[[Callable[..., None], dict[str, Any]], None]:
+    """Run a button's job in the pool; its failure is told to the person who clicked."""
+
+    def submit(fn: Callable[..., None], body: dict[str, Any]) -> None:
+        pool.submit(fn, body, on_error=lambda e: work.tell_clicker(body, apology(e)))
+
+    return submit
 
 
 def _events(app: App, work: Work, pool: WorkPool) -> None:

@@ -7,11 +7,14 @@ from typing import Any
 
 from bot.investigation.ports import OpenInvestigation
 from bot.slack.blocks import MAX_BLOCKS, context, header, section
+from bot.slack.learning_blocks import home_recommendations
 from bot.slack.safety import untrusted
-from bot.storage.tables import Incident
+from bot.storage.tables import Incident, Recommendation
 
 #: Rows shown per list (each list is one section block per row).
 MAX_ROWS = 20
+#: Open recommendations shown (two blocks each: the text and its buttons).
+MAX_RECOMMENDATIONS = 5
 
 
 def _thread_link(channel: str | None, ts: str | None, label: str) -> str:
@@ -20,8 +23,13 @@ def _thread_link(channel: str | None, ts: str | None, label: str) -> str:
     return label
 
 
-def home_view(open_items: Sequence[OpenInvestigation], recent: Sequence[Incident]) -> dict[str, Any]:
-    """The App Home view listing open investigations (newest first) and the latest incidents."""
+def home_view(
+    open_items: Sequence[OpenInvestigation],
+    recent: Sequence[Incident],
+    recommendations: Sequence[Recommendation] = (),
+) -> dict[str, Any]:
+    """The App Home view listing open investigations (newest first), open prevention recommendations (with
+    Keep / Discard / Implemented) and the latest incidents."""
     blocks: list[dict[str, Any]] = [
         header("SRE teammate"),
         context("Mention me or use `/sre help` to ask things."),
@@ -36,6 +44,8 @@ def home_view(open_items: Sequence[OpenInvestigation], recent: Sequence[Incident
         blocks.append(
             section(f"*{title}*\n{service} · {untrusted(item.status, 40)} · since {item.started_at} · {link}")
         )
+    blocks.append({"type": "divider"})
+    blocks.extend(home_recommendations(recommendations, MAX_RECOMMENDATIONS))
     blocks.append({"type": "divider"})
     blocks.append(header("Recent incidents"))
     if not recent:

@@ -36,6 +36,7 @@ from bot.investigation.ports import InvestigationRef
 from bot.slack.blocks import LinkBuilder, finding_blocks, link, report_messages, status_text
 from bot.slack.chart import signal_chart
 from bot.slack.errors import log_failure
+from bot.slack.learning_blocks import cause_question
 from bot.slack.safety import untrusted
 from bot.storage.store import Store
 from bot.storage.tables import Finding
@@ -46,6 +47,7 @@ _META_STARTED = "sre_bot_started"
 _META_REPORT = "sre_bot_report"
 _META_PAGE = "sre_bot_page"
 _META_STATUS = "sre_bot_status"
+_META_CAUSE = "sre_bot_cause_question"
 #: How far back the page channel is read for a page posted before a crash.
 _PAGE_LOOKBACK = 100
 
@@ -202,6 +204,25 @@ class SlackNotifier:
             _remember(self._status_lines, ref.incident_id, ts)
         if not stored:
             self.store.set_incident_messages(ref.incident_id, status_message_ts=ts)
+        if status == InvestigationStatus.RESOLVED and root_cause:
+            self._ask_cause(ref, root_cause)
+
+    def _ask_cause(self, ref: InvestigationRef, root_cause: str) -> None:
+        """On resolve, ask once in the thread whether the root cause was right (the answer, or the correction
+        written in the modal, becomes the incident's confirmed cause)."""
+        key = f"cause:{ref.investigation_id}"
+        if not ref.channel or not ref.thread_ts or self._already_posted(ref, _META_CAUSE, key):
+            return
+        text, blocks = cause_question(ref.investigation_id, root_cause)
+        self.client.chat_postMessage(
+            channel=ref.channel,
+            thread_ts=ref.thread_ts,
+            text=text,
+            blocks=blocks,
+            metadata={"event_type": _META_CAUSE, "event_payload": {"key": key}},
+            unfurl_links=False,
+        )
+        self._posted_keys.add(key)
 
     def find_status_line(self, ref: InvestigationRef) -> str | None:
         """The ts of the incident's status line if one was posted (after its page) and never recorded: a

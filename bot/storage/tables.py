@@ -252,3 +252,32 @@ class Feedback(SQLModel, table=True):
     verdict: str = Field(max_length=8)
     note: str = ""
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Recommendation(SQLModel, table=True):
+    """A prevention recommendation mined from incidents, and where it is in its lifecycle.
+
+    `key` names the pattern and where it applies, so the nightly job updates one row per pattern instead of
+    adding another; `evidence_hash` is the hash of its incident ids, so a discarded one comes back only when
+    new incidents change it. `status` values are :class:`bot.domain.prevention.RecommendationStatus`.
+    """
+
+    __tablename__ = "recommendations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=16)
+    priority: str = Field(max_length=8)
+    title: str
+    change: str
+    where: str
+    spec: str
+    incident_ids: list[int] = Field(default_factory=list, sa_type=_json())
+    evidence: list[str] = Field(default_factory=list, sa_type=_json())
+    evidence_hash: str = Field(max_length=64)
+    status: str = Field(default="new", max_length=16, index=True)
+    reason: str = ""
+    decided_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

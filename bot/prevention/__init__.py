@@ -1,0 +1,1 @@
+"""Prevention: learning from stored incidents — the nightly mining, recommendations' lifecycle, the digest."""
