@@ -473,3 +473,54 @@ def test_killed_process_resumes_without_rerunning_finished_steps(tmp_path: Path,
     assert [r.version for r in store.report_versions(inv.id)] == [1]
     assert store.get_investigation(inv.id).status == "done"  # type: ignore[union-attr]
     store.engine.dispose()
+
+
+# --- the model's second pass ---------------------------------------------------------------------------------
+
+
+def _first_run(h: Harness, estate: Estate) -> tuple[Report, list[str]]:
+    ref = h.service.open(estate.page)
+    h.runtime.result(ref.workflow_id, timeout_s=90)
+    report = h.notifier.of("report")[0][0]
+    return report, [args[0] for args in h.notifier.of("reply")]
+
+
+def test_model_second_opinion_follows_the_report(
+    harness: Callable[..., Harness], estate: Estate, fake_anthropic: Any
+) -> None:
+    from bot.investigation.second_pass import MODEL_NOTE
+    from bot.sandbox.fake_anthropic import call, say, tool_use
+
+    fake_anthropic.script(
+        call(tool_use("recorded_evidence", {"service": "forge"}, "t1")),
+        say("Verdict: agree — `forge` is where it starts.\nDisagreements: `ledger-db` at 99% first."),
+    )
+    h = harness(anthropic_api_key="sk-test", anthropic_base_url=fake_anthropic.base_url)
+    report, replies = _first_run(h, estate)
+    assert report.model_note == MODEL_NOTE
+    names = h.notifier.names()
+    assert names.index("reply") > names.index("report")  # the deterministic report comes first
+    opinion = replies[-1]
+    assert opinion.startswith("*Second opinion (model)*") and "`forge` is where it starts" in opinion
+    assert "ledger-db" in opinion.split("Dropped", 1)[1]  # unsupported: dropped and listed, not asserted
+    assert "2 turns" in opinion and "1 tool calls" in opinion
+    assert fake_anthropic.remaining == 0
+
+
+def test_model_failure_leaves_the_report_standing(
+    harness: Callable[..., Harness], estate: Estate, fake_anthropic: Any
+) -> None:
+    from bot.sandbox.fake_anthropic import fail
+
+    fake_anthropic.script(*[fail(529, "overloaded_error")] * 3)
+    h = harness(anthropic_api_key="sk-test", anthropic_base_url=fake_anthropic.base_url)
+    report, replies = _first_run(h, estate)
+    assert report.root_cause is not None and report.root_cause.service == "forge"
+    assert replies[-1].startswith("Model pass unavailable (the Messages API answered 529: overloaded_error)")
+
+
+def test_without_a_key_the_report_says_no_model_pass(harness: Callable[..., Harness], estate: Estate) -> None:
+    from bot.investigation.second_pass import NO_KEY_NOTE
+
+    report, replies = _first_run(harness(), estate)
+    assert report.model_note == NO_KEY_NOTE and not any("Model pass" in r for r in replies)

@@ -98,6 +98,8 @@ class Report(Model):
     guilty_change: Change | None = None
     chart: ChartSeries | None = None
     runbook: Runbook | None = None
+    #: Whether a model pass follows the report in its thread, or why none will.
+    model_note: str | None = None
     version: int = 1
 
     def ranking(self) -> list[str]:

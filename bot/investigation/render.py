@@ -60,4 +60,6 @@ def report_text(report: Report) -> str:
                 out += [f"    {'[needs approval] ' if s.mutating else ''}{s.description}" for s in steps]
         if plan.long_term_fix:
             out.append(f"  long-term fix: {plan.long_term_fix}")
+    if report.model_note:
+        out += ["", report.model_note]
     return "\n".join(out).rstrip() + "\n"

@@ -50,7 +50,11 @@ from bot.investigation.engine import Deps, Gathered, Investigator, Scoped
 from bot.investigation.enqueue import APP_NAME, Enqueuer, Tx
 from bot.investigation.hints import Hint, hints_for, seen_before_text, verdict_text
 from bot.investigation.ports import Accepted, Delivery, InvestigationRef, Notifier
+from bot.investigation.render import report_text
+from bot.investigation.second_pass import MODEL_NOTE, NO_KEY_NOTE, second_pass
 from bot.investigation.steering import Directive, Steering, apply, describe_change, parse_steering
+from bot.llm.runtime import ModelRuntime, model_runtime
+from bot.sources.knowledge import Knowledge
 from bot.storage.store import STARTS, Intent, Outcome, Store, Taken, alarm_key
 from bot.storage.tables import Finding, Incident, IncidentStatus, Investigation, SteeringMessage
 from bot.storage.tables import InvestigationStatus as RunState
@@ -195,13 +199,26 @@ class _Context:
     follow_ups: Queue | None = None
     #: Set once the queues are registered (workflows recovered at launch may start before that).
     ready: threading.Event = field(default_factory=threading.Event)
+    #: The model pass's runtime (None without ANTHROPIC_API_KEY), built on first use.
+    llm: ModelRuntime | None = None
+    llm_built: bool = False
 
     def engine(self) -> Investigator:
         """The investigator, built on first use (a resumed workflow past gathering never needs one)."""
         with self.lock:
             if self.investigator is None:
-                self.investigator = Investigator(self.deps_factory())
+                deps = self.deps_factory()
+                if deps.knowledge is None:
+                    deps.knowledge = Knowledge(self.settings.skills_dir, self.settings.steering_dir)
+                self.investigator = Investigator(deps)
             return self.investigator
+
+    def model(self) -> ModelRuntime | None:
+        """The model pass's runtime, or None when no API key is set."""
+        with self.lock:
+            if not self.llm_built:
+                self.llm, self.llm_built = model_runtime(self.settings), True
+            return self.llm
 
 
 _ctx: _Context | None = None
@@ -386,7 +403,8 @@ def _conclude_step(gathered: Gathered, steering: Steering) -> Report:
 def _publish_step(ref: InvestigationRef, page_json: dict[str, Any], report: Report, version: int) -> Report:
     """Save and post report `version`; the status message moves too unless the incident is resolved."""
     ctx = _c()
-    report = report.model_copy(update={"version": version})
+    note = NO_KEY_NOTE if ctx.model() is None else (MODEL_NOTE if version == 1 else None)
+    report = report.model_copy(update={"version": version, "model_note": note})
     ctx.store.save_report(ref.investigation_id, version, report.model_dump(mode="json"))
     _safely("report", ctx.notifier.report, ref, report)
     incident = ctx.store.get_incident(ref.incident_id)
@@ -394,6 +412,17 @@ def _publish_step(ref: InvestigationRef, page_json: dict[str, Any], report: Repo
         page = Page.model_validate(page_json)
         _safely("status", ctx.notifier.status, ref, status_for(report), page, root_cause_line(report))
     return report
+
+
+@DBOS.step(name="inv.model")
+def _model_step(ref: InvestigationRef, gathered: Gathered, report: Report) -> dict[str, Any]:
+    """The model's second opinion on the published report, posted in the thread (or why there is none).
+    Not retried: a model pass costs money, and the deterministic report already stands."""
+    ctx = _c()
+    inv = ctx.engine()
+    op = second_pass(ctx.model(), inv, gathered, report_text(report), inv.knowledge, report.version)
+    _safely("reply", ctx.notifier.reply, ref, op.reply())
+    return {"available": op.available, "tokens_in": op.tokens_in, "tokens_out": op.tokens_out}
 
 
 @dataclass(frozen=True)
@@ -500,6 +529,8 @@ def _investigate(ref: InvestigationRef, page_json: dict[str, Any]) -> dict[str, 
     gathered = _gather_step(ref, scoped, steering)
     steering = _drain(ref, page_json, services, steering, 2)
     report = _publish_step(ref, page_json, _conclude_step(gathered, steering), 1)
+    if _c().model() is not None:
+        _model_step(ref, gathered, report)
     if verdict := verdict_text(hints, report):
         _reply_step(ref, verdict)
     _follow_up_if(ref, page_json, _finish_step(ref))

@@ -513,6 +513,8 @@ def _report_units(report: Report, links: LinkBuilder, investigation_id: str | No
         units += [[b] for b in _pack_lines(":warning: *Could not check*", lines)]
     if report.plan:
         units += _plan_units(report.plan, investigation_id)
+    if report.model_note:
+        units.append([context(untrusted(report.model_note, 300))])
     units.append(_feedback_unit(report, investigation_id))
     return units
 
