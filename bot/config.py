@@ -71,6 +71,13 @@ class Settings(BaseSettings):
 
     # PagerDuty and SNS intake.
     pagerduty_webhook_secret: str | None = None
+    pagerduty_api_token: str | None = Field(
+        default=None,
+        description="a read-only REST API key: reads an incident's first alert when its title is not enough",
+    )
+    pagerduty_api_url: str = Field(
+        default="https://api.pagerduty.com", description="PagerDuty REST API base URL"
+    )
     sns_topic_allowlist: list[str] = Field(default_factory=list)
     sns_cert_host_pattern: str = Field(default=r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
     # EventBridge API destinations: the connection's API-key header (or Basic authorisation) and its secret.

@@ -285,3 +285,51 @@ def _children(rule: str, reason_data: str) -> list[str]:
         f"child alarm {child}" + (f" ({triggering[child]}, triggered this)" if child in triggering else "")
         for child in names[:_MAX_PARTS]
     ]
+
+
+# -- a PagerDuty incident's first alert -------------------------------------------------------------------------
+
+
+def _details(body: Mapping[str, Any]) -> Any:
+    """An alert body's details: ``details``, else ``cef_details.details``; JSON text is parsed."""
+    details = body.get("details")
+    if not isinstance(details, Mapping | str) or not details:
+        details = _get(body, "cef_details", "details")
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except (ValueError, RecursionError):
+            return None
+    return details if isinstance(details, Mapping) else None
+
+
+def enrich_from_alert(parsed: ParsedPage, body: Mapping[str, Any]) -> ParsedPage:
+    """`parsed` (a PagerDuty incident) completed with what its first alert's body says: the alarm's name, region,
+    metric and dimensions when the body is a CloudWatch alarm (PagerDuty's CloudWatch integration stores the
+    notification there) or an alarm event. The incident's own title, state, ids and service stay."""
+    details = _details(body)
+    if details is None:
+        return parsed
+    alarm: ParsedPage | None = None
+    if is_alarm_event(details):
+        alarm = read_alarm_event(details, parsed.page.fired_at)
+    elif _s(details.get("AlarmName")):
+        alarm = read_sns_alarm(details, parsed.page.fired_at)
+    if alarm is None or not alarm.page.alarm_name:
+        return parsed
+    a = alarm.page
+    update = {
+        "alarm_name": a.alarm_name,
+        "region": a.region or parsed.page.region,
+        "metric": a.metric,
+        "namespace": a.namespace,
+        "dimensions": a.dimensions,
+        "previous_state": a.previous_state or alarm.facts.get("old_state"),
+        "account": a.account or alarm.facts.get("account"),
+        "reason": a.reason or alarm.facts.get("state_reason"),
+        "parts": a.parts,
+        "service_hint": parsed.page.service_hint or a.service_hint,
+    }
+    facts = {**alarm.facts, **parsed.facts, "alert_body": "cloudwatch"}
+    facts.pop("alarm_prefix", None)
+    return ParsedPage(parsed.page.model_copy(update=update), facts)

@@ -31,6 +31,7 @@ from bot.domain import Page
 from bot.investigation.inbound import BadInput, check_id, clean_page
 from bot.investigation.ports import Delivery, Investigations
 from bot.slack.alarm_events import (
+    enrich_from_alert,
     event_delivery_id,
     is_alarm_event,
     read_alarm_event,
@@ -38,7 +39,7 @@ from bot.slack.alarm_events import (
 )
 from bot.slack.app import WorkPool
 from bot.slack.errors import log_failure
-from bot.slack.parsers import read_pagerduty_webhook
+from bot.slack.parsers import ParsedPage, read_pagerduty_webhook
 from bot.slack.refusals import Refusals
 from bot.slack.verify import (
     SnsVerificationError,
@@ -46,6 +47,7 @@ from bot.slack.verify import (
     verify_api_destination,
     verify_pagerduty_signature,
 )
+from bot.sources.pagerduty import PagerDutyApi
 from bot.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,12 @@ def _s(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _needs_alert(parsed: ParsedPage) -> bool:
+    """Whether a PagerDuty incident says too little to investigate: a firing incident with no metric (its title
+    was free text, or CloudWatch's ``ALARM: name in Region``, whose alert body holds the metric)."""
+    return parsed.page.state == "ALARM" and parsed.page.metric is None
+
+
 def _json_object(body: bytes) -> dict[str, Any] | None:
     """The body as a JSON object, or None when it is not one."""
     try:
@@ -95,9 +103,12 @@ class Intake:
     confirm: Callable[[str], None] = field(default=_get)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     refusals: Refusals = field(init=False)
+    pagerduty_api: PagerDutyApi | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.refusals = Refusals(self.client, self.settings.page_channel, self.pool.submit)
+        token = self.settings.pagerduty_api_token
+        self.pagerduty_api = PagerDutyApi(token, self.settings.pagerduty_api_url) if token else None
 
     @classmethod
     def from_settings(
@@ -135,6 +146,10 @@ class Intake:
         parsed = read_pagerduty_webhook(payload or {}, self.clock())
         if parsed is None:
             return 202, {"status": "ignored"}
+        if self.pagerduty_api is not None and parsed.page.incident_id and _needs_alert(parsed):
+            alert = self.pagerduty_api.first_alert_body(parsed.page.incident_id)
+            if alert is not None:
+                parsed = enrich_from_alert(parsed, alert)
         reopened = parsed.facts.get("event_type") == "incident.reopened"
         return self._accept(parsed.page, Delivery("pagerduty", event_id), reopened, ok=202)
 

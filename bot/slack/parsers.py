@@ -354,6 +354,60 @@ def _dedupe(items: list[str]) -> list[str]:
     return out
 
 
+# -- CloudWatch titles as PagerDuty writes them ------------------------------------------------------------------
+
+_CW_TITLE = re.compile(
+    r"^\W{0,3}(?:\[#\d{1,9}\]\s*)?(ALARM|OK|INSUFFICIENT_DATA)\s*:\s*(.{1,1024}?)\s*$", re.DOTALL
+)
+_CUT = re.compile(r"\s*(?:\.\.\.|\u2026)$")
+
+
+@dataclass(frozen=True)
+class CloudWatchTitle:
+    """What a CloudWatch-integration incident title says: the state, the alarm's name (None when the title was cut
+    inside it), the region when the title still holds it, and the `prefix` the name starts with."""
+
+    state: str
+    name: str | None
+    region: str | None
+    prefix: str
+
+
+def _region_tail(tail: str, cut: bool) -> str | None:
+    """The region `tail` names in full, or (when the title was `cut`) the one region it can only be the start of."""
+    tail = tail.strip()
+    if _REGION_CODE.fullmatch(tail):
+        return tail
+    key = _norm(tail)
+    if key in _REGION_BY_NORM:
+        return _REGION_BY_NORM[key]
+    if cut and len(key) >= 2:
+        starts = {region for long_key, region in _REGION_BY_NORM.items() if long_key.startswith(key)}
+        return starts.pop() if len(starts) == 1 else None
+    return None
+
+
+def cloudwatch_title(title: str) -> CloudWatchTitle | None:
+    """Read ``ALARM: "name" in Region`` as PagerDuty's CloudWatch integration titles incidents: quoted or not, with
+    or without the region, cut with "..." anywhere. None when `title` is not such a title."""
+    m = _CW_TITLE.match(title.strip().splitlines()[0] if title.strip() else "")
+    if not m:
+        return None
+    state, rest = m.group(1), m.group(2)
+    cut = bool(_CUT.search(rest))
+    rest = _CUT.sub("", rest)
+    if rest.startswith('"'):
+        name, closed, after = rest[1:].partition('"')
+        tail = re.sub(r"^\s*in\s+", "", after) if closed else ""
+        region = _region_tail(tail, cut) if tail else None
+        return CloudWatchTitle(state, name if closed else None, region, name)
+    for at in [i.start() for i in re.finditer(r"\s+in\s+", rest)][::-1]:
+        region = _region_tail(re.sub(r"^\s+in\s+", "", rest[at:]), cut)
+        if region:
+            return CloudWatchTitle(state, rest[:at].strip(), region, rest[:at].strip())
+    return CloudWatchTitle(state, None if cut else rest.strip(), None, rest.strip())
+
+
 # -- reading a Slack message -------------------------------------------------------------------------------------
 
 
@@ -576,20 +630,25 @@ def _pagerduty_from_slack(
     service = content.field("Service", "Impacted service", "Impacted Service")
     state = _state(status_text) if status_text else "ALARM"
 
-    facts = {"status": status_text.lower(), "urgency": (urgency or "").lower(), "priority": priority or ""}
-    subject = _SUBJECT.search(title)
+    cw = cloudwatch_title(title)
+    facts = {
+        "status": status_text.lower(),
+        "urgency": (urgency or "").lower(),
+        "priority": priority or "",
+        "alarm_prefix": cw.prefix if cw and not cw.name else "",
+    }
     page = Page(
         source=PageSource.PAGERDUTY,
         title=title[:500],
         fired_at=fired_at,
-        alarm_name=subject.group(2) if subject else None,
+        alarm_name=cw.name if cw else None,
         state=state,
-        service_hint=service or (_service_from_alarm_name(subject.group(2)) if subject else None),
+        service_hint=service or (_service_from_alarm_name(cw.name) if cw and cw.name else None),
         severity=priority or ((urgency or "").lower() or None),
         incident_number=number,
         incident_id=incident_id,
         links=_dedupe(pd_links + content.links)[:10],
-        region=_region_from(subject.group(3) or "") if subject and subject.group(3) else None,
+        region=cw.region if cw else None,
         **base,
     )
     return ParsedPage(page, {k: v for k, v in facts.items() if v})
@@ -924,22 +983,23 @@ def _read_pagerduty_webhook(body: Any, received_at: datetime | None) -> ParsedPa
     service = _s(_get(data, "service", "summary")) or None
     received = _utc(received_at) if isinstance(received_at, datetime) else datetime.now(UTC)
     fired_at = _parse_time(data.get("created_at")) or _parse_time(event.get("occurred_at")) or received
-    subject = _SUBJECT.search(title)
+    cw = cloudwatch_title(title)
     links = [u for u in (_clean_url(_s(data.get("html_url"))),) if u]
     page = Page(
         source=PageSource.PAGERDUTY,
         title=title[:500],
         fired_at=fired_at,
-        alarm_name=subject.group(2) if subject else None,
+        alarm_name=cw.name if cw else None,
         state=state,
         service_hint=service,
         severity=priority or urgency or None,
         incident_number=_s(data.get("number")) or None,
         incident_id=_s(data.get("id")) or None,
         links=links,
-        region=_region_from(subject.group(3) or "") if subject and subject.group(3) else None,
+        region=cw.region if cw else None,
     )
     facts = {
+        "alarm_prefix": cw.prefix if cw and not cw.name else "",
         "event_type": event_type,
         "event_id": _s(event.get("id")),
         "status": status,
