@@ -37,8 +37,11 @@ class SecondOpinion:
     flagged: list[str] = field(default_factory=list)
     footer: str = ""
     tool_calls: int = 0
+    turns: int = 0
     tokens_in: int = 0
+    cached_in: int = 0
     tokens_out: int = 0
+    cost_usd: float = 0.0
     latency_s: float = 0.0
 
     def reply(self) -> str:
@@ -107,7 +110,10 @@ def second_pass(
         flagged=list(dict.fromkeys(flagged)),
         footer=f"{t.footer()}, {len(result.calls)} tool calls{stopped}",
         tool_calls=len(result.calls),
+        turns=len(t.turns),
         tokens_in=t.tokens_in,
+        cached_in=t.cached_in,
         tokens_out=t.tokens_out,
+        cost_usd=t.cost_usd,
         latency_s=t.latency_s,
     )

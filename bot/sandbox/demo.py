@@ -21,10 +21,12 @@ from typing import Any
 
 from bot.config import Settings
 from bot.domain import PageSource
+from bot.sandbox.fake_anthropic import FakeAnthropic
 from bot.sandbox.fake_slack import Call, FakeSlack
 from bot.sandbox.pages import AlarmNotice, PdIncident, chatbot_alarm_message, pagerduty_app_message
 from bot.sandbox.runner import Sandbox, sandbox
 from bot.sandbox.scenario import load_scenario, resolve_scenario
+from bot.sandbox.scripted_model import echo_model
 from bot.sandbox.signing import SlackEventSender
 from bot.slack.server import HttpServer, build_surface, wsgi_app
 from bot.sources.aws.telemetry import Telemetry
@@ -34,6 +36,8 @@ SIGNING_SECRET = "demo-signing-secret"
 #: How long the demo waits for the report, and then for the chart and the last findings.
 REPORT_TIMEOUT_S = 45.0
 AFTER_REPORT_S = 6.0
+#: How the model pass's reply begins (a second opinion, or why there is none).
+_MODEL_REPLIES = ("*Second opinion", "Model pass unavailable")
 _SHOWN = ("chat.postMessage", "chat.update", "files.completeUploadExternal", "conversations.join")
 
 
@@ -92,7 +96,8 @@ def _line(c: Call, t0: float, status_ts: set[str]) -> str | None:
         if not p.get("thread_ts") and c.response.get("ts"):
             status_ts.add(str(c.response["ts"]))
         text = str(p.get("text") or "")
-    body = text if len(text) < 400 else text[:397] + "..."
+    room = 1500 if text.startswith(_MODEL_REPLIES) else 400
+    body = text if len(text) < room else text[: room - 3] + "..."
     indent = "\n" + " " * 30
     return f"+{c.at - t0:6.1f}s  sre-bot ({what:>14}) " + body.replace("\n", indent)
 
@@ -114,8 +119,17 @@ def run_demo(scenario_ref: str | None, as_json: bool) -> dict[str, Any] | None:
     """Run one scenario's page through the real Slack app and the fake Slack; see the module docstring."""
     sc = load_scenario(resolve_scenario(scenario_ref or FLAGSHIP))
     out = sys.stdout
-    with _quiet(as_json), sandbox(sc) as box, FakeSlack() as fake, tempfile.TemporaryDirectory() as tmp:
+    with (
+        _quiet(as_json),
+        sandbox(sc) as box,
+        FakeSlack() as fake,
+        FakeAnthropic() as model,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        model.responder = echo_model  # a scripted model pass after the report (no real model, no key)
         settings = Settings(
+            anthropic_api_key="sandbox-key",
+            anthropic_base_url=model.base_url,
             database_url=f"sqlite:///{Path(tmp) / 'bot.sqlite'}",
             slack_bot_token="xoxb-demo-token",
             slack_signing_secret=SIGNING_SECRET,
@@ -168,7 +182,8 @@ def _follow(fake: FakeSlack, t0: float, out: Any) -> None:
         shown = len(calls)
         now = time.monotonic()
         charted = any(c.method == "files.completeUploadExternal" for c in calls)
-        if reported_at is not None and (charted or now - reported_at > AFTER_REPORT_S):
+        opined = any(str(c.params.get("text", "")).startswith(_MODEL_REPLIES) for c in calls)
+        if reported_at is not None and ((charted and opined) or now - reported_at > AFTER_REPORT_S):
             break
         if now - t0 > REPORT_TIMEOUT_S:
             if out is not None:

@@ -83,6 +83,7 @@ class FakeAnthropic(LoopbackServer):
         self.problems: list[str] = []
         self._cached: set[str] = set()
         self._n = 0
+        self.responder: Callable[[dict[str, Any]], Turn] | None = None
         self.add_route("POST", r"/v1/messages", self._messages)
 
     def script(self, *turns: Turn) -> None:
@@ -105,6 +106,8 @@ class FakeAnthropic(LoopbackServer):
         body = req.json() or {}
         with self._lock2:
             self.calls.append(body)
+            if not self._turns and self.responder is not None:
+                self._turns.append(self.responder(body))
             if not self._turns:
                 self.problems.append(f"request {len(self.calls)} came after the script ended")
                 return _error(500, "api_error", "the fake's script has no more turns")
