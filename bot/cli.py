@@ -68,8 +68,18 @@ def demo(
     as_json: Annotated[
         bool, typer.Option("--json", help="print every Slack call as one JSON object")
     ] = False,
+    week: Annotated[
+        bool, typer.Option("--week", help="a week of incidents, the nightly job and the weekly digest")
+    ] = False,
 ) -> None:
     """Run the whole bot offline against the simulated estate and show the Slack thread it writes."""
+    if week:
+        import sys
+
+        from bot.sandbox.week_demo import run_week_demo
+
+        run_week_demo(sys.stdout)
+        return
     from bot.sandbox.demo import run_demo
 
     result = run_demo(scenario, as_json=as_json)
@@ -170,6 +180,111 @@ def worker() -> None:
     typer.echo("worker running; investigations are picked up from the queue (Ctrl-C to stop)")
     stop.wait()
     surface.close()
+
+
+prevention = typer.Typer(help="Prevention recommendations mined from past incidents.", no_args_is_help=True)
+app.add_typer(prevention, name="prevention")
+
+
+def _store() -> Any:
+    """The configured database, migrated, as a Store."""
+    from bot.storage.db import make_engine
+    from bot.storage.db import migrate as run_migrations
+    from bot.storage.store import Store
+
+    settings = load_settings()
+    run_migrations(settings.database_url)
+    return Store(make_engine(settings.database_url))
+
+
+@prevention.command("run")
+@_friendly
+def prevention_run() -> None:
+    """Run the nightly job now: mine stored incidents into recommendations, expire what nobody kept."""
+    from bot.prevention.nightly import run_nightly
+    from bot.storage.recommendations import Recommendations
+
+    store = _store()
+    typer.echo(run_nightly(store).summary())
+    for rec in Recommendations(store).open():
+        typer.echo(f"#{rec.id} [{rec.status}] {rec.priority:<6} {rec.kind:<14} {rec.title}")
+
+
+@prevention.command("decide")
+@_friendly
+def prevention_decide(
+    rec_id: Annotated[int, typer.Argument(help="the recommendation's number")],
+    verb: Annotated[str, typer.Argument(help="keep, discard or implemented")],
+    reason: Annotated[str, typer.Option(help="why (required to discard)")] = "",
+    user: Annotated[str, typer.Option(help="who decides (audited)")] = "cli",
+) -> None:
+    """Keep, discard (with --reason) or mark implemented a recommendation."""
+    from bot.prevention.lifecycle import decide
+
+    try:
+        row = decide(_store(), rec_id, verb, user, reason)
+    except (ValueError, LookupError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"#{row.id} is now {row.status}: {row.title}")
+
+
+@app.command()
+@_friendly
+def digest(
+    post: Annotated[
+        bool, typer.Option("--post", help="post it in DIGEST_CHANNEL instead of printing it")
+    ] = False,
+) -> None:
+    """The weekly prevention digest of the last seven days (printed, or posted with --post)."""
+    from bot.prevention.digest import weekly_digest
+    from bot.slack.learning_blocks import blocks_as_text, digest_blocks
+
+    settings = load_settings()
+    if post:
+        settings.require("slack_bot_token", "digest_channel")
+    d = weekly_digest(_store())
+    if not post:
+        typer.echo(blocks_as_text(digest_blocks(d)))
+        return
+    from bot.slack.app import make_client
+    from bot.slack.prevention_actions import digest_poster
+
+    assert settings.digest_channel is not None
+    ts = digest_poster(make_client(settings), settings.digest_channel)(d)
+    typer.echo(f"posted the digest in {settings.digest_channel} (ts {ts})")
+
+
+@app.command()
+@_friendly
+def history(
+    service: Annotated[
+        str | None, typer.Argument(help="only incidents paged on or caused by this service")
+    ] = None,
+) -> None:
+    """Past incidents as remembered: root cause, confirmed or not, and how fast it was found."""
+    from bot.storage.memory import memories
+
+    rows = memories(_store(), service=service)
+    if not rows:
+        typer.echo("no incidents remembered" + (f" for {service}" if service else ""))
+    for m in rows:
+        said = {True: "confirmed", False: "corrected" if m.confirmed_cause else "wrong", None: "unconfirmed"}
+        cause = m.confirmed_cause or m.root_cause or "no root cause named"
+        speed = f"first finding {m.first_finding_s or 0:.1f} s, root cause {m.root_cause_s or 0:.1f} s"
+        typer.echo(
+            f"{m.opened_at:%Y-%m-%d %H:%M} #{m.incident_id} {m.title}\n    {cause} [{said[m.confirmed]}] ({speed})"
+        )
+
+
+@app.command()
+@_friendly
+def audit(incident: Annotated[int, typer.Argument(help="the incident id (the thread links it)")]) -> None:
+    """Print an incident's audit trail: requests, approvals, rejections, expiries, API calls and results."""
+    from bot.mitigation.audit import incident_audit
+
+    lines = incident_audit(_store(), incident)
+    typer.echo("\n".join(lines) if lines else f"nothing audited for incident {incident} yet")
 
 
 def main() -> None:

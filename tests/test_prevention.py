@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from typer.testing import CliRunner
 
+from bot.cli import app
 from bot.domain import Category
 from bot.domain.changes import ChangeVia
 from bot.domain.prevention import Priority, RecommendationKind, RecommendationStatus
@@ -29,6 +32,7 @@ from bot.slack.learning_blocks import (
     cause_question,
     digest_blocks,
 )
+from bot.storage.db import make_engine, migrate
 from bot.storage.memory import memories
 from bot.storage.recommendations import EXPIRY, Recommendations
 from bot.storage.store import Intent, Store
@@ -261,3 +265,51 @@ def test_weekly_digest_content_and_buttons(
     quiet = weekly_digest(mem_store)
     assert quiet.empty and len(digest_blocks(quiet)) == 1
     assert "a quiet week" in _texts(digest_blocks(quiet)) and "\n" not in _texts(digest_blocks(quiet))
+
+
+# --- by hand ----------------------------------------------------------------------------------------------------
+
+
+def test_the_commands_run_mine_print_and_decide(
+    tmp_path: Path, seen: dict[str, Investigated], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
+    migrate(url)
+    clock = Clock(datetime.now(UTC) - 3 * DAY)
+    store = Store(make_engine(url), clock=clock)
+    record(store, clock, seen[FLAGSHIP], clock.now, verdict=Verdict.UP)
+    record(store, clock, seen[KMS], clock.now + DAY)
+    store.engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    runner = CliRunner()
+
+    ran = runner.invoke(app, ["prevention", "run"])
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.startswith("2 incidents mined: 3 created; 0 expired")
+    assert "Deploys of pricing reach all of production unguarded" in ran.output
+    again = runner.invoke(app, ["prevention", "run"])
+    assert again.output.startswith("2 incidents mined: 3 unchanged; 0 expired")
+
+    hist = runner.invoke(app, ["history", "statement-builder"])
+    assert (
+        hist.exit_code == 0 and "statement-builder-errors" in hist.output and "[unconfirmed]" in hist.output
+    )
+    assert "mobile-bff" not in hist.output
+    assert "[confirmed]" in runner.invoke(app, ["history"]).output
+
+    shown = runner.invoke(app, ["digest"])
+    assert (
+        shown.exit_code == 0
+        and "*2 incidents*" in shown.output
+        and "[Keep] [Discard] [Implemented]" in shown.output
+    )
+
+    rec_id = Recommendations(Store(make_engine(url))).open()[0].id
+    refused = runner.invoke(app, ["prevention", "decide", str(rec_id), "discard"])
+    assert refused.exit_code == 2 and "needs a reason" in refused.output
+    done = runner.invoke(
+        app, ["prevention", "decide", str(rec_id), "discard", "--reason", "we have canaries now"]
+    )
+    assert done.exit_code == 0 and "is now discarded" in done.output
+    missing = runner.invoke(app, ["digest", "--post"])
+    assert missing.exit_code == 2 and "SLACK_BOT_TOKEN" in missing.output

@@ -197,3 +197,20 @@ def home_recommendations(recs: Sequence[Recommendation], limit: int) -> list[Blo
     for rec in list(recs)[:limit]:
         blocks.extend(recommendation_blocks(rec))
     return blocks
+
+
+def blocks_as_text(blocks: Sequence[Block]) -> str:
+    """Block Kit as plain terminal text: sections and headers as lines, buttons as `[Label]`."""
+    lines: list[str] = []
+    for b in blocks:
+        if b.get("type") in ("section", "header"):
+            lines.append(str((b.get("text") or {}).get("text", "")))
+        elif b.get("type") == "context":
+            lines.append(" ".join(str(e.get("text", "")) for e in b.get("elements") or []))
+        elif b.get("type") == "actions":
+            lines.append(
+                "   " + " ".join(f"[{(e.get('text') or {}).get('text', '')}]" for e in b["elements"])
+            )
+        elif b.get("type") == "divider":
+            lines.append("—" * 40)
+    return "\n".join(lines)

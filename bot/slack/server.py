@@ -46,6 +46,7 @@ from bot.slack.httpd import HttpServer, Limits, mark_body_unread
 from bot.slack.intake import Intake
 from bot.slack.mitigation_notifier import wire_mitigations
 from bot.slack.notifier import SlackNotifier
+from bot.slack.prevention_actions import install_prevention
 from bot.slack.verify import (
     RequestRefused,
     SnsVerifier,
@@ -400,6 +401,8 @@ def build_surface(
     notifier = SlackNotifier(client, store, links, flush_interval=flush_interval, background=pool.submit)
     mitigations, acting = wire_mitigations(settings, store, client, engine.deps.aws)  # before DBOS launches
     service = investigations(settings, store, notifier, engine)
+    if investigations is _service:  # DBOS is launched: apply the nightly and weekly schedules
+        install_prevention(settings, store, client)
     questions = Questions(engine.topology, engine.telemetry, engine.changes, engine.deps.github, service)
     deps_ = SlackDeps(
         settings, store, service, questions, pool, mitigations=mitigations, mitigation_groups=acting.groups_of
