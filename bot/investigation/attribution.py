@@ -18,11 +18,12 @@ _KINDS_WITH_SIGNALS = ("ecs", "asg", "lambda", "dynamodb", "rds", "sqs")
 
 
 def alarmed_service(page: Page, alarm: AlarmInfo | None, estate: Estate) -> str | None:
-    """The alarmed service: from the alarm's dimensions, then the page's hints, then names in its title."""
-    if alarm is not None:
-        found = _by_dimensions(alarm.dimensions, estate)
-        if found:
-            return found
+    """The alarmed service: from the alarm's dimensions (or the page's), then the page's hints, then names in its
+    title. A service is only ever one the estate holds: nothing is made up from the alarm's name."""
+    dimensions = {**page.dimensions, **(alarm.dimensions if alarm is not None else {})}
+    found = _by_dimensions(dimensions, estate)
+    if found:
+        return found
     for text in (page.service_hint, page.alarm_name, page.title, *page.dimensions.values()):
         if text:
             found = estate.service_of(text)
@@ -31,28 +32,60 @@ def alarmed_service(page: Page, alarm: AlarmInfo | None, estate: Estate) -> str 
     return None
 
 
+def unplaced(page: Page, alarm: AlarmInfo | None) -> str:
+    """What the thread is told when no service in the estate matches the alarm: what it will look at instead."""
+    metric = (alarm.metric if alarm is not None else None) or page.metric
+    dims = {**page.dimensions, **(alarm.dimensions if alarm is not None else {})}
+    where = ", ".join(f"{k}={v}" for k, v in sorted(dims.items())[:6])
+    what = " ".join(x for x in (page.namespace, metric) if x) or "its metric"
+    if where:
+        return f"no service in the estate matches {where}; investigating from {what} ({where})"
+    return f"no service in the estate matches this alarm; investigating from {what}"
+
+
+def _identifiers(value: str) -> set[str]:
+    """A dimension value and, for an ARN or a path-like id, the resource name it ends with."""
+    out = {value}
+    if value.startswith("arn:"):
+        out.add(value.rsplit(":", 1)[-1].rsplit("/", 1)[-1])
+    elif "/" in value:
+        parts = value.split("/")
+        out.add(parts[1] if len(parts) >= 3 else parts[-1])  # targetgroup/<name>/<id>, app/<name>/<id>
+    return {v for v in out if v}
+
+
+def _owned(name: str, estate: Estate) -> set[str]:
+    """Every identifier of a service's resources: ids, ARNs and their names, instances, the service's name."""
+    info = estate.services[name]
+    res = info.res()
+    ids = {
+        res.ecs_service,
+        res.asg,
+        res.function,
+        res.table,
+        res.db_instance,
+        res.queue,
+        res.target_group,
+        name,
+    }
+    for arn in info.arns:
+        ids |= _identifiers(arn)
+    ids |= set(info.instances.values())
+    return {i for i in ids if i}
+
+
 def _by_dimensions(dimensions: dict[str, str], estate: Estate) -> str | None:
     values = set(dimensions.values())
     for value in sorted(values):
         for name, info in sorted(estate.services.items()):
             res = info.res()
-            ids = {
-                res.target_group,
-                res.load_balancer,
-                res.ecs_service,
-                res.asg,
-                res.function,
-                res.table,
-                res.db_instance,
-                res.queue,
-                name,
-            }
-            if value not in ids:
-                continue
-            # A load balancer fronts several services; only its target group says which.
-            if value == res.load_balancer and res.target_group and res.target_group not in values:
-                continue
-            return name
+            if value == res.load_balancer:
+                # A load balancer fronts several services; only its target group says which.
+                if res.target_group and res.target_group not in values:
+                    continue
+                return name
+            if _identifiers(value) & _owned(name, estate):
+                return name
     return None
 
 

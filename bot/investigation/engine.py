@@ -21,7 +21,7 @@ from bot.analysis.signals import reference_length
 from bot.analysis.symptoms import affected_services
 from bot.config import REPO_ROOT
 from bot.domain import Change, ChartSeries, Evidence, EvidenceKind, Gap, Page, Report, Runbook, epoch
-from bot.investigation.attribution import alarmed_service, alarmed_signal, attribute
+from bot.investigation.attribution import alarmed_service, alarmed_signal, attribute, unplaced
 from bot.investigation.gathering import Listener, Run, Sources, gather_all, instances_of
 from bot.investigation.gathering import Window as ReadWindow
 from bot.investigation.planning import plan_context
@@ -176,7 +176,8 @@ class Investigator:
                 kind=EvidenceKind.TOPOLOGY,
                 service=service,
                 summary=f"{page.alarm_name or page.title} points at {service or 'the estate'}; "
-                f"{len(estate.services)} services, {len(estate.edges)} call edges",
+                f"{len(estate.services)} services, {len(estate.edges)} call edges"
+                + ("" if service else f"; {unplaced(page, alarm)}"),
                 at=now,
                 source="topology",
             )

@@ -33,9 +33,13 @@ _TEXT_LIMITS: dict[str, int] = {
     "incident_number": 64,
     "incident_id": 128,
     "region": 64,
+    "previous_state": 32,
+    "account": 32,
+    "reason": 2000,
 }
 _MAX_DIMENSIONS = 30
 _MAX_LINKS = 10
+_MAX_PARTS = 20
 _LINK_LIMIT = 2000
 
 
@@ -76,6 +80,7 @@ def clean_page(page: Page) -> Page:
     update["dimensions"] = {
         clean_text(k, 255): clean_text(v, 255) for k, v in list(page.dimensions.items())[:_MAX_DIMENSIONS]
     }
+    update["parts"] = [clean_text(part, 500) for part in page.parts[:_MAX_PARTS]]
     update["links"] = [
         link for link in page.links[:_MAX_LINKS] if len(link) <= _LINK_LIMIT and not _CONTROL.search(link)
     ]

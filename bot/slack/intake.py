@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.domain import Page
 from bot.investigation.inbound import BadInput, check_id, clean_page
 from bot.investigation.ports import Delivery, Investigations
+from bot.investigation.silence import as_trouble, is_silence, silence_is_trouble
 from bot.slack.alarm_events import (
     enrich_from_alert,
     event_delivery_id,
@@ -41,6 +42,7 @@ from bot.slack.app import WorkPool
 from bot.slack.errors import log_failure
 from bot.slack.parsers import ParsedPage, read_pagerduty_webhook
 from bot.slack.refusals import Refusals
+from bot.slack.safety import untrusted
 from bot.slack.verify import (
     SnsVerificationError,
     SnsVerifier,
@@ -183,7 +185,7 @@ class Intake:
             posted = self.refusals.unreadable("sns", parsed.facts["error"], str(message.get("Message") or ""))
             return 200, {"status": "unreadable", "posted": posted}
         if parsed.page.state not in ("ALARM", "OK"):
-            return 200, {"status": "ignored"}
+            return self._quiet(parsed, Delivery("sns", message_id), ok=200)
         return self._accept(parsed.page, Delivery("sns", message_id), False, ok=200)
 
     # -- EventBridge --------------------------------------------------------------------------------------------
@@ -214,8 +216,33 @@ class Intake:
             posted = self.refusals.unreadable("eventbridge", "the alarm event names no alarm", body)
             return 202, {"status": "unreadable", "posted": posted}
         if parsed.page.state not in ("ALARM", "OK"):
-            return 202, {"status": "ignored"}
+            return self._quiet(parsed, Delivery("eventbridge", delivery_id), ok=202)
         return self._accept(parsed.page, Delivery("eventbridge", delivery_id), False, ok=202)
+
+    # -- INSUFFICIENT_DATA ------------------------------------------------------------------------------------
+
+    def _quiet(self, parsed: ParsedPage, delivery: Delivery, *, ok: int) -> Reply:
+        """A page that is neither ALARM nor OK: an alarm gone silent after OK is told in the page channel, and
+        investigated when its silence is trouble (:mod:`bot.investigation.silence`); anything else is ignored."""
+        page = parsed.page
+        if not is_silence(page):
+            return ok, {"status": "ignored"}
+        patterns = self.settings.silence_means_trouble
+        why = silence_is_trouble(page, patterns, parsed.facts.get("treat_missing_data"))
+        if why is not None:
+            return self._accept(as_trouble(page, why), delivery, False, ok=ok)
+        metric = " ".join(x for x in (page.namespace, page.metric) if x) or "its metric"
+        text = (
+            f":grey_question: *{untrusted(page.alarm_name, 255)}* has no data since it was OK "
+            f"({untrusted(metric, 255)}): {untrusted(page.reason or 'no reason given', 500)}\n"
+            "Not investigated: this metric going silent is not known to mean trouble "
+            "(`SILENCE_MEANS_TROUBLE` lists the metrics whose silence is investigated)."
+        )
+        self.pool.submit(self._post_notice, text)
+        return ok, {"status": "noticed"}
+
+    def _post_notice(self, text: str) -> None:
+        self.client.chat_postMessage(channel=self.settings.page_channel, text=text, unfurl_links=False)
 
     # -- recording ----------------------------------------------------------------------------------------------
 

@@ -96,102 +96,6 @@ _FIELD_LINE = re.compile(r"^\s*\*?([A-Za-z][A-Za-z /_-]{0,30}?)\*?\s*:\s*\*?\s*(
 _DIMENSION = re.compile(r"([A-Za-z][\w.:-]{0,63})\s*=\s*([^,()\s]+)")
 _SEVERITY = re.compile(r"\b(sev[- ]?[0-5]|p[0-5]|critical|crit|major|minor|warning)\b", re.IGNORECASE)
 
-_ALARM_NAME_STOPWORDS = frozenset(
-    [
-        "prod",
-        "production",
-        "prd",
-        "stg",
-        "staging",
-        "stage",
-        "dev",
-        "test",
-        "qa",
-        "uat",
-        "live",
-        "alarm",
-        "alarms",
-        "alert",
-        "high",
-        "low",
-        "critical",
-        "crit",
-        "warn",
-        "warning",
-        "sev",
-        "sev1",
-        "sev2",
-        "sev3",
-        "p1",
-        "p2",
-        "p3",
-        "p99",
-        "p95",
-        "p90",
-        "p50",
-        "avg",
-        "max",
-        "min",
-        "sum",
-        "cpu",
-        "memory",
-        "mem",
-        "error",
-        "errors",
-        "err",
-        "5xx",
-        "4xx",
-        "latency",
-        "duration",
-        "throttles",
-        "throttle",
-        "throttled",
-        "count",
-        "rate",
-        "utilization",
-        "util",
-        "too",
-        "many",
-        "failed",
-        "failures",
-        "fail",
-        "healthy",
-        "unhealthy",
-        "host",
-        "hosts",
-        "target",
-        "targets",
-        "over",
-        "above",
-        "below",
-        "threshold",
-        "breach",
-        "anomaly",
-        "elevated",
-        "spike",
-        "http",
-        "https",
-        "alb",
-        "elb",
-        "nlb",
-        "tg",
-        "ecs",
-        "lambda",
-        "rds",
-        "sqs",
-        "dynamodb",
-        "ddb",
-        "dlq",
-        "age",
-        "oldest",
-        "message",
-        "messages",
-        "queue",
-        "depth",
-        "disk",
-        "iops",
-    ]
-)
 #: Dimensions that name a service (or the resource that best stands for one), in order of preference.
 _SERVICE_DIMENSIONS = (
     "ServiceName",
@@ -317,21 +221,6 @@ def _service_from_dimensions(dims: Mapping[str, str]) -> str | None:
             return value.rsplit(":", 1)[-1]
         return value
     return None
-
-
-def _service_from_alarm_name(name: str) -> str | None:
-    tokens = [t for t in re.split(r"[\s_.:/|()\[\]]+", name) if t]
-    words: list[str] = []
-    for token in tokens:
-        for part in token.split("-"):
-            if not part:
-                continue
-            if part.lower() in _ALARM_NAME_STOPWORDS or re.fullmatch(r"\d+[a-z]*|[a-z]?\d+", part.lower()):
-                if words:
-                    return "-".join(words)
-                continue
-            words.append(part.lower())
-    return "-".join(words) or None
 
 
 def _severity_from(text: str) -> str | None:
@@ -643,7 +532,7 @@ def _pagerduty_from_slack(
         fired_at=fired_at,
         alarm_name=cw.name if cw else None,
         state=state,
-        service_hint=service or (_service_from_alarm_name(cw.name) if cw and cw.name else None),
+        service_hint=service,
         severity=priority or ((urgency or "").lower() or None),
         incident_number=number,
         incident_id=incident_id,
@@ -787,7 +676,7 @@ def _cloudwatch_from_slack(content: _Content, base: dict[str, Any], fired_at: da
         fired_at=fired_at,
         alarm_name=name[:255],
         state=_alarm_state(content, subject),
-        service_hint=_service_from_dimensions(dims) or _service_from_alarm_name(name),
+        service_hint=_service_from_dimensions(dims),
         metric=metric,
         namespace=namespace,
         dimensions=dims,
@@ -919,6 +808,7 @@ def _sns_page(alarm: Mapping[str, Any], subject: str, received: datetime) -> Par
         "account": account if account.isdigit() else "",
         "state_reason": _s(alarm.get("NewStateReason"))[:2000],
         "old_state": _s(alarm.get("OldStateValue")),
+        "treat_missing_data": _s(_get(alarm, "Trigger", "TreatMissingData")),
         "alarm_arn": arn,
         "description": description[:2000],
     }
@@ -929,13 +819,16 @@ def _sns_page(alarm: Mapping[str, Any], subject: str, received: datetime) -> Par
         fired_at=fired_at,
         alarm_name=name[:255] or None,
         state=state,
-        service_hint=_service_from_dimensions(dims) or (_service_from_alarm_name(name) if name else None),
+        service_hint=_service_from_dimensions(dims),
         metric=metric,
         namespace=namespace,
         dimensions=dims,
         severity=_severity_from(name) if name else None,
         links=links,
         region=region,
+        previous_state=_state(facts["old_state"]),
+        account=facts["account"] or None,
+        reason=facts["state_reason"] or None,
     )
     return ParsedPage(page, {k: v for k, v in facts.items() if v})
 
