@@ -32,9 +32,15 @@ def _friendly(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from bot.mitigation.audit import UnknownIncident
         from bot.sandbox.scenario import ScenarioError
 
-        user_errors: tuple[type[Exception], ...] = (MissingSettings, ScenarioError, FileNotFoundError)
+        user_errors: tuple[type[Exception], ...] = (
+            MissingSettings,
+            ScenarioError,
+            FileNotFoundError,
+            UnknownIncident,
+        )
         try:
             from bot.sandbox.bench import BenchInputError
 

@@ -114,6 +114,35 @@ class Settings(BaseSettings):
     )
     work_pool_size: int = 16
 
+    # Mitigation: who may approve which actions, and for how long a request waits (see bot.mitigation.policy).
+    approvers: list[str] = Field(
+        default_factory=list, description="Slack user ids who may approve actions (none: nobody may)"
+    )
+    approver_groups: list[str] = Field(
+        default_factory=list, description="Slack user group ids whose members may approve actions"
+    )
+    approval_risk_levels: list[str] = Field(
+        default_factory=lambda: ["low", "medium", "high"],
+        description="risk levels that need an approver (others run on any person's click)",
+    )
+    approval_self_high_risk: bool = Field(
+        default=False, description="whether the person who requested a high-risk action may approve it too"
+    )
+    approval_ttl_minutes: float = Field(default=30.0, gt=0, description="how long an action request lives")
+    mitigation_recovery_minutes: float = Field(
+        default=10.0, gt=0, description="how long post-validation waits for the alarm to return to OK"
+    )
+    mitigation_poll_seconds: float = Field(default=15.0, gt=0, description="how often post-validation looks")
+    github_write_token: str | None = Field(
+        default=None,
+        description="GitHub token allowed to open issues and pull requests (the fix buttons); unset: they say so",
+    )
+    aws_write_profile: str | None = Field(
+        default=None,
+        description="AWS profile of the bot's write role, used only for approved actions (unset: the default "
+        "credentials, which then need the write policy too)",
+    )
+
     # Prevention: the nightly mining and the weekly digest (DBOS schedules, UTC).
     digest_channel: str | None = Field(
         default=None, description="where the weekly digest is posted (unset: not posted)"

@@ -568,21 +568,31 @@ def test_feedback_buttons_and_modal(s: Stack) -> None:
     assert verbs() == ["feedback:up", "feedback:down"]
 
 
-def test_approve_and_reject_are_recorded_not_executed(s: Stack) -> None:
+def test_a_step_the_plan_does_not_fully_name_is_refused_with_its_manual_steps(s: Stack) -> None:
+    """The stored plan's step lacks the cluster and task definition: nothing runs, the thread gets the manual
+    steps, and each click is audited (test_mitigation_slack runs the steps that can run)."""
     ts, _ = inject_page(s)
     buttons = _report_buttons(s, ts)
-    _click(s, "plan_approve", buttons["plan_approve"], ts)
-    assert wait_for(lambda: any("approved" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
-    text = next(m["text"] for m in s.fake.replies(s.channel, ts) if "approved" in m["text"])
-    assert "execution is not wired yet" in text
     inv_id = all_investigations(s)[0].id
     assert inv_id is not None
-    actions = s.store.actions(inv_id)
-    assert [a.name for a in actions] == ["ecs.update_service"]
+    page = Page(source=PageSource.MANUAL, title="checkout errors", fired_at=T_PAGE)
+    s.store.save_report(
+        inv_id, 9, report(page, version=9).model_dump(mode="json")
+    )  # the plan that was posted
+    _click(s, "plan_approve", buttons["plan_approve"], ts)
+    assert wait_for(
+        lambda: any("I will not run this" in m["text"] for m in s.fake.replies(s.channel, ts)), 5.0
+    )
+    text = next(m["text"] for m in s.fake.replies(s.channel, ts) if "I will not run this" in m["text"])
+    assert "cluster, task_definition" in text and "Roll back checkout." in text
+    assert s.store.actions(inv_id) == []
     _click(s, "plan_reject", buttons["plan_reject"], ts)
-    assert wait_for(lambda: any("rejected" in m["text"] for m in s.fake.replies(s.channel, ts)), 3.0)
-    verbs = [a.verb for a in s.store.audit_log() if a.subject.startswith(f"investigation:{inv_id}:step")]
-    assert verbs == ["approve", "reject"]
+
+    def verbs() -> list[str]:
+        return [a.verb for a in s.store.audit_log() if a.subject.startswith(f"investigation:{inv_id}:step")]
+
+    assert wait_for(lambda: len(verbs()) == 2, 5.0)
+    assert verbs() == ["refuse-outside-catalogue", "refuse-outside-catalogue"]
 
 
 def test_joins_new_incident_channels_only(s: Stack) -> None:

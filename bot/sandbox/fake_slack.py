@@ -184,6 +184,7 @@ class FakeSlack(LoopbackServer):
         self.faults: list[Fault] = []
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, User] = {}
+        self.user_groups: dict[str, list[str]] = {}  # user group id (S...) -> member user ids
         self.ephemerals: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
@@ -245,6 +246,12 @@ class FakeSlack(LoopbackServer):
             uid = id or _id("U", name)
             self.users[uid] = User(uid, name, real_name=real_name or name, is_bot=is_bot, email=email)
             return uid
+
+    def add_user_group(self, group_id: str, members: list[str]) -> str:
+        """Create a user group (``S...``) with these members; returns its id."""
+        with self._state_lock:
+            self.user_groups[group_id] = list(members)
+            return group_id
 
     def add_message(self, channel: str, message: Mapping[str, Any]) -> str:
         """Put a message someone else posted (e.g. a PagerDuty or AWS Chatbot event) into a channel.
@@ -695,6 +702,12 @@ class FakeSlack(LoopbackServer):
     def _m_users_list(self, p: dict[str, Any]) -> dict[str, Any]:
         page, nxt = self._page([u.to_api() for u in self.users.values()], p)
         return {"members": page, "response_metadata": {"next_cursor": nxt}}
+
+    def _m_usergroups_users_list(self, p: dict[str, Any]) -> dict[str, Any]:
+        members = self.user_groups.get(str(p.get("usergroup")))
+        if members is None:
+            raise SlackApiFault("no_such_subteam")
+        return {"users": list(members)}
 
     def _reaction_target(self, p: Mapping[str, Any]) -> dict[str, Any]:
         ch = self._channel(p.get("channel"))

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltResponse, Respond
@@ -45,6 +45,9 @@ from bot.domain import Page
 from bot.investigation.inbound import BadInput, check_id, clean_page, clean_text
 from bot.investigation.ports import Delivery, InvestigationRef, Investigations
 from bot.investigation.questions import Answer, Questions, manual_page
+from bot.mitigation.fixes import Fixes
+from bot.mitigation.ports import Where
+from bot.mitigation.service import Click, Mitigations
 from bot.slack.blocks import (
     APPROVE_ACTION,
     FEEDBACK_CALLBACK,
@@ -52,6 +55,8 @@ from bot.slack.blocks import (
     FEEDBACK_INPUT_ACTION,
     FEEDBACK_INPUT_BLOCK,
     FEEDBACK_UP_ACTION,
+    FIX_ISSUE_ACTION,
+    FIX_REVERT_ACTION,
     REJECT_ACTION,
     decode_value,
     feedback_modal,
@@ -68,8 +73,6 @@ from bot.storage.tables import Verdict
 
 log = logging.getLogger(__name__)
 
-#: How long an approval recorded from a button stays usable.
-APPROVAL_TTL = timedelta(minutes=15)
 SRE_HELP = (
     "*/sre* commands:\n• `/sre investigate <service or alarm>` starts an investigation\n"
     "• `/sre status` lists open investigations\n• `/sre help` shows this\n"
@@ -150,6 +153,12 @@ class SlackDeps:
     questions: Questions | None
     pool: WorkPool
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: Runs approved plan steps (None: buttons are refused, e.g. a process without AWS write access).
+    mitigations: Mitigations | None = None
+    #: Opens the long-term fix's GitHub issue and revert pull request.
+    fixes: Fixes | None = None
+    #: Which of the approver user groups a user is in.
+    mitigation_groups: Callable[[str, frozenset[str]], frozenset[str]] = lambda user, groups: frozenset()
 
 
 def refusal(error: BadInput) -> BoltResponse:
@@ -444,32 +453,53 @@ class Work:
         self.feedback(body, Verdict.DOWN, note)
 
     def decide(self, body: dict[str, Any], approved: bool) -> None:
-        """Record a person's Approve / Reject of a plan step (audited; an approval is single-use and short-lived).
-
-        A click whose investigation id is unreadable fails the job: nothing is recorded and the person is told.
-        """
+        """A person's Approve / Reject of a plan step, handed to the mitigation use case (which audits it,
+        checks who may decide, and runs an approved step in its durable workflow); a refusal is told to the
+        clicker, or in the thread when it names the manual steps instead. A click whose investigation id is
+        unreadable fails the job: nothing is recorded and the person is told."""
         user = (body.get("user") or {}).get("id") or "unknown"
         value = decode_value(((body.get("actions") or [{}])[0]).get("value"))
-        action, step = str(value.get("action") or "?"), value.get("step")
-        investigation = int(str(value.get("investigation")))
-        subject = f"investigation:{investigation}:step:{step}"
-        verb = "approve" if approved else "reject"
-        self.deps.store.audit(user, verb, subject, {"action": action})
-        if approved:
-            record = self.deps.store.propose_action(investigation, action, {"step": str(step)})
-            assert record.id is not None
-            self.deps.store.create_approval(record.id, subject, APPROVAL_TTL)
+        investigation, step = int(str(value.get("investigation"))), int(str(value.get("step")))
         message = body.get("message") or {}
-        channel = (body.get("channel") or {}).get("id")
-        thread = message.get("thread_ts") or message.get("ts")
-        what = f"step {step} ({code_span(action, 120)})"
-        text = (
-            f"<@{user}> approved {what} — execution is not wired yet, so nothing was run. The approval is recorded."
-            if approved
-            else f"<@{user}> rejected {what}. Recorded; I will not propose running it."
+        channel = str((body.get("channel") or {}).get("id") or "")
+        where = Where(
+            channel, str(message.get("thread_ts") or message.get("ts") or ""), str(message.get("ts"))
         )
-        if channel and thread:
-            self.client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+        mitigations = self.deps.mitigations
+        if mitigations is None:
+            self.deps.store.audit(
+                user, "refuse-no-executor", f"investigation:{investigation}:step:{step}", {}
+            )
+            self.tell_clicker(
+                body, "Actions cannot run from this process (no mitigation executor is set up)."
+            )
+            return
+        groups = mitigations.policy.groups
+        member_of = self.deps.mitigation_groups(user, groups) if groups else frozenset()
+        answer = mitigations.click(Click(investigation, step, user, member_of, approved, where))
+        if answer.text and answer.public:
+            self.say_in_thread(where.channel, where.thread_ts, answer.text)
+        elif answer.text:
+            self.tell_clicker(body, answer.text)
+
+    def open_fix(self, body: dict[str, Any], kind: str) -> None:
+        """The long-term fix's button: open the GitHub issue or revert pull request (approvers only)."""
+        user = (body.get("user") or {}).get("id") or "unknown"
+        value = decode_value(((body.get("actions") or [{}])[0]).get("value"))
+        investigation = int(str(value.get("investigation")))
+        fixes = self.deps.fixes
+        if fixes is None:
+            self.tell_clicker(body, "GitHub fixes cannot be opened from this process.")
+            return
+        groups = fixes.policy.groups
+        member_of = self.deps.mitigation_groups(user, groups) if groups else frozenset()
+        answer = fixes.open(kind, investigation, user, member_of)
+        message = body.get("message") or {}
+        thread = str(message.get("thread_ts") or message.get("ts") or "")
+        if answer.public:
+            self.say_in_thread((body.get("channel") or {}).get("id"), thread, answer.text)
+        else:
+            self.tell_clicker(body, answer.text)
 
     def tell_clicker(self, body: dict[str, Any], text: str) -> None:
         """Tell the person who clicked a button, privately, in the button's channel (and thread)."""
@@ -639,6 +669,16 @@ def _interactions(app: App, work: Work, pool: WorkPool) -> None:
     def on_reject(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         submit(work.decide, body, False)
+
+    @app.action(FIX_ISSUE_ACTION)
+    def on_fix_issue(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        submit(work.open_fix, body, "issue")
+
+    @app.action(FIX_REVERT_ACTION)
+    def on_fix_revert(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        submit(work.open_fix, body, "revert")
 
 
 def page_with_thread(page: Page, channel: str, ts: str) -> Page:

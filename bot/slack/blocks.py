@@ -56,6 +56,8 @@ MAX_MESSAGE_TEXT = 24_000
 
 APPROVE_ACTION = "plan_approve"
 REJECT_ACTION = "plan_reject"
+FIX_ISSUE_ACTION = "fix_issue"
+FIX_REVERT_ACTION = "fix_revert"
 FEEDBACK_UP_ACTION = "feedback_up"
 FEEDBACK_DOWN_ACTION = "feedback_down"
 FEEDBACK_CALLBACK = "feedback_modal"
@@ -488,6 +490,19 @@ def _timeline_line(entry: TimelineEntry, guilty_change_id: str | None) -> str:
     return f"`{entry.at.strftime('%H:%M:%S')}` {mark}{untrusted(entry.text, 500)}"
 
 
+def _fix_units(report: Report, investigation_id: str | None) -> list[list[Block]]:
+    """The long-term fix's buttons: a GitHub issue in the guilty service's repository, and a revert pull
+    request when the guilty change is a commit (values say only which investigation)."""
+    change = report.guilty_change
+    if investigation_id is None or change is None or not change.repo:
+        return []
+    value = encode_value(investigation=investigation_id)
+    buttons = [button("Open a GitHub issue", FIX_ISSUE_ACTION, value)]
+    if change.commit:
+        buttons.append(button(f"Open a revert PR of {change.commit[:7]}", FIX_REVERT_ACTION, value))
+    return [[{"type": "actions", "block_id": "long_term_fix", "elements": buttons}]]
+
+
 def _report_units(report: Report, links: LinkBuilder, investigation_id: str | None) -> list[list[Block]]:
     units: list[list[Block]] = [
         [header(f"Report: {report.page_title}"), context(f"Report v{report.version}")],
@@ -513,6 +528,7 @@ def _report_units(report: Report, links: LinkBuilder, investigation_id: str | No
         units += [[b] for b in _pack_lines(":warning: *Could not check*", lines)]
     if report.plan:
         units += _plan_units(report.plan, investigation_id)
+        units += _fix_units(report, investigation_id)
     if report.model_note:
         units.append([context(untrusted(report.model_note, 300))])
     units.append(_feedback_unit(report, investigation_id))

@@ -39,12 +39,13 @@ from bot.config import Settings
 from bot.investigation.engine import Deps, Investigator
 from bot.investigation.ports import Investigations, Notifier
 from bot.investigation.questions import Questions
+from bot.mitigation.execution import stop_waiting
 from bot.slack.app import SlackDeps, WorkPool, build_app, make_client
 from bot.slack.blocks import LinkBuilder
 from bot.slack.health import Readiness
 from bot.slack.httpd import HttpServer, Limits, mark_body_unread
 from bot.slack.intake import Intake
-from bot.slack.mitigation_notifier import wire_mitigations
+from bot.slack.mitigation_notifier import wire_fixes, wire_mitigations
 from bot.slack.notifier import SlackNotifier
 from bot.slack.prevention_actions import install_prevention
 from bot.slack.verify import (
@@ -361,6 +362,7 @@ class SlackSurface:
         durable = getattr(self.investigations, "runtime", None)
         if durable is not None and callable(getattr(durable, "shutdown", None)):
             durable.shutdown()
+        stop_waiting()  # actions waiting for a decision leave their threads; they resume on the next launch
         self.notifier.close()
 
 
@@ -405,7 +407,14 @@ def build_surface(
         install_prevention(settings, store, client)
     questions = Questions(engine.topology, engine.telemetry, engine.changes, engine.deps.github, service)
     deps_ = SlackDeps(
-        settings, store, service, questions, pool, mitigations=mitigations, mitigation_groups=acting.groups_of
+        settings,
+        store,
+        service,
+        questions,
+        pool,
+        mitigations=mitigations,
+        mitigation_groups=acting.groups_of,
+        fixes=wire_fixes(settings, store),
     )
     app = build_app(deps_, client)
     intake = Intake.from_settings(settings, store, service, client, pool)

@@ -93,3 +93,53 @@ class GithubSource:
             lambda: sorted(r.full_name for r in self._gh.get_user().get_repos()),
             _classify,
         )
+
+
+class GithubWriteFailed(Exception):
+    """A GitHub write of a fix button failed; the message says which and why."""
+
+
+class GithubWriter:
+    """The fix buttons' GitHub writes: open an issue; open a revert pull request (never merged here).
+
+    Give it a token allowed to write issues, contents and pull requests of the services' repositories.
+    """
+
+    def __init__(self, token: str, base_url: str = "https://api.github.com", timeout: float = 15.0) -> None:
+        retry = GithubRetry(total=3, backoff_factor=0.2)
+        self._gh = Github(base_url=base_url, auth=Auth.Token(token), timeout=int(timeout), retry=retry)
+
+    def open_issue(self, repo: str, title: str, body: str) -> str:
+        """Open an issue; returns its URL."""
+        try:
+            return str(self._gh.get_repo(repo).create_issue(title=title[:250], body=body[:60000]).html_url)
+        except GithubException as exc:
+            raise GithubWriteFailed(f"opening an issue in {repo} failed: {_classify(exc)[1]}") from exc
+
+    def open_revert(self, repo: str, commit: str, title: str, body: str) -> str:
+        """Branch `sre-bot/revert-<sha>` from the default branch with a commit that restores the content before
+        `commit`, and a pull request from it; returns the PR's URL. Refused when `commit` is not the head of
+        the default branch (later commits would be undone too: a person reverts it by hand)."""
+        try:
+            r = self._gh.get_repo(repo)
+            base = r.default_branch
+            head = r.get_branch(base).commit.sha
+            bad = r.get_git_commit(commit)
+            if head != bad.sha:
+                raise GithubWriteFailed(
+                    f"{commit[:7]} is not the head of {base} (later commits would be undone too): "
+                    f"revert it by hand with `git revert {commit[:12]}`"
+                )
+            if not bad.parents:
+                raise GithubWriteFailed(f"{commit[:7]} has no parent to return to")
+            before = r.get_git_commit(bad.parents[0].sha)
+            message = f'Revert "{bad.message.splitlines()[0][:150]}"\n\nThis reverts commit {bad.sha}.'
+            revert = r.create_git_commit(message, before.tree, [r.get_git_commit(head)])
+            branch = f"sre-bot/revert-{bad.sha[:12]}"
+            r.create_git_ref(f"refs/heads/{branch}", revert.sha)
+            pr = r.create_pull(title=title[:250], body=body[:60000], base=base, head=branch)
+            return str(pr.html_url)
+        except GithubException as exc:
+            raise GithubWriteFailed(
+                f"opening a revert of {commit[:7]} in {repo} failed: {_classify(exc)[1]}"
+            ) from exc

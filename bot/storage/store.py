@@ -967,6 +967,17 @@ class Store:
         with self._session() as s:
             return list(reversed(s.exec(stmt).all()))
 
+    def audit_trail(self, subjects: Collection[str]) -> list[AuditEntry]:
+        """Every audit entry about any of `subjects` or below one (``investigation:7`` covers
+        ``investigation:7:step:3``), in the order they were written."""
+        if not subjects:
+            return []
+        conds = [col(AuditEntry.subject) == s for s in subjects] + [
+            col(AuditEntry.subject).startswith(s + ":", autoescape=True) for s in subjects
+        ]
+        with self._session() as s:
+            return list(s.exec(select(AuditEntry).where(sa.or_(*conds)).order_by(col(AuditEntry.id))).all())
+
     # Inbound deliveries.
 
     def record_delivery(self, source: str, delivery_id: str) -> bool:

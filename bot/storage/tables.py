@@ -85,6 +85,8 @@ class ActionStatus(StrEnum):
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
     REJECTED = "rejected"
+    EXPIRED = "expired"
+    STOPPED = "stopped"
 
 
 class Verdict(StrEnum):

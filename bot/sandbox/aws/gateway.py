@@ -118,6 +118,9 @@ class Gateway:
         self.latency = latency
         self.calls: dict[str, int] = {}
         self._calls_lock = threading.Lock()
+        #: Told of every call moto answered (the estate reacting to writes, see `reactions`); a hook that
+        #: returns a reply replaces moto's (where moto answers less faithfully than AWS).
+        self.after: list[Callable[[Request, Reply], Reply | None]] = []
         gateway = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -181,7 +184,10 @@ class Gateway:
                 return error_reply(req, "InternalFailure", f"sandbox stand-in failed: {exc!r}", 500)
             if reply is not None:
                 return reply
-        return self.proxy(method, path, headers, body)
+        reply = self.proxy(method, path, headers, body)
+        for hook in self.after:
+            reply = hook(req, reply) or reply
+        return reply
 
     def proxy(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Forward to moto and hand back its status, headers and body."""

@@ -46,6 +46,7 @@ import boto3
 from bot.sandbox.aws import moto_times
 from bot.sandbox.aws.cloudtrail import CloudTrailStore
 from bot.sandbox.aws.cloudwatch import CloudWatchStore
+from bot.sandbox.aws.ecs_lists import sorted_task_definitions
 from bot.sandbox.aws.gateway import Gaps, Gateway, Handler
 from bot.sandbox.aws.materialise_calls import initial_settings
 from bot.sandbox.aws.materialise_services import build_service, build_shared
@@ -53,6 +54,7 @@ from bot.sandbox.aws.materialise_stacks import open_stack
 from bot.sandbox.aws.materialise_state import AMI, BUILT_BEFORE, CFG, DEPLOY_ROLE, RELEASED_BEFORE, Build
 from bot.sandbox.aws.materialise_telemetry import page_alarm, write_logs, write_metrics, write_traces
 from bot.sandbox.aws.materialise_timeline import play_timeline, trail_background
+from bot.sandbox.aws.reactions import Reactions, broken_state
 from bot.sandbox.scenario import parse_scenario
 from bot.sandbox.world import World, simulate
 from bot.sources.aws.catalog import ServiceResources
@@ -182,6 +184,8 @@ class AwsEstate:
     topic_arn: str = ""
     cloudwatch: CloudWatchStore | None = None
     cloudtrail: CloudTrailStore | None = None
+    #: How the estate answers a fix (the right one brings the page's alarm back to OK).
+    reactions: Reactions | None = None
 
     @property
     def latency(self) -> float:
@@ -259,7 +263,12 @@ def materialise_aws(
         if owns:
             server.stop()
         raise
-    gw = Gateway(server.url, _handlers(b), _gaps(b, gaps), latency).start()
+    gw = Gateway(server.url, _handlers(b), _gaps(b, gaps), latency)
+    root = world.scenario.truth.root_cause_service
+    res = b.resources.get(root) if root else None
+    reactions = Reactions(world.scenario, res, b.cw, b.alarm_name, broken_state(b.c, res))
+    gw.after += [sorted_task_definitions, reactions.react]
+    gw.start()
     return AwsEstate(
         endpoint_url=gw.url,
         region=b.region,
@@ -275,6 +284,7 @@ def materialise_aws(
         topic_arn=b.topic_arn,
         cloudwatch=b.cw,
         cloudtrail=b.trail,
+        reactions=reactions,
     )
 
 

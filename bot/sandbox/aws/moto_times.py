@@ -115,12 +115,15 @@ def fix_ecs_service(
     running: int,
     events: list[tuple[datetime, str, str]],
 ) -> None:
-    """Running tasks as desired, the deployment finished, and the service's event messages (newest first)."""
+    """Running tasks as desired, the deployment finished on the service's task definition (moto leaves its
+    first one there after UpdateService), and the service's event messages (newest first)."""
     ecs = _backend("moto.ecs.models", "ecs_backends", account, region)
     svc = ecs.services[f"{cluster}:{service}"]
     svc.running_count = running
     svc.pending_count = 0
     for dep in svc.deployments:
+        if dep.get("status") == "PRIMARY" and svc.task_definition:
+            dep["taskDefinition"] = svc.task_definition
         dep["runningCount"] = running
         dep["pendingCount"] = 0
         dep["rolloutState"] = "COMPLETED"

@@ -33,7 +33,12 @@ class AwsClients:
     """A cache of boto3 clients for one region (boto3 clients are thread-safe; sessions are not)."""
 
     def __init__(
-        self, region: str, max_attempts: int = 3, read_timeout: float = 15.0, endpoint_url: str | None = None
+        self,
+        region: str,
+        max_attempts: int = 3,
+        read_timeout: float = 15.0,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
     ) -> None:
         self.region = region
         self._endpoint = endpoint_url
@@ -44,9 +49,15 @@ class AwsClients:
             read_timeout=read_timeout,
             max_pool_connections=32,
         )
-        self._session = boto3.session.Session(region_name=region)
+        # a named profile (e.g. one that assumes the bot's write role), else the default credential chain
+        self._session = boto3.session.Session(region_name=region, profile_name=profile)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint every client is pointed at (None: AWS's own, or AWS_ENDPOINT_URL)."""
+        return self._endpoint
 
     def get(self, service: str) -> Any:
         """The client for an AWS service name such as `cloudwatch` or `logs`."""

@@ -1,0 +1,1 @@
+"""Mitigation: the action catalogue, approvals, and durable execution with validation and rollback."""

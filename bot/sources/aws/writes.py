@@ -1,0 +1,127 @@
+"""The few AWS write calls the mitigation catalogue needs, apart from the read-only tools.
+
+Run it with the bot's *write* role (see the README): `AwsWriter` takes its own `AwsClients`, so production
+gives it a session on a different role from the read-only one. Nothing here deletes anything. Every method
+returns the exact API call it made (`ApiCall`), for the audit and the thread; the reads beside the writes
+(what is set now) are what pre-validation and rollback need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.sources.aws.clients import AwsClients, classify
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One AWS API call, as a person would read it in CloudTrail: service, operation and parameters."""
+
+    service: str
+    operation: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """`ecs:UpdateService cluster=..., service=...`."""
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.service}:{self.operation} {args}".strip()
+
+
+class WriteFailed(Exception):
+    """An AWS call of a mitigation failed; the message says which call and why."""
+
+
+class AwsWriter:
+    """Reads what a mitigation changes and makes the change; every method raises `WriteFailed` on errors."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+
+    def _call(self, aws_service: str, method: str, /, **kwargs: Any) -> Any:
+        client = self.clients.get(aws_service)
+        try:
+            return getattr(client, method)(**kwargs)
+        except Exception as exc:
+            _, why = classify(exc)
+            raise WriteFailed(f"{aws_service}.{method} failed: {why}") from exc
+
+    # -- reads ------------------------------------------------------------------------------------------------------
+
+    def ecs_service(self, cluster: str, service: str) -> dict[str, Any]:
+        """The ECS service as DescribeServices shows it; WriteFailed when it does not exist."""
+        out = self._call("ecs", "describe_services", cluster=cluster, services=[service])
+        found = [s for s in out.get("services") or [] if s.get("status") != "INACTIVE"]
+        if not found:
+            raise WriteFailed(f"ECS service {service} not found in cluster {cluster}")
+        return dict(found[0])
+
+    def ecs_task_definition(self, cluster: str, service: str) -> str:
+        """The task definition the service runs (`family:revision`)."""
+        arn = str(self.ecs_service(cluster, service).get("taskDefinition") or "")
+        return arn.rsplit("/", 1)[-1]
+
+    def ecs_desired(self, cluster: str, service: str) -> str:
+        """The service's desired count."""
+        return str(self.ecs_service(cluster, service).get("desiredCount", ""))
+
+    def task_definition_active(self, task_definition: str) -> bool:
+        """Whether a task definition exists and is ACTIVE."""
+        out = self._call("ecs", "describe_task_definition", taskDefinition=task_definition)
+        return str((out.get("taskDefinition") or {}).get("status")) == "ACTIVE"
+
+    def lambda_alias_version(self, function: str, alias: str) -> str:
+        """The version a Lambda alias points at."""
+        return str(
+            self._call("lambda", "get_alias", FunctionName=function, Name=alias).get("FunctionVersion")
+        )
+
+    def ssm_value(self, name: str) -> str:
+        """An SSM parameter's current value."""
+        out = self._call("ssm", "get_parameter", Name=name, WithDecryption=False)
+        return str((out.get("Parameter") or {}).get("Value", ""))
+
+    def asg_desired(self, asg: str) -> str:
+        """An Auto Scaling group's desired capacity."""
+        out = self._call("autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[asg])
+        groups = out.get("AutoScalingGroups") or []
+        if not groups:
+            raise WriteFailed(f"Auto Scaling group {asg} not found")
+        return str(groups[0].get("DesiredCapacity", ""))
+
+    def alarm_state(self, alarm: str) -> str:
+        """A CloudWatch alarm's state (OK / ALARM / INSUFFICIENT_DATA)."""
+        out = self._call("cloudwatch", "describe_alarms", AlarmNames=[alarm])
+        alarms = out.get("MetricAlarms") or out.get("CompositeAlarms") or []
+        if not alarms:
+            raise WriteFailed(f"CloudWatch alarm {alarm} not found")
+        return str(alarms[0].get("StateValue"))
+
+    # -- writes ------------------------------------------------------------------------------------------------------
+
+    def perform(self, call: ApiCall) -> ApiCall:
+        """Make one allowed write call (see `WRITE_CALLS`); anything else is refused before it reaches AWS."""
+        method = WRITE_CALLS.get((call.service, call.operation))
+        if method is None:
+            raise WriteFailed(f"{call.service}:{call.operation} is not a write call the bot may make")
+        kwargs: dict[str, Any] = {}
+        for key, value in call.params.items():
+            if key in _INTS:
+                kwargs[key] = int(value)
+            elif key in _BOOLS:
+                kwargs[key] = value == "true"
+            else:
+                kwargs[key] = value
+        self._call(call.service, method, **kwargs)
+        return call
+
+
+#: The only write calls the bot makes (none deletes), by (service, operation), to boto3's method name.
+WRITE_CALLS: dict[tuple[str, str], str] = {
+    ("ecs", "UpdateService"): "update_service",
+    ("lambda", "UpdateAlias"): "update_alias",
+    ("ssm", "PutParameter"): "put_parameter",
+    ("autoscaling", "SetDesiredCapacity"): "set_desired_capacity",
+}
+_INTS = frozenset({"desiredCount", "DesiredCapacity"})
+_BOOLS = frozenset({"forceNewDeployment", "Overwrite"})

@@ -1,0 +1,180 @@
+"""The action catalogue's phases against the simulated flagship estate (moto behind the gateway).
+
+The estate answers: the right fix (pricing back to its previous task definition) brings the page's alarm back
+to OK; a wrong one (a new deployment of mobile-bff) leaves it in ALARM, and rollback puts things back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.domain import Action, Mitigation, Phase, Plan, PlanStep
+from bot.mitigation.catalogue import CATALOGUE, BoundAction, Refusal, Risk, bind, dry_run
+from bot.mitigation.phases import apply, post_validate, pre_validate, rollback
+from bot.sandbox.scenario import load_scenario, resolve_scenario
+from bot.sandbox.world import simulate
+from bot.sources.aws.clients import AwsClients
+from bot.sources.aws.writes import ApiCall, AwsWriter, WriteFailed
+from tests.fixtures_estate import T0
+
+ALARM = "mobile-bff-5xx-rate-above-5pct"
+CLUSTER = "grocerly-prod"
+
+
+def flagship_plan(apply_step: PlanStep, rollback_td: str = "pricing:2") -> Plan:
+    """The plan the engine makes for the flagship (see test_mitigation_slack for the engine's own)."""
+    ecs = {"cluster": CLUSTER, "service": "pricing"}
+    return Plan(
+        mitigation=Mitigation.ROLLBACK,
+        summary="Roll pricing back",
+        steps=(
+            PlanStep(phase=Phase.PREPARE, description="Note the running task definition"),
+            PlanStep(
+                phase=Phase.PRE_VALIDATE,
+                description="alarm",
+                action=Action.CHECK_ALARM,
+                params={"alarm": ALARM},
+            ),
+            apply_step,
+            PlanStep(
+                phase=Phase.POST_VALIDATE,
+                description="ok",
+                action=Action.WAIT_ALARM_OK,
+                params={"alarm": ALARM},
+            ),
+            PlanStep(
+                phase=Phase.ROLLBACK,
+                description="back",
+                action=Action.ECS_UPDATE_SERVICE,
+                params={**ecs, "task_definition": rollback_td},
+                mutating=True,
+            ),
+        ),
+    )
+
+
+def rollback_step(td: str = "pricing:1") -> PlanStep:
+    return PlanStep(
+        phase=Phase.APPLY,
+        description="Roll pricing back",
+        action=Action.ECS_UPDATE_SERVICE,
+        params={"cluster": CLUSTER, "service": "pricing", "task_definition": td},
+        mutating=True,
+    )
+
+
+@pytest.fixture
+def estate(estates: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The flagship estate, put back as the scenario left it (pricing on its bad release, alarm firing)."""
+    world = simulate(load_scenario(resolve_scenario("flagship-cache-deploy")), T0)
+    aws = estates.get(world)
+    aws.reactions.recovery_s = 0.2
+    for key, value in aws.env().items():
+        if key != "AWS_ENDPOINT_URL":
+            monkeypatch.setenv(key, value)
+    aws.client("ecs").update_service(cluster=CLUSTER, service="pricing", taskDefinition="pricing:2")
+    aws.cloudwatch.set_state(ALARM, "ALARM", "Threshold Crossed (test reset)")
+    yield aws
+
+
+def writer(aws: Any) -> AwsWriter:
+    return AwsWriter(AwsClients(aws.region, max_attempts=1, endpoint_url=aws.endpoint_url))
+
+
+def test_bind_takes_every_parameter_from_the_plan_and_refuses_the_rest() -> None:
+    plan = flagship_plan(rollback_step())
+    bound = bind(plan, 2, 7)
+    assert isinstance(bound, BoundAction)
+    assert bound.params == {"cluster": CLUSTER, "service": "pricing", "task_definition": "pricing:1"}
+    assert (bound.expect, bound.alarm, bound.risk) == ("pricing:2", ALARM, Risk.HIGH)
+    assert bound.scope() != bind(flagship_plan(rollback_step("pricing:3")), 2, 7).scope()  # type: ignore[union-attr]
+    assert isinstance(bind(plan, 1, 7), Refusal)  # a read check is not run from a button
+    failover = PlanStep(phase=Phase.APPLY, description="Fail over the DB", mutating=True)
+    refused = bind(flagship_plan(failover), 2, 7)
+    assert isinstance(refused, Refusal) and refused.manual_steps == ["Fail over the DB"]
+    missing = rollback_step().model_copy(update={"params": {"cluster": CLUSTER, "service": "pricing"}})
+    refused = bind(flagship_plan(missing), 2, 7)
+    assert isinstance(refused, Refusal) and "task_definition" in refused.reason
+
+
+def test_dry_run_lists_the_exact_calls() -> None:
+    bound = bind(flagship_plan(rollback_step()), 2, 7)
+    assert isinstance(bound, BoundAction)
+    lines = dry_run(bound, 10)
+    assert (
+        "apply: ecs:UpdateService cluster=grocerly-prod, service=pricing, taskDefinition=pricing:1" in lines
+    )
+    assert any(line.startswith("rollback") and "taskDefinition=pricing:2" in line for line in lines)
+    assert any("DescribeAlarms AlarmNames=" + ALARM in line and "until OK" in line for line in lines)
+
+
+def test_nothing_in_the_catalogue_deletes() -> None:
+    for spec in CATALOGUE.values():
+        call = spec.call({k: "x" for k in spec.needs}, "1")
+        assert not any(w in call.operation for w in ("Delete", "Terminate", "Deregister"))
+    with pytest.raises(WriteFailed, match="not a write call"):
+        AwsWriter(AwsClients("eu-west-1", endpoint_url="http://127.0.0.1:9")).perform(
+            ApiCall("ecs", "DeleteService", {"cluster": "c", "service": "s"})
+        )
+
+
+def test_the_right_fix_recovers_the_alarm(estate: Any) -> None:
+    w = writer(estate)
+    bound = bind(flagship_plan(rollback_step()), 2, 1)
+    assert isinstance(bound, BoundAction)
+    pre = pre_validate(w, bound)
+    assert pre.ok and pre.before == "pricing:2", pre.text
+    assert apply(w, bound).ok
+    assert w.ecs_task_definition(CLUSTER, "pricing") == "pricing:1"
+    post = post_validate(w, bound, within_s=10, poll_s=0.1)
+    assert post.ok, post.text
+    # done once: doing it again is stopped before anything is called
+    again = pre_validate(w, bound)
+    assert not again.ok and "already in place" in again.text
+
+
+def test_a_wrong_fix_does_not_recover_and_is_rolled_back(estate: Any) -> None:
+    w = writer(estate)
+    wrong = PlanStep(
+        phase=Phase.APPLY,
+        description="Restart mobile-bff",
+        action=Action.ECS_FORCE_NEW_DEPLOYMENT,
+        params={"cluster": CLUSTER, "service": "mobile-bff"},
+        mutating=True,
+    )
+    bound = bind(flagship_plan(wrong), 2, 1)
+    assert isinstance(bound, BoundAction)
+    assert pre_validate(w, bound).ok and apply(w, bound).ok
+    post = post_validate(w, bound, within_s=0.6, poll_s=0.1)
+    assert not post.ok and "still ALARM" in post.text
+    assert rollback(w, bound, "x").text == "nothing to undo"
+    assert w.alarm_state(ALARM) == "ALARM"
+
+
+def test_rollback_restores_what_was_there(estate: Any) -> None:
+    w = writer(estate)
+    bound = bind(flagship_plan(rollback_step()), 2, 1)
+    assert isinstance(bound, BoundAction)
+    pre = pre_validate(w, bound)
+    assert apply(w, bound).ok
+    back = rollback(w, bound, pre.before)
+    assert back.ok and w.ecs_task_definition(CLUSTER, "pricing") == "pricing:2"
+
+
+def test_pre_validation_stops_when_the_world_changed(estate: Any) -> None:
+    w = writer(estate)
+    bound = bind(flagship_plan(rollback_step(), rollback_td="pricing:2"), 2, 1)
+    assert isinstance(bound, BoundAction)
+    estate.cloudwatch.set_state(ALARM, "OK", "recovered by itself")
+    stopped = pre_validate(w, bound)
+    assert not stopped.ok and "is OK, not ALARM" in stopped.text
+    estate.cloudwatch.set_state(ALARM, "ALARM", "again")
+    estate.client("ecs").update_service(cluster=CLUSTER, service="pricing", taskDefinition="pricing:1")
+    stopped = pre_validate(w, bound)
+    assert not stopped.ok and "already in place" in stopped.text
+    gone = bind(flagship_plan(rollback_step("pricing:9")), 2, 1)
+    assert isinstance(gone, BoundAction)
+    assert not pre_validate(w, gone).ok
