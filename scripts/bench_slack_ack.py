@@ -1,15 +1,17 @@
 """Benchmark: how fast the Slack app acks under bursts of events, and that no investigation is lost or doubled.
 
-Runs the real commands as the Procfile does -- `sre-bot serve --queue-only` and `sre-bot worker`, separate
-processes on a throwaway PostgreSQL database -- against the fake Slack (or, with `--single-process`, one
-`sre-bot serve` that also runs the investigations). A sender process posts signed Events API callbacks at
-RATE per second for SECONDS seconds: distinct pages (AWS Chatbot posts of distinct alarms), Slack's
-re-deliveries of some of them (same event_id, X-Slack-Retry-Num), the same page under a second event id, and
-people chatting. The investigations run while the burst is being acked: they read an AWS endpoint that refuses
-connections, so each ends with gaps after its retries. Prints ack latency p50/p99/max, then counts incidents,
-investigations and first reports in the database against the distinct pages sent.
+Runs the real commands, in either layout or both one after the other, each on a throwaway PostgreSQL
+database, against the fake Slack: `split` is the Procfile's `sre-bot serve --queue-only` + `sre-bot worker`
+(separate processes), `single` is one `sre-bot serve` that also runs the investigations. A sender process
+posts signed Events API callbacks at RATE per second for SECONDS seconds: distinct pages (AWS Chatbot posts
+of distinct alarms), Slack's re-deliveries of some of them (same event_id, X-Slack-Retry-Num), the same page
+under a second event id, and people chatting. The investigations run while the burst is being acked: they
+read an AWS endpoint that refuses connections, so each ends with gaps after its retries. Prints, per layout,
+ack latency p50/p99/max and the machine's load average around the burst (the figures are wall-clock times
+on a machine that may be shared), then counts incidents, investigations and first reports in the database
+against the distinct pages sent. Exits 1 when a page is lost or doubled.
 
-    .venv/bin/python scripts/bench_slack_ack.py [--rate 50] [--seconds 4] [--single-process]
+    .venv/bin/python scripts/bench_slack_ack.py [--layout split|single|both] [--rate 50] [--seconds 4]
 """
 
 from __future__ import annotations
@@ -156,19 +158,37 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
         return subprocess.Popen([SRE_BOT, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+LAYOUTS = {
+    "split": "`sre-bot serve --queue-only` + `sre-bot worker`",
+    "single": "one `sre-bot serve` running investigations too",
+}
+
+
 def main() -> None:
-    """Run the benchmark and print the figures."""
+    """Run the benchmark in each layout asked for and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rate", type=int, default=50, help="events per second")
     ap.add_argument("--seconds", type=int, default=4, help="how long to send")
-    ap.add_argument(
-        "--single-process", action="store_true", help="one `sre-bot serve` that also runs the investigations"
-    )
+    ap.add_argument("--layout", choices=(*LAYOUTS, "both"), default="split", help="which processes to run")
+    ap.add_argument("--single-process", action="store_true", help="the same as --layout single")
     ap.add_argument("--send", help=argparse.SUPPRESS)  # internal: be the sender process for this URL
     args = ap.parse_args()
     if args.send:
         sender_process(args.send, args.rate, [tuple(e) for e in json.load(sys.stdin)])
         return
+    layout = "single" if args.single_process else args.layout
+    layouts = list(LAYOUTS) if layout == "both" else [layout]
+    summaries = [bench_layout(args, name) for name in layouts]
+    if len(summaries) > 1:
+        print(f"\nsummary (PostgreSQL, {args.rate}/s for {args.seconds} s):")
+        for line, _ in summaries:
+            print("  " + line)
+    sys.exit(0 if all(ok for _, ok in summaries) else 1)
+
+
+def bench_layout(args: argparse.Namespace, layout: str) -> tuple[str, bool]:
+    """Start `layout`'s processes on a fresh database, run the burst, stop them; (summary line, nothing lost)."""
+    print(f"\n== {layout}: {LAYOUTS[layout]}, PostgreSQL", flush=True)
     with FakeSlack() as fake, tempfile.TemporaryDirectory() as tmp, throwaway_database() as db_url:
         port = free_port()
         env = {
@@ -185,15 +205,16 @@ def main() -> None:
         }
         env.pop("EXECUTOR_ID", None)
         procs = [
-            start(["serve"] if args.single_process else ["serve", "--queue-only"], env, Path(tmp) / "web.log")
+            start(["serve"] if layout == "single" else ["serve", "--queue-only"], env, Path(tmp) / "web.log")
         ]
-        if not args.single_process:
+        if layout == "split":
             procs.append(start(["worker"], env, Path(tmp) / "worker.log"))
         url = f"http://127.0.0.1:{port}"
         try:
-            if not wait_for(lambda: _healthy(url), timeout=60):
+            # a loaded machine takes a while to import and migrate
+            if not wait_for(lambda: _healthy(url), timeout=180):
                 sys.exit(f"sre-bot serve did not come up:\n{(Path(tmp) / 'web.log').read_text()[-3000:]}")
-            run(args, fake, url, db_url)
+            return run(args, fake, url, db_url, layout)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -211,7 +232,12 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def run(args: argparse.Namespace, fake: FakeSlack, url: str, db_url: str) -> None:
+def _load() -> str:
+    """The machine's 1-minute load average (what else competed for its cores)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def run(args: argparse.Namespace, fake: FakeSlack, url: str, db_url: str, layout: str) -> tuple[str, bool]:
     """Send the burst, then count what the processes made of it."""
     channel = fake.add_channel("inc-bench")
     events, pages = plan(args.rate, args.seconds, channel)
@@ -220,6 +246,7 @@ def run(args: argparse.Namespace, fake: FakeSlack, url: str, db_url: str) -> Non
             with contextlib.suppress(ValueError):  # a re-delivery of a message already there
                 fake.add_message(channel, event)
     # the sender is another process, so its own work does not count against the app's acks
+    load_before = _load()
     proc = subprocess.run(
         [sys.executable, __file__, "--rate", str(args.rate), "--send", url + "/slack/events"],
         input=json.dumps(events),
@@ -227,6 +254,7 @@ def run(args: argparse.Namespace, fake: FakeSlack, url: str, db_url: str) -> Non
         text=True,
         check=True,
     )
+    load_after = _load()
     result = json.loads(proc.stdout)
     latencies, statuses, sent_for = result["latencies"], result["statuses"], result["sent_for"]
     store = Store(make_engine(db_url))
@@ -253,24 +281,20 @@ def run(args: argparse.Namespace, fake: FakeSlack, url: str, db_url: str) -> Non
     reported = investigated()
     lat = sorted(latencies)
     p = statistics.quantiles(lat, n=100)
-    mode = (
-        "one `sre-bot serve` running investigations too"
-        if args.single_process
-        else ("`sre-bot serve --queue-only` + `sre-bot worker`")
-    )
-    print(f"processes: {mode}, PostgreSQL")
+    lost = pages - len(incidents)
+    doubled = len(investigations) - len(incidents)
+    met = "met" if p[98] <= 100 else "MISSED"
     print(
         f"sent {len(events)} signed events in {sent_for:.1f} s ({len(events) / sent_for:.0f}/s): "
         f"{pages} distinct pages, {sum(1 for _, o in events if 'retry_num' in o)} Slack retries, "
         f"{sum(1 for _, o in events if o['event_id'].startswith('EvDUP'))} duplicates under new event ids"
     )
+    ack = f"p50 {p[49]:.1f} ms, p99 {p[98]:.1f} ms, max {lat[-1]:.1f} ms"
+    non200 = sum(1 for s in statuses if s != 200)
     print(
-        f"ack latency: p50 {p[49]:.1f} ms, p99 {p[98]:.1f} ms, max {lat[-1]:.1f} ms "
-        f"(target p99 < 100 ms: {'met' if p[98] < 100 else 'MISSED'}); non-200 answers: "
-        f"{sum(1 for s in statuses if s != 200)}"
+        f"ack latency: {ack} (target p99 <= 100 ms: {met}); non-200 answers: {non200}; "
+        f"load average {load_before} before the burst, {load_after} after"
     )
-    lost = pages - len(incidents)
-    doubled = len(investigations) - len(incidents)
     verdict = (
         "no duplicated or lost investigation"
         if lost == 0 and doubled == 0 and settled
@@ -281,6 +305,8 @@ def run(args: argparse.Namespace, fake: FakeSlack, url: str, db_url: str) -> Non
         f"for {pages} distinct pages: {verdict} (the last report {drained_in:.0f} s after the burst)"
     )
     store.engine.dispose()
+    summary = f"{layout:6} ack {ack} ({met}), load {load_before}-{load_after}; {verdict}"
+    return summary, lost == 0 and doubled == 0
 
 
 if __name__ == "__main__":
