@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.sandbox.fake_pagerduty import FakePagerDuty, cloudwatch_alert_body, events_v2_alert_body
+from bot.sandbox.fake_slack import wait_for
 from bot.sandbox.pages import AlarmNotice, PdIncident, pagerduty_webhook
+from bot.sandbox.signing import pagerduty_signature
 from bot.slack.parsers import cloudwatch_title, read_pagerduty_webhook
 from tests import test_slack_intake
 from tests.test_slack_app import PD_SECRET, Stack
@@ -121,3 +123,28 @@ def test_another_monitors_alert_or_a_refused_api_leaves_the_incident_as_it_came(
     assert [p.alarm_name for p in pages] == [None, "web-5xx"] and pages[0].service_hint == "reports"
     assert pages[1].region == "eu-west-1" and pages[1].metric is None
     assert len([r for r in pd.requests if r.path.endswith("/alerts")]) == 2
+
+
+def test_an_incident_event_that_names_no_incident_is_posted_as_unreadable(s: Stack) -> None:
+    raw = {
+        "event": {"id": "01EVTNOINCIDENT", "event_type": "incident.triggered", "data": {"type": "incident"}}
+    }
+    body = json.dumps(raw).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-PagerDuty-Signature": pagerduty_signature(PD_SECRET, body),
+    }
+    status, answer = s.post("/webhooks/pagerduty", body, headers)
+    assert status == 202 and json.loads(answer) == {"status": "unreadable", "posted": True}
+
+    def warned() -> list[str]:
+        return [
+            str(m["text"])
+            for m in s.fake.messages("incidents")
+            if str(m.get("text", "")).startswith(":warning:")
+        ]
+
+    assert wait_for(lambda: len(warned()) == 1, 5.0)
+    assert "01EVTNOINCIDENT" in warned()[0] and s.investigations.opened == []
+    counts = s.surface.intake.refusals.snapshot()  # type: ignore[union-attr]
+    assert counts == {"pagerduty unreadable: an incident event that names no incident": 1}

@@ -147,6 +147,14 @@ class Intake:
             return 400, {"error": str(err)}
         parsed = read_pagerduty_webhook(payload or {}, self.clock())
         if parsed is None:
+            data = event.get("data")
+            if _s(event.get("event_type")).startswith("incident.") and (
+                not isinstance(data, dict) or _s(data.get("type")) in ("incident", "")
+            ):
+                posted = self.refusals.unreadable(
+                    "pagerduty", "an incident event that names no incident", body
+                )
+                return 202, {"status": "unreadable", "posted": posted}
             return 202, {"status": "ignored"}
         if self.pagerduty_api is not None and parsed.page.incident_id and _needs_alert(parsed):
             alert = self.pagerduty_api.first_alert_body(parsed.page.incident_id)
