@@ -55,6 +55,18 @@ def _click(s: Stack, message: dict[str, Any], el: dict[str, Any], thread_ts: str
     assert s.sender.interaction(payload).status == 200
 
 
+def _submit(s: Stack, view: dict[str, Any], block: str, action: str, value: str, user: str) -> None:
+    """Submit a modal the bot opened, with one input filled in."""
+    submission = {
+        "type": "view_submission",
+        "user": {"id": user},
+        "team": {"id": "T0SANDBOX"},
+        "api_app_id": "A0SREBOT",
+        "view": {**view, "id": "V1", "state": {"values": {block: {action: {"value": value}}}}},
+    }
+    assert s.sender.interaction(submission).status == 200
+
+
 def _proposal(key: str, title: str) -> Proposal:
     return Proposal(
         key=key,
@@ -86,18 +98,7 @@ def test_resolve_asks_once_and_the_answer_is_the_confirmed_cause(s: Stack) -> No
     _click(s, message, no, ts)
     assert wait_for(lambda: len(s.fake.calls_to("views.open")) == 1, 3.0)
     view = s.fake.calls_to("views.open")[0].params["view"]
-    submission = {
-        "type": "view_submission",
-        "user": {"id": "U0ONCALL1"},
-        "team": {"id": "T0SANDBOX"},
-        "api_app_id": "A0SREBOT",
-        "view": {
-            **view,
-            "id": "V1",
-            "state": {"values": {"actual_cause": {"actual_cause_input": {"value": "the payment pool size"}}}},
-        },
-    }
-    assert s.sender.interaction(submission).status == 200
+    _submit(s, view, "actual_cause", "actual_cause_input", "the payment pool size", "U0ONCALL1")
     inv_id = all_investigations(s)[0].id
     assert inv_id is not None
     assert wait_for(lambda: len(s.store.feedback_for(inv_id)) == 1, 3.0)
@@ -123,20 +124,7 @@ def test_digest_buttons_keep_discard_with_a_reason_and_implemented(s: Stack) -> 
     assert wait_for(lambda: len(s.fake.calls_to("views.open")) == 1, 3.0)
     view = s.fake.calls_to("views.open")[0].params["view"]
     assert view["callback_id"] == "rec_discard_modal" and view["private_metadata"] == str(ids[2])
-    submission = {
-        "type": "view_submission",
-        "user": {"id": "U0LEAD"},
-        "team": {"id": "T0SANDBOX"},
-        "api_app_id": "A0SREBOT",
-        "view": {
-            **view,
-            "id": "V2",
-            "state": {
-                "values": {"discard_reason": {"discard_reason_input": {"value": "covered by the SLO alarms"}}}
-            },
-        },
-    }
-    assert s.sender.interaction(submission).status == 200
+    _submit(s, view, "discard_reason", "discard_reason_input", "covered by the SLO alarms", "U0LEAD")
 
     def status(rec_id: int) -> str | None:
         row = recs.get(rec_id)

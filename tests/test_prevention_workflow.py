@@ -6,17 +6,16 @@ DBOS workflow against the same live estate."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from bot.domain import Evidence, InvestigationStatus, Page, Report
+from bot.domain import Report
 from bot.investigation.engine import Investigator
-from bot.investigation.ports import InvestigationRef
+from bot.investigation.ports import InvestigationRef, NullNotifier
 from bot.investigation.workflow import launch_runtime
-from bot.sandbox.history import Clock, Investigated, record
+from bot.sandbox.history import Clock, Collected, Investigated, record
 from bot.sandbox.runner import sandbox
 from bot.sandbox.scenario import load_scenario, resolve_scenario
 from bot.storage.db import make_engine, migrate
@@ -24,48 +23,21 @@ from bot.storage.store import Store
 from bot.storage.tables import Verdict
 
 
-@dataclass
-class Told:
+class Told(NullNotifier):
     """A notifier that keeps what the thread is told."""
 
-    replies: list[str] = field(default_factory=list)
-    reports: list[Report] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def started(self, ref: InvestigationRef, page: Page, looking_at: str) -> None:
-        pass
-
-    def finding(self, ref: InvestigationRef, finding_id: int, evidence: Evidence) -> None:
-        pass
+    def __init__(self) -> None:
+        self.replies: list[str] = []
+        self.reports: list[Report] = []
+        self.lock = threading.Lock()
 
     def report(self, ref: InvestigationRef, report: Report) -> None:
         with self.lock:
             self.reports.append(report)
 
-    def status(
-        self, ref: InvestigationRef, status: InvestigationStatus, page: Page, root_cause: str | None
-    ) -> None:
-        pass
-
     def reply(self, ref: InvestigationRef, text: str) -> None:
         with self.lock:
             self.replies.append(text)
-
-    def post_page(
-        self, ref: InvestigationRef, page: Page, channel: str, *, maybe_posted: bool = False
-    ) -> tuple[str, str] | None:
-        return None
-
-    def find_status_line(self, ref: InvestigationRef) -> str | None:
-        return None
-
-
-class _Collect:
-    def __init__(self) -> None:
-        self.found: list[Evidence] = []
-
-    def finding(self, evidence: Evidence) -> None:
-        self.found.append(evidence)
 
 
 def test_a_recurring_alarm_is_told_what_caused_it_before(
@@ -77,7 +49,7 @@ def test_a_recurring_alarm_is_told_what_caused_it_before(
     migrate(url)
     with sandbox(sc, moto=moto_server) as box:
         deps = box.deps()
-        collect = _Collect()
+        collect = Collected()
         outcome = Investigator(deps).investigate(box.page, collect)
         before = datetime.now(UTC) - timedelta(days=2)
         clock = Clock(before)

@@ -175,6 +175,36 @@ def unguarded_deploys(memories: Sequence[IncidentMemory]) -> list[Proposal]:
     return out
 
 
+def health_check_churn(memories: Sequence[IncidentMemory]) -> list[Proposal]:
+    """A broken build or setting that failed its health checks while Auto Scaling kept replacing instances."""
+    out: list[Proposal] = []
+    broken = (Category.BAD_DEPLOYMENT, Category.CONFIG_CHANGE)
+
+    def key(m: IncidentMemory) -> str | None:
+        churned = m.replaced_instances > 0 and m.category in broken
+        return (m.root_cause_service or m.service) if churned else None
+
+    for service, ms in sorted(_group(_trusted(memories), key).items()):
+        out.append(
+            _proposal(
+                f"healthcheck-churn:{service}",
+                RecommendationKind.INFRASTRUCTURE,
+                ms,
+                f"Health checks let broken builds of {service} churn instances",
+                f"the Auto Scaling group / ECS service of {service} and its deploy",
+                [
+                    f"Make a deploy of {service} fail when its new instances fail health checks (instance refresh "
+                    "with checkpoints and auto-rollback, or the ECS deployment circuit breaker) instead of "
+                    "replacing them in a loop",
+                    "Give instances a health-check grace period that covers boot, and alarm on replacements",
+                ],
+                ["a build that fails its health check stops the deploy and rolls back", "churn pages once"],
+                Priority.MEDIUM,
+            )
+        )
+    return out
+
+
 def _manual(ch: Change | None) -> str | None:
     if ch is None or ch.via not in _MANUAL_VIA:
         return None
@@ -302,6 +332,7 @@ def investigation_gaps(memories: Sequence[IncidentMemory]) -> list[Proposal]:
 PATTERNS: tuple[Callable[[Sequence[IncidentMemory]], list[Proposal]], ...] = (
     recurring,
     unguarded_deploys,
+    health_check_churn,
     manual_edits,
     noisy_alarms,
     silent_dependencies,

@@ -70,6 +70,8 @@ class IncidentMemory(Model):
     guilty_change: Change | None = None
     evidence: tuple[str, ...] = ()
     gaps: tuple[str, ...] = ()
+    #: Instances Auto Scaling replaced during the incident (health-check failures, lost capacity).
+    replaced_instances: int = 0
     mitigation: str | None = None
     mitigation_outcome: str | None = None
     first_finding_s: float | None = None

@@ -41,7 +41,9 @@ class Clock:
 
 
 @dataclass
-class _Collect:
+class Collected:
+    """A listener that keeps every finding in the order it was found."""
+
     found: list[Evidence] = field(default_factory=list)
 
     def finding(self, evidence: Evidence) -> None:
@@ -62,7 +64,7 @@ def investigate(ref: str, moto: MotoServer | None = None) -> Investigated:
     """Investigate one scenario with the real engine in its own estate."""
     sc = load_scenario(resolve_scenario(ref))
     with sandbox(sc, moto=moto) as box:
-        found = _Collect()
+        found = Collected()
         outcome = Investigator(box.deps()).investigate(box.page, found)
         return Investigated(sc.id, box.page, outcome, tuple(found.found))
 

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from bot.domain import Report
+from bot.domain import ChangeVia, Report
 from bot.domain.prevention import IncidentMemory
 from bot.storage.store import Store
 from bot.storage.tables import (
@@ -49,6 +49,22 @@ def _report_parts(s: Session, inv: Investigation) -> tuple[Report | None, float 
     )
     report = Report.model_validate(latest.body) if isinstance(latest, ReportVersion) else None
     return report, ff, rc
+
+
+#: How AWS words a scaling activity that replaces an instance rather than adding capacity on purpose.
+_REPLACED = ("health check", "difference between desired and actual capacity")
+
+
+def _replaced(report: Report | None) -> int:
+    """Instances replaced by Auto Scaling in the report's evidence (churn, when a build fails its checks)."""
+    if report is None:
+        return 0
+    causes = [
+        (e.change.cause or "").lower()
+        for e in report.evidence
+        if e.change and e.change.via is ChangeVia.SCALING
+    ]
+    return sum(any(words in cause for words in _REPLACED) for cause in causes)
 
 
 def _confirmation(feedback: Sequence[Feedback], report: Report | None) -> tuple[bool | None, str | None]:
@@ -104,6 +120,7 @@ def _memory(s: Session, inc: Incident) -> IncidentMemory:
         guilty_change=report.guilty_change if report else None,
         evidence=tuple(e.summary for e in report.evidence[:10]) if report else (),
         gaps=tuple(sorted({g.source for g in report.gaps})) if report else (),
+        replaced_instances=_replaced(report),
         mitigation=report.plan.mitigation.value if report and report.plan else None,
         mitigation_outcome=outcome,
         first_finding_s=ff,
