@@ -135,9 +135,7 @@ def test_eventbridge_api_destination_opens_one_investigation_per_event(s: Stack)
     assert wait_for(lambda: len(_posted(s, ":rotating_light:")) == 2, 5.0)
 
 
-def test_eventbridge_basic_authorisation_and_refusals_are_counted(
-    s: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_eventbridge_basic_authorisation_and_refusals_are_counted(s: Stack) -> None:
     s.surface.intake.settings.eventbridge_secret = "bot:" + KEY  # type: ignore[union-attr]
     body, headers = eventbridge_delivery(docs.metrics_insights(), "bot:" + KEY, basic=True)
     assert s.post(PATH, body, headers)[0] == 202
@@ -183,3 +181,11 @@ def test_eventbridge_event_inside_sns_opens_an_investigation(s: Stack, sns_signe
     assert wait_for(lambda: len(_posted(s, ":warning:")) == 1, 5.0)
     time.sleep(0.2)
     assert len(s.investigations.opened) == 1
+
+
+def test_without_a_configured_secret_the_endpoint_says_so(s: Stack) -> None:
+    s.surface.intake.settings.eventbridge_secret = None  # type: ignore[union-attr]
+    body, headers = eventbridge_delivery(docs.single_metric(), KEY)
+    status, answer = s.post(PATH, body, headers)
+    assert status == 401 and "EVENTBRIDGE_SECRET is not set" in json.loads(answer)["error"]
+    assert s.investigations.opened == []

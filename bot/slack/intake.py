@@ -203,6 +203,8 @@ class Intake:
         401 without the connection's credential, 400 unless a JSON object; other events are ignored, an alarm
         event we cannot read is posted as unreadable; 202 once recorded, 503 when it could not be."""
         auth = self.settings.eventbridge_auth_header
+        if not self.settings.eventbridge_secret:
+            return 401, {"error": "EVENTBRIDGE_SECRET is not set: this endpoint takes no events"}
         if not verify_api_destination(headers, auth, self.settings.eventbridge_secret):
             return 401, {"error": f"missing or wrong {auth} / Authorization credential"}
         event = _json_object(body)

@@ -296,6 +296,8 @@ class _Router:
         length = content_length(environ, MAX_WEBHOOK_BODY)
         settings = self.intake.settings
         headers = _headers(environ)
+        if not settings.eventbridge_secret:
+            raise Refused(401, "EVENTBRIDGE_SECRET is not set: this endpoint takes no events", unread=True)
         if not verify_api_destination(headers, settings.eventbridge_auth_header, settings.eventbridge_secret):
             raise Refused(
                 401, f"missing or wrong {settings.eventbridge_auth_header} / Basic credential", unread=True
