@@ -211,6 +211,53 @@ class AlarmNotice:
         }
 
 
+def alarm_state_change_event(notice: AlarmNotice, *, lambda_action: bool = False) -> dict[str, Any]:
+    """The alarm's state change as EventBridge delivers it ("CloudWatch Alarm State Change"), or (`lambda_action`)
+    as the alarm's Lambda action invokes its function; the shapes of CloudWatch's user guide, "Alarm events and
+    EventBridge" and "Invoke a Lambda function from an alarm"."""
+    changed = notice.state_change_time.astimezone(UTC)
+    stamp = changed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{changed.microsecond // 1000:03d}+0000"
+    metric = {
+        "id": "m1",
+        "metricStat": {
+            "metric": {
+                "namespace": notice.namespace,
+                "name": notice.metric_name,
+                "dimensions": dict(notice.dimensions),
+            },
+            "period": notice.period,
+            "stat": notice.statistic,
+        },
+        "returnData": True,
+    }
+    data = {
+        "alarmName": notice.alarm_name,
+        "state": {"value": notice.new_state, "reason": notice.reason, "timestamp": stamp},
+        "previousState": {"value": notice.old_state, "reason": "", "timestamp": stamp},
+        "configuration": {"description": notice.description, "metrics": [metric]},
+    }
+    if lambda_action:
+        return {
+            "source": "aws.cloudwatch",
+            "alarmArn": notice.arn,
+            "accountId": notice.account_id,
+            "time": stamp,
+            "region": notice.region,
+            "alarmData": data,
+        }
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(_SNS_NS, f"event|{notice.arn}|{stamp}|{notice.new_state}")),
+        "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch",
+        "account": notice.account_id,
+        "time": changed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": notice.region,
+        "resources": [notice.arn],
+        "detail": data,
+    }
+
+
 def _topic_region(topic_arn: str) -> str:
     parts = topic_arn.split(":")
     return parts[3] if len(parts) > 5 and parts[3] else "us-east-1"
