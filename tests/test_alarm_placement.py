@@ -87,3 +87,13 @@ def test_a_composite_is_placed_by_a_name_the_estate_holds_or_says_it_is_not() ->
         unplaced(parsed.page, None)
         == "no service in the estate matches this alarm; investigating from its metric"
     )
+
+
+def test_another_monitors_alert_source_is_searched_in_the_estate() -> None:
+    page = Page(
+        source=PageSource.PAGERDUTY,
+        title="Host unreachable",
+        fired_at=NOW,
+        dimensions={"source": "i-0abc1234def567890", "check": "ping"},
+    )
+    assert alarmed_service(page, None, _estate()) == "web"

@@ -121,6 +121,7 @@ def test_another_monitors_alert_or_a_refused_api_leaves_the_incident_as_it_came(
     assert s.post("/webhooks/pagerduty", body, headers)[0] == 202
     pages = s.investigations.opened
     assert [p.alarm_name for p in pages] == [None, "web-5xx"] and pages[0].service_hint == "reports"
+    assert pages[0].dimensions == {"source": "reports-db-1", "disk": "93%"}  # the alert's source and details
     assert pages[1].region == "eu-west-1" and pages[1].metric is None
     assert len([r for r in pd.requests if r.path.endswith("/alerts")]) == 2
 

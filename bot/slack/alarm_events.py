@@ -316,7 +316,7 @@ def enrich_from_alert(parsed: ParsedPage, body: Mapping[str, Any]) -> ParsedPage
     elif _s(details.get("AlarmName")):
         alarm = read_sns_alarm(details, parsed.page.fired_at)
     if alarm is None or not alarm.page.alarm_name:
-        return parsed
+        return _with_resources(parsed, body, details)
     a = alarm.page
     update = {
         "alarm_name": a.alarm_name,
@@ -333,3 +333,29 @@ def enrich_from_alert(parsed: ParsedPage, body: Mapping[str, Any]) -> ParsedPage
     facts = {**alarm.facts, **parsed.facts, "alert_body": "cloudwatch"}
     facts.pop("alarm_prefix", None)
     return ParsedPage(parsed.page.model_copy(update=update), facts)
+
+
+_CEF_RESOURCES = (
+    ("source_location", "source"),
+    ("source_component", "component"),
+    ("source_origin", "origin"),
+)
+
+
+def _with_resources(parsed: ParsedPage, body: Mapping[str, Any], details: Mapping[str, Any]) -> ParsedPage:
+    """Another monitor's alert: its source (``cef_details``) and the scalar custom details become the page's
+    dimensions, for the estate to be searched with (they name hosts, instances, buckets, ...)."""
+    dims: dict[str, str] = {}
+    for key, name in _CEF_RESOURCES:
+        if value := _s(_get(body, "cef_details", key)).strip():
+            dims[name] = value[:255]
+    for key, value in list(details.items())[:30]:
+        text = _s(value).strip()
+        if _s(key) and text and len(_s(key)) <= 64 and len(text) <= 255:
+            dims.setdefault(_s(key), text)
+    if not dims:
+        return parsed
+    merged = {**dims, **parsed.page.dimensions}
+    return ParsedPage(
+        parsed.page.model_copy(update={"dimensions": dict(list(merged.items())[:30])}), parsed.facts
+    )
