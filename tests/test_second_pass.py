@@ -55,7 +55,9 @@ def test_the_report_links_the_skill_for_its_category(case: Case) -> None:
 def test_tools_are_the_engine_readers_with_generated_schemas(case: Case) -> None:
     tools = {
         t.name: t
-        for t in EvidenceTools(case.investigator, case.gathered, case.investigator.knowledge).tools()
+        for t in EvidenceTools.of_investigation(
+            case.investigator, case.gathered, case.investigator.knowledge
+        ).tools()
     }
     assert {
         "metrics",
@@ -165,3 +167,49 @@ def test_token_budget_stops_the_pass(case: Case, fake_anthropic: FakeAnthropic) 
     )
     assert not op.available and "token budget" in op.reason and fake_anthropic.remaining == 1
     fake_anthropic.script()
+
+
+def test_free_form_questions_are_answered_by_the_model_citing_its_tools(
+    case: Case, fake_anthropic: FakeAnthropic
+) -> None:
+    from bot.investigation.questions import Questions
+
+    inv = case.investigator
+    page_time = case.gathered.page.fired_at
+
+    def asked(body: dict[str, Any]) -> None:
+        assert body["messages"][0]["content"] == "why is pricing so sad today?"
+        assert page_time.isoformat() in body["system"][0]["text"]
+
+    def changes_read(body: dict[str, Any]) -> None:
+        (r,) = results(body)
+        assert "RegisterTaskDefinition" in r["content"] and not r.get("is_error")  # CloudTrail, read live
+
+    fake_anthropic.script(
+        call(tool_use("changes", {"minutes": 120, "service": "pricing"}, "t1"), check=asked),
+        say(
+            "`pricing` got `RegisterTaskDefinition` before it failed.\nAlso `cart-db` restarted.",
+            check=changes_read,
+        ),
+    )
+    q = Questions(
+        inv.topology, inv.telemetry, inv.changes, inv.deps.github, None,  # type: ignore[arg-type]
+        clock=lambda: page_time, model=runtime(fake_anthropic), status=inv.deps.status,
+    )  # fmt: skip
+    answer = q.answer("why is pricing so sad today?")
+    assert answer.title == "Answer (model)" and answer.understood
+    text = "\n".join(answer.lines)
+    assert (
+        "`pricing` got `RegisterTaskDefinition`" in text
+        and 'Looked at: changes("minutes": 120, "service": "pricing")' in text
+    )
+    assert (
+        "cart-db" in text.split("Dropped", 1)[1]
+    )  # named by the model, in no tool result: dropped and listed
+    assert "2 turns" in text
+
+    fake_anthropic.script()
+    understood = q.answer("what changed for pricing in the last 3 hours")
+    assert (
+        understood.title != "Answer (model)" and fake_anthropic.calls == []
+    )  # the parser's kinds need no model

@@ -7,8 +7,9 @@ Understood (case-insensitive, a service named anywhere in the question):
 - "open investigations" (or just "status");
 - "investigate <service or alarm>", which the surface turns into a new investigation;
 - "help".
-Anything else is answered with what can be asked, never guessed at. Answers are plain, untrusted text:
-the surface escapes them before posting.
+Anything else is answered with what can be asked, never guessed at -- or, when a model is configured
+(ANTHROPIC_API_KEY), by the model with the same read-only tools (`bot.investigation.ask`), grounded in what
+they returned. Answers are plain, untrusted text: the surface escapes them before posting.
 
 It reads through the adapters the process built once (the investigation engine's), so questions and
 investigations share one topology cache.
@@ -23,12 +24,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.analysis.signals import assess_all
+from bot.config import REPO_ROOT
 from bot.domain import Gap, Page, PageSource
+from bot.investigation.ask import ask_model
+from bot.investigation.model_tools import EvidenceTools, Readers
 from bot.investigation.ports import Investigations
+from bot.llm.runtime import ModelRuntime
 from bot.sources.aws.changes import AwsChanges
 from bot.sources.aws.telemetry import Telemetry
 from bot.sources.aws.topology import Estate, ServiceInfo, TopologyReader
 from bot.sources.github import GithubSource
+from bot.sources.knowledge import Knowledge
+from bot.sources.status import StatusPages
 
 DEFAULT_HOURS = 6
 MAX_HOURS = 72
@@ -130,6 +137,9 @@ class Questions:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         estate_ttl: float = 60.0,
+        model: ModelRuntime | None = None,
+        knowledge: Knowledge | None = None,
+        status: StatusPages | None = None,
     ) -> None:
         self.topology = topology
         self.telemetry = telemetry
@@ -138,6 +148,9 @@ class Questions:
         self.investigations = investigations
         self.clock = clock
         self.estate_ttl = estate_ttl
+        self.model = model
+        self.knowledge = knowledge or Knowledge(REPO_ROOT / "skills", REPO_ROOT / "steering")
+        self.status = status
 
     # -- entry points -----------------------------------------------------------------------------------------
 
@@ -158,6 +171,8 @@ class Questions:
             for k, rx in (("changes", _CHANGES), ("instances", _INSTANCES), ("signals", _SIGNALS))
             if rx.search(text)
         ]
+        if self.model is not None and (not wants or service is None):
+            return self.free_form(text, estate)
         if not wants:
             return self.cannot(text)
         if service is None:
@@ -185,6 +200,13 @@ class Questions:
             ["Without a language model I understand these questions:", *HELP_LINES],
             understood=False,
         )
+
+    def free_form(self, text: str, estate: Estate) -> Answer:
+        """A question the parser does not understand, answered by the model with the read-only tools."""
+        assert self.model is not None
+        readers = Readers(self.telemetry, self.changes, self.github, self.status)
+        got = ask_model(self.model, EvidenceTools(readers, estate, self.clock(), self.knowledge), text)
+        return Answer("Answer (model)", got.text_lines(), understood=got.available)
 
     def is_alarm(self, target: str) -> bool:
         """Whether `target` names a CloudWatch alarm (else it is taken as a service)."""

@@ -80,7 +80,7 @@ def second_pass(
     """Run the model over the report `body` (its text) and the gathered evidence; never raises for the model."""
     if runtime is None:
         return SecondOpinion(False, reason="ANTHROPIC_API_KEY is not set")
-    tools = EvidenceTools(investigator, gathered, knowledge)
+    tools = EvidenceTools.of_investigation(investigator, gathered, knowledge)
     always = [f"## {f.title}\n{f.body()}" for f in knowledge.steering() if f.always]
     user = prompt(
         "refine",

@@ -53,6 +53,7 @@ from bot.investigation.ports import Accepted, Delivery, InvestigationRef, Notifi
 from bot.investigation.render import report_text
 from bot.investigation.second_pass import MODEL_NOTE, NO_KEY_NOTE, second_pass
 from bot.investigation.steering import Directive, Steering, apply, describe_change, parse_steering
+from bot.investigation.steering_model import interpret
 from bot.llm.runtime import ModelRuntime, model_runtime
 from bot.sources.knowledge import Knowledge
 from bot.storage.store import STARTS, Intent, Outcome, Store, Taken, alarm_key
@@ -446,7 +447,12 @@ def _understand_step(
     reply: Reply, services: list[str], page_json: dict[str, Any], blamed: str | None
 ) -> Directive:
     """Parse a steering reply and record what it asks (and, for "that deploy is fine", which change)."""
-    directive = parse_steering(reply.text, services, Page.model_validate(page_json).fired_at)
+    fired_at = Page.model_validate(page_json).fired_at
+    directive = parse_steering(reply.text, services, fired_at)
+    runtime = _c().model()
+    if not directive.understood and runtime is not None:  # the fast model reads it into checked steering
+        read = interpret(runtime, reply.text, services, fired_at)
+        directive = read.directive if read is not None else directive
     recorded = directive.to_json() if directive.understood else None
     if recorded is not None and directive.clear_blamed and blamed:
         recorded["blamed_change"] = blamed

@@ -75,7 +75,8 @@ log = logging.getLogger(__name__)
 
 SRE_HELP = (
     "*/sre* commands:\n• `/sre investigate <service or alarm>` starts an investigation\n"
-    "• `/sre status` lists open investigations\n• `/sre help` shows this\n"
+    "• `/sre status` lists open investigations\n• `/sre ask <question>` answers from the read-only tools\n"
+    "• `/sre help` shows this\n"
     "Mention me with a question (`@sre what changed for checkout in the last 2 hours`) for more."
 )
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
@@ -416,6 +417,8 @@ class Work:
                 )
             )
             respond(text=render_answer(answer))
+        elif verb == "ask" and rest.strip():
+            respond(text=render_answer(self._answer(rest.strip())))
         else:
             respond(text=SRE_HELP)
 

@@ -39,6 +39,7 @@ from bot.config import Settings
 from bot.investigation.engine import Deps, Investigator
 from bot.investigation.ports import Investigations, Notifier
 from bot.investigation.questions import Questions
+from bot.llm.runtime import model_runtime
 from bot.mitigation.execution import stop_waiting
 from bot.slack.app import SlackDeps, WorkPool, build_app, make_client
 from bot.slack.blocks import LinkBuilder
@@ -59,6 +60,7 @@ from bot.slack.verify import (
 )
 from bot.sources.aws.clients import AwsClients
 from bot.sources.github import GithubSource
+from bot.sources.knowledge import Knowledge
 from bot.sources.status import StatusPages
 from bot.storage.db import make_engine, migrate
 from bot.storage.store import Store
@@ -407,7 +409,16 @@ def build_surface(
     service = investigations(settings, store, notifier, engine)
     if investigations is _service:  # DBOS is launched: apply the nightly and weekly schedules
         install_prevention(settings, store, client)
-    questions = Questions(engine.topology, engine.telemetry, engine.changes, engine.deps.github, service)
+    questions = Questions(
+        engine.topology,
+        engine.telemetry,
+        engine.changes,
+        engine.deps.github,
+        service,
+        model=model_runtime(settings),
+        knowledge=Knowledge(settings.skills_dir, settings.steering_dir),
+        status=engine.deps.status,
+    )
     deps_ = SlackDeps(
         settings,
         store,
