@@ -8,9 +8,9 @@ real cause.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -28,27 +28,66 @@ from bot.storage.tables import (
     Verdict,
 )
 
-
-def _first(s: Session, model: type[Finding] | type[ReportVersion], inv_id: int, order: Any) -> object:
-    stmt = select(model).where(col(model.investigation_id) == inv_id).order_by(order).limit(1)
-    return s.exec(stmt).first()
+#: Ids per IN (...) list when loading in batches.
+_CHUNK = 500
 
 
-def _report_parts(s: Session, inv: Investigation) -> tuple[Report | None, float | None, float | None]:
-    """The latest report, seconds to the first finding and to the first report (the root cause)."""
-    assert inv.id is not None
-    first_finding = _first(s, Finding, inv.id, col(Finding.seq))
-    first_report = _first(s, ReportVersion, inv.id, col(ReportVersion.version))
-    latest = _first(s, ReportVersion, inv.id, col(ReportVersion.version).desc())
-    started = inv.started_at
-    ff = (first_finding.found_at - started).total_seconds() if isinstance(first_finding, Finding) else None
-    rc = (
-        (first_report.created_at - started).total_seconds()
-        if isinstance(first_report, ReportVersion)
-        else None
-    )
-    report = Report.model_validate(latest.body) if isinstance(latest, ReportVersion) else None
-    return report, ff, rc
+@dataclass
+class _Parts:
+    """What an incident's latest investigation stored, loaded in batches."""
+
+    inv: Investigation | None = None
+    latest: ReportVersion | None = None
+    first_report_at: datetime | None = None
+    first_finding_at: datetime | None = None
+    feedback: list[Feedback] = field(default_factory=list)
+    outcome: str | None = None
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i : i + _CHUNK]
+
+
+def _parts(s: Session, incidents: Sequence[Incident]) -> dict[int, _Parts]:
+    """Each incident's latest investigation, its reports, first finding, feedback and last action: a few
+    queries per 500 incidents, not a few per incident."""
+    parts = {inc.id: _Parts() for inc in incidents if inc.id is not None}
+    for chunk in _chunks(list(parts)):
+        stmt = (
+            select(Investigation)
+            .where(col(Investigation.incident_id).in_(chunk))
+            .order_by(col(Investigation.id))
+        )
+        for inv in s.exec(stmt):
+            parts[inv.incident_id].inv = inv  # the last one read is the latest
+    by_inv = {p.inv.id: p for p in parts.values() if p.inv is not None and p.inv.id is not None}
+    for chunk in _chunks(list(by_inv)):
+        for rv in s.exec(
+            select(ReportVersion)
+            .where(col(ReportVersion.investigation_id).in_(chunk))
+            .order_by(col(ReportVersion.version))
+        ):
+            p = by_inv[rv.investigation_id]
+            p.first_report_at = p.first_report_at or rv.created_at
+            p.latest = rv
+        for f in s.exec(select(Finding).where(col(Finding.investigation_id).in_(chunk), Finding.seq == 1)):
+            by_inv[f.investigation_id].first_finding_at = f.found_at
+        for fb in s.exec(
+            select(Feedback).where(col(Feedback.investigation_id).in_(chunk)).order_by(col(Feedback.id))
+        ):
+            by_inv[fb.investigation_id].feedback.append(fb)
+        for act in s.exec(
+            select(ActionRecord)
+            .where(col(ActionRecord.investigation_id).in_(chunk))
+            .order_by(col(ActionRecord.id))
+        ):
+            by_inv[act.investigation_id].outcome = act.status
+    return parts
+
+
+def _seconds(at: datetime | None, since: datetime) -> float | None:
+    return (at - since).total_seconds() if at is not None else None
 
 
 #: How AWS words a scaling activity that replaces an instance rather than adding capacity on purpose.
@@ -78,26 +117,13 @@ def _confirmation(feedback: Sequence[Feedback], report: Report | None) -> tuple[
     return False, (last.note.strip() or None)
 
 
-def _memory(s: Session, inc: Incident) -> IncidentMemory:
+def _memory(inc: Incident, p: _Parts) -> IncidentMemory:
     assert inc.id is not None
-    inv = s.exec(
-        select(Investigation)
-        .where(Investigation.incident_id == inc.id)
-        .order_by(col(Investigation.id).desc())
-    ).first()
-    report, ff, rc_s = _report_parts(s, inv) if inv is not None else (None, None, None)
-    feedback: list[Feedback] = []
-    outcome = None
-    if inv is not None:
-        feedback = list(
-            s.exec(select(Feedback).where(Feedback.investigation_id == inv.id).order_by(col(Feedback.id)))
-        )
-        action = s.exec(
-            select(ActionRecord)
-            .where(ActionRecord.investigation_id == inv.id)
-            .order_by(col(ActionRecord.id).desc())
-        ).first()
-        outcome = action.status if action is not None else None
+    inv, feedback = p.inv, p.feedback
+    report = Report.model_validate(p.latest.body) if p.latest is not None else None
+    ff = _seconds(p.first_finding_at, inv.started_at) if inv is not None else None
+    rc_s = _seconds(p.first_report_at, inv.started_at) if inv is not None else None
+    outcome = p.outcome
     rc = report.root_cause if report else None
     confirmed, cause = _confirmation(feedback, report)
     page = inc.page or {}
@@ -149,7 +175,9 @@ def memories(
             stmt = stmt.where(col(Incident.opened_at) >= since)
         if until is not None:
             stmt = stmt.where(col(Incident.opened_at) < until)
-        out = [_memory(s, inc) for inc in s.exec(stmt).all()]
+        rows = list(s.exec(stmt).all())
+        parts = _parts(s, rows)
+        out = [_memory(inc, parts[inc.id or 0]) for inc in rows]
     if service is not None:
         out = [m for m in out if service in (m.service, m.root_cause_service)]
     return out
@@ -170,7 +198,9 @@ def seen_before(store: Store, incident_id: int, limit: int = 3) -> list[Incident
             .order_by(col(Incident.opened_at).desc())
             .limit(limit * 4)
         )
-        found = [_memory(s, row) for row in s.exec(stmt).all()]
+        rows = list(s.exec(stmt).all())
+        parts = _parts(s, rows)
+        found = [_memory(row, parts[row.id or 0]) for row in rows]
     same_alarm = [m for m in found if m.alarm_key == inc.alarm_key]
     ordered = same_alarm + [m for m in found if m not in same_alarm]
     return [m for m in ordered if m.confirmed_cause or m.root_cause][:limit]
