@@ -114,10 +114,19 @@ def investigate(
 def evaluate(
     paths: Annotated[list[Path], typer.Argument(help="scenario files or folders holding *.yaml")],
     as_json: Annotated[bool, typer.Option("--json", help="print exactly one JSON object")] = False,
+    llm: Annotated[
+        bool, typer.Option("--llm", help="add the model's second pass (needs ANTHROPIC_API_KEY; not for CI)")
+    ] = False,
 ) -> None:
     """Run every scenario under PATHS through the sandbox and the engine, and score each report."""
     from bot.sandbox.evaluate import evaluate_paths, format_table
 
+    if llm:
+        from bot.sandbox.evaluate_llm import evaluate_llm, format_llm_table
+
+        rows = evaluate_llm(paths, load_settings())
+        typer.echo(json.dumps({"scenarios": rows}) if as_json else format_llm_table(rows))
+        return
     result = evaluate_paths(paths)
     if as_json:
         result.pop("_details", None)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings
+from bot.config import REPO_ROOT, Settings
 from bot.investigation.engine import Gathered, Investigator
 from bot.investigation.model_tools import EvidenceTools
 from bot.investigation.render import report_text
@@ -213,3 +213,31 @@ def test_free_form_questions_are_answered_by_the_model_citing_its_tools(
     assert (
         understood.title != "Answer (model)" and fake_anthropic.calls == []
     )  # the parser's kinds need no model
+
+
+def test_eval_llm_row_scores_the_engine_and_the_model(case: Case, fake_anthropic: FakeAnthropic) -> None:
+    from bot.sandbox.evaluate_llm import format_llm_table, llm_row
+    from bot.sandbox.scripted_model import echo_model
+
+    sc = load_scenario(resolve_scenario("flagship-cache-deploy"))
+    fake_anthropic.responder = echo_model
+    try:
+        done = case.investigator.conclude(case.gathered)
+        row = llm_row(sc, case.investigator, case.gathered, done, 1.0, runtime(fake_anthropic))
+    finally:
+        fake_anthropic.responder = None
+    assert row["engine_top1"] and row["model"] and row["model_root"] == "pricing" and row["model_top1"]
+    assert row["verdict"] == "agree" and row["tokens_in"] > 0 and row["cost_usd"] > 0
+    assert "model top-1 1/1" in format_llm_table([row])
+
+
+def test_eval_llm_without_a_key_names_what_is_missing(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "eval", "--llm", "bot/sandbox/scenarios/flagship-cache-deploy.yaml"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=str(REPO_ROOT),
+    )  # fmt: skip
+    assert run.returncode != 0 and "ANTHROPIC_API_KEY" in run.stderr + run.stdout

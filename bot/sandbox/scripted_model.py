@@ -34,7 +34,8 @@ def echo_model(body: dict[str, Any]) -> Turn:
     if service is None:
         return say("Verdict: agree — the engine named no root cause, and the evidence I read shows none.")
     return say(
-        f"Verdict: agree — `{service}` is where the failure starts ({category}).\n"
+        f"Verdict: agree — `{service}` is where the failure starts.\n"
+        f"Root cause: `{service}` — {category} — as the engine found.\n"
         f"Why: the recorded evidence for `{service}` and the runbook's checks agree with the engine.\n"
         "Disagreements: none.\nFlagged: none."
     )
