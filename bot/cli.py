@@ -244,6 +244,29 @@ def prevention_decide(
     typer.echo(f"#{row.id} is now {row.status}: {row.title}")
 
 
+@prevention.command("issue")
+@_friendly
+def prevention_issue(
+    rec_id: Annotated[int, typer.Argument(help="the kept recommendation's number")],
+    repo: Annotated[str, typer.Option(help="owner/name of the repository to open it in")],
+    user: Annotated[str, typer.Option(help="who asks (audited)")] = "cli",
+) -> None:
+    """Open a kept recommendation as a GitHub issue (its specification as the body; once)."""
+    from bot.prevention.issues import open_issue
+    from bot.sources.github import GithubWriteFailed, GithubWriter
+
+    settings = load_settings()
+    settings.require("github_write_token")
+    assert settings.github_write_token is not None
+    writer = GithubWriter(settings.github_write_token, settings.github_api_url)
+    try:
+        url, opened = open_issue(_store(), rec_id, repo, writer, user)
+    except (ValueError, LookupError, GithubWriteFailed) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{'opened' if opened else 'already opened'}: {url}")
+
+
 @app.command()
 @_friendly
 def digest(
