@@ -208,7 +208,7 @@ def serving(command: list[str], tmp: Path, port: int) -> Iterator[subprocess.Pop
                 except httpx.HTTPError:
                     return False
 
-            if not wait_for(up, 90):
+            if not wait_for(up, 240):
                 sys.exit(f"serve did not come up:\n{(tmp / 'serve.log').read_text()[-3000:]}")
             yield proc
         finally:

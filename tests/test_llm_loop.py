@@ -173,3 +173,14 @@ def test_injected_instructions_in_tool_results_are_flagged(fake_anthropic: FakeA
     )
     out = ToolLoop(client(fake_anthropic), [tool(poisoned)], Caps()).run(MODEL, "s", "p")
     assert out.flagged and "Ignore previous instructions" in out.flagged[0]
+
+
+def test_every_turn_is_recorded_as_it_lands(fake_anthropic: FakeAnthropic) -> None:
+    records: list[Any] = []
+    fake_anthropic.script(call(tool_use("error_rate", {"service": "a"}, "t1")), say("done"))
+    out = ToolLoop(client(fake_anthropic), TOOLS, Caps(), on_turn=records.append).run(MODEL, "s", "p")
+    assert [r.step for r in records] == [1, 2] and [r.tool_calls for r in records] == [1, 0]
+    assert all(
+        r.usage.input_tokens > 0 and r.usage.output_tokens > 0 and r.usage.latency_s > 0 for r in records
+    )
+    assert out.totals.cost_usd == sum(r.cost_usd for r in records) > 0

@@ -6,6 +6,7 @@ to OK; a wrong one (a new deployment of mobile-bff) leaves it in ALARM, and roll
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,3 +179,68 @@ def test_pre_validation_stops_when_the_world_changed(estate: Any) -> None:
     gone = bind(flagship_plan(rollback_step("pricing:9")), 2, 1)
     assert isinstance(gone, BoundAction)
     assert not pre_validate(w, gone).ok
+
+
+def _wrong_fix(step: PlanStep) -> BoundAction:
+    plan = flagship_plan(step)
+    bound = bind(plan.model_copy(update={"steps": plan.steps[:4]}), 2, 1)
+    assert isinstance(bound, BoundAction)
+    return bound
+
+
+def test_a_lambda_alias_moves_and_is_put_back(estate: Any) -> None:
+    w = writer(estate)
+    fn = estate.client("lambda")
+    fn.update_function_configuration(FunctionName="promo-rules", Description=f"test {uuid.uuid4().hex}")
+    published = fn.publish_version(FunctionName="promo-rules")["Version"]
+    before = fn.get_alias(FunctionName="promo-rules", Name="live")["FunctionVersion"]
+    step = PlanStep(
+        phase=Phase.APPLY,
+        description="Point promo-rules live at the new version",
+        action=Action.LAMBDA_UPDATE_ALIAS,
+        params={"function": "promo-rules", "alias": "live", "version": published},
+        mutating=True,
+    )
+    bound = _wrong_fix(step)
+    pre = pre_validate(w, bound)
+    assert pre.ok and pre.before == before, pre.text
+    assert apply(w, bound).calls == [
+        f"lambda:UpdateAlias FunctionName=promo-rules, Name=live, FunctionVersion={published}"
+    ]
+    assert fn.get_alias(FunctionName="promo-rules", Name="live")["FunctionVersion"] == published
+    assert not post_validate(w, bound, within_s=0.5, poll_s=0.1).ok  # not the fix: the alarm stays
+    assert rollback(w, bound, pre.before).ok
+    assert fn.get_alias(FunctionName="promo-rules", Name="live")["FunctionVersion"] == before
+
+
+def test_an_ecs_desired_count_is_only_raised(estate: Any) -> None:
+    w = writer(estate)
+    before = w.ecs_desired(CLUSTER, "pricing")
+    step = PlanStep(
+        phase=Phase.APPLY,
+        description="Scale pricing out",
+        action=Action.SCALE_OUT,
+        params={"cluster": CLUSTER, "service": "pricing", "desired": str(int(before) + 2), "kind": "ecs"},
+        mutating=True,
+    )
+    bound = _wrong_fix(step)
+    pre = pre_validate(w, bound)
+    assert pre.ok and apply(w, bound).ok
+    assert w.ecs_desired(CLUSTER, "pricing") == str(int(before) + 2)
+    assert rollback(w, bound, pre.before).ok and w.ecs_desired(CLUSTER, "pricing") == before
+    lower = _wrong_fix(step.model_copy(update={"params": {**step.params, "desired": "1"}}))
+    stopped = pre_validate(w, lower)
+    assert not stopped.ok and "would not raise" in stopped.text
+
+
+def test_scaling_out_what_the_catalogue_cannot_scale_is_refused() -> None:
+    rds = PlanStep(
+        phase=Phase.APPLY,
+        description="Scale out catalog-db",
+        action=Action.SCALE_OUT,
+        params={"target": "catalog-db", "kind": "rds"},
+        mutating=True,
+    )
+    refused = bind(flagship_plan(rds), 2, 1)
+    assert isinstance(refused, Refusal) and "scaling out a rds service" in refused.reason
+    assert refused.manual_steps[0] == "Scale out catalog-db"

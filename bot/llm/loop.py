@@ -11,6 +11,7 @@ and cost caps stop the loop between turns. The system prompt and the tools carry
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from bot.llm.budget import Caps, DailySpend, Totals, TurnRecord, cost_usd
 from bot.llm.client import ModelRequest, ModelTurn
 from bot.llm.injection import suspicious
 from bot.llm.tools import Tool, ToolInputError
+
+log = logging.getLogger(__name__)
 
 #: What the model is told when its tools are withdrawn.
 LAST_STEP = "This is your last step: no more tools. Write your final answer now from what you have."
@@ -125,6 +128,12 @@ class ToolLoop:
             step, turn.model or model, turn.usage, cost_usd(turn.model or model, turn.usage), calls
         )
         out.totals.turns.append(record)
+        u = record.usage
+        log.info(
+            "model turn %d (%s): %d in (%d cache read, %d cache write) / %d out, $%.4f, %.2f s, %d tool calls",
+            step, record.model, u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens,
+            record.cost_usd, u.latency_s, calls,
+        )  # fmt: skip
         if self.daily is not None:
             self.daily.add(record.cost_usd)
         if self.on_turn is not None:

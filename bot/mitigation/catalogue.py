@@ -217,6 +217,11 @@ def bind(plan: Plan, index: int, investigation_id: int) -> BoundAction | Refusal
     if spec is None:
         what = step.action.value if step.action else "this step"
         return Refusal(f"{what} is not in the bot's action catalogue; do it by hand", _manual(step))
+    kind = step.params.get("kind")
+    if spec.action is Action.SCALE_OUT and kind and kind != "ecs":
+        return Refusal(
+            f"scaling out a {kind} service is not in the bot's action catalogue; do it by hand", _manual(step)
+        )
     missing = [k for k in spec.needs if not step.params.get(k)]
     if missing:
         return Refusal(f"the plan does not name {', '.join(missing)}; do it by hand", _manual(step))

@@ -28,6 +28,7 @@ from bot.sandbox.runner import Sandbox, sandbox
 from bot.sandbox.scenario import load_scenario, resolve_scenario
 from bot.sandbox.scripted_model import echo_model
 from bot.sandbox.signing import SlackEventSender
+from bot.slack.blocks import APPROVE_ACTION
 from bot.slack.server import HttpServer, build_surface, wsgi_app
 from bot.sources.aws.telemetry import Telemetry
 
@@ -38,6 +39,18 @@ REPORT_TIMEOUT_S = 45.0
 AFTER_REPORT_S = 6.0
 #: How the model pass's reply begins (a second opinion, or why there is none).
 _MODEL_REPLIES = ("*Second opinion", "Model pass unavailable")
+#: Who approves the fix in the demo, and how long the demo follows it.
+ONCALL, LEAD = "U0DEMOONCALL", "U0DEMOLEAD"
+ACTION_TIMEOUT_S = 90.0
+#: The lines that end an action's story in the thread.
+_ACTION_ENDS = (
+    ":tada:",
+    ":leftwards_arrow_with_hook:",
+    "Nothing was changed",
+    ":rotating_light:",
+    ":x: *apply*",
+    "I will not run this",
+)
 _SHOWN = ("chat.postMessage", "chat.update", "files.completeUploadExternal", "conversations.join")
 
 
@@ -90,7 +103,8 @@ def _line(c: Call, t0: float, status_ts: set[str]) -> str | None:
     elif c.method == "conversations.join":
         what, text = "channel", f"[joined {p.get('channel')}]"
     elif c.method == "chat.update":
-        what, text = "status, edited", str(p.get("text") or "")
+        text = str(p.get("text") or "")
+        what = "report, edited" if text.startswith("Report:") else "status, edited"
     else:
         what = "thread" if p.get("thread_ts") else "channel"
         if not p.get("thread_ts") and c.response.get("ts"):
@@ -137,6 +151,9 @@ def run_demo(scenario_ref: str | None, as_json: bool) -> dict[str, Any] | None:
             page_channel="#incidents",
             aws_region=box.aws.region,
             executor_id="demo",
+            approvers=[ONCALL, LEAD],
+            mitigation_recovery_minutes=1.0,
+            mitigation_poll_seconds=1.0,
         )
         channel = fake.add_channel(sc.channel)
         fake.add_channel("incidents")
@@ -154,7 +171,8 @@ def run_demo(scenario_ref: str | None, as_json: bool) -> dict[str, Any] | None:
             ) as s:
                 t0 = time.monotonic()
                 s.event(event)
-            _follow(fake, t0, None if as_json else out)
+                shown = _follow(fake, t0, None if as_json else out)
+                _approve(fake, s, channel, t0, None if as_json else out, shown)
         finally:
             server.stop()
             surface.settle()
@@ -163,8 +181,9 @@ def run_demo(scenario_ref: str | None, as_json: bool) -> dict[str, Any] | None:
     return {"calls": calls} if as_json else None
 
 
-def _follow(fake: FakeSlack, t0: float, out: Any) -> None:
-    """Print the thread as it grows until the report (and then its chart) is in, or time runs out."""
+def _follow(fake: FakeSlack, t0: float, out: Any) -> int:
+    """Print the thread as it grows until the report (and then its chart) is in, or time runs out; returns how
+    many Web API calls it has gone through."""
     shown = 0
     status_ts: set[str] = set()
     reported_at: float | None = None
@@ -190,3 +209,56 @@ def _follow(fake: FakeSlack, t0: float, out: Any) -> None:
                 print("(no report within the demo's time limit)", file=out)
             break
         time.sleep(0.1)
+    return shown
+
+
+def _approve(
+    fake: FakeSlack, sender: SlackEventSender, channel: str, t0: float, out: Any, shown: int
+) -> None:
+    """The on-call engineer approves the plan's first executable step; print the thread until it is done."""
+    found = None
+    threads = {
+        str(c.params["thread_ts"]) for c in fake.calls_to("chat.postMessage") if c.params.get("thread_ts")
+    }
+    messages = [m for ts in sorted(threads) for m in fake.replies(channel, ts)]
+    for m in messages:
+        for block in m.get("blocks") or []:
+            for el in block.get("elements", []) if block.get("type") == "actions" else []:
+                if el.get("action_id") == APPROVE_ACTION and found is None:
+                    found = (m, el["value"])
+    if found is None:
+        return
+    message, value = found
+    clicks = [ONCALL, LEAD]  # a high-risk fix: the on-call asks, the lead approves
+    deadline = time.monotonic() + ACTION_TIMEOUT_S
+    while time.monotonic() < deadline:
+        calls = list(fake.calls)
+        for c in calls[shown:]:
+            if out is not None and (line := _line(c, t0, set())) is not None:
+                print(line, file=out, flush=True)
+        shown = len(calls)
+        texts = [str(c.params.get("text", "")) for c in calls]
+        if any(t.startswith(_ACTION_ENDS) for t in texts):
+            return
+        if clicks and (len(clicks) == 2 or any("needs another approver" in t for t in texts)):
+            _click(sender, channel, message, value, clicks.pop(0), t0, out)
+        time.sleep(0.1)
+
+
+def _click(
+    sender: SlackEventSender, channel: str, message: Any, value: str, user: str, t0: float, out: Any
+) -> None:
+    if out is not None:
+        who = "<@oncall>" if user == ONCALL else "<@lead>"
+        print(f"+{time.monotonic() - t0:6.1f}s  {who + ' clicks':>24} Approve", file=out, flush=True)
+    sender.interaction(
+        {
+            "type": "block_actions",
+            "user": {"id": user},
+            "team": {"id": "T0SANDBOX"},
+            "channel": {"id": channel},
+            "message": message,
+            "trigger_id": "1.2.demo",
+            "actions": [{"action_id": APPROVE_ACTION, "block_id": "plan", "type": "button", "value": value}],
+        }
+    )
