@@ -22,7 +22,7 @@ from bot.sandbox.runner import run_scenario
 from bot.sandbox.scenario import parse_scenario
 
 OWN = Path(__file__).resolve().parents[1] / "bot" / "sandbox" / "scenarios"
-CASES = ["flagship-cache-deploy", "orders-db-pool-parameter", "pdf-render-disk-full"]
+CASES = ["flagship-cache-deploy", "orders-db-pool-parameter", "quote-engine-nginx-session"]
 T0 = datetime(2026, 3, 2, 14, 7, tzinfo=UTC)
 
 Transform = Callable[[dict[str, Any]], tuple[dict[str, Any], datetime]]

@@ -24,7 +24,7 @@ DATASTORES = frozenset({ServiceKind.RDS, ServiceKind.DYNAMODB})
 
 def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
     """Something ran out: memory climbing or full, a leakable resource climbing after the change, or the
-    root's errors say it ran out of memory. A queue backlog climbing is a symptom, not a leak."""
+    root's errors say it ran out of memory or disk space. A queue backlog climbing is a symptom, not a leak."""
     own = [s for s in symptoms(facts) if s.service == root]
     if any(s.signal == "memory_pct" and (s.ramp or s.peak_value >= 90) for s in own):
         return True
@@ -38,8 +38,9 @@ def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
             for s in symptoms(facts)
         ):
             return True
+    ran_out = {ErrorFamily.OUT_OF_MEMORY, ErrorFamily.OUT_OF_SPACE}
     return any(
-        ErrorFamily.OUT_OF_MEMORY in families(f"{lg.exception or ''} {lg.sample}")
+        ran_out.intersection(families(f"{lg.exception or ''} {lg.sample}"))
         for lg in facts.logs
         if lg.service == root
     )
@@ -59,6 +60,11 @@ def categorise(
     if facts.kind(root) is ServiceKind.EXTERNAL or root in bad_status(facts):
         return (*_third_party(root, facts, affected, why), why)
     if exhausted:
+        bad = anomalous_instances(facts, root)
+        fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
+        if bad and len(fleet) > len(bad):
+            why.append(f"only {', '.join(bad)} ran out; the rest of the fleet is healthy")
+            return Category.RESOURCE_EXHAUSTION, Mitigation.REPLACE_INSTANCE, why
         return Category.RESOURCE_EXHAUSTION, Mitigation.RESTART, why
     return (*_shape_of_failure(root, facts, why), why)
 

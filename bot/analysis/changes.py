@@ -56,6 +56,7 @@ RELEASE_ACTIONS = frozenset(
         "CreateLaunchTemplateVersion",
     }
 )
+_STACK_RELEASES = frozenset({"UpdateStack", "ExecuteChangeSet", "CreateStack"})
 _STARTS_SESSION = frozenset({"StartSession", "ResumeSession"})
 
 
@@ -124,6 +125,8 @@ def door_of(
         return ChangeVia.IAM
     if action in ("SetDesiredCapacity", "UpdateAutoScalingGroup") or _only_capacity(action, request):
         return ChangeVia.SCALING
+    if action in _STACK_RELEASES:  # infrastructure as code, whoever pressed the button
+        return ChangeVia.CLOUDFORMATION
     release = action in RELEASE_ACTIONS or (action == "UpdateService" and "taskDefinition" in request)
     if release and actor.kind in (ActorKind.PIPELINE, ActorKind.AWS_SERVICE):
         return ChangeVia.DEPLOY

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.analysis.category import categorise
+from bot.analysis.checks import settling_check
 from bot.analysis.facts import Facts, LogFact, SignalState
 from bot.analysis.origins import origins
 from bot.analysis.quiet import false_alarm
@@ -26,6 +27,10 @@ from bot.domain import (
     ServiceKind,
     epoch,
 )
+
+#: A diagnosis with no guilty change and at most this confidence points two ways (another service began
+#: failing no later than the one named): it is reported as inconclusive, with the check that settles each.
+INCONCLUSIVE_AT = 0.5
 
 
 @dataclass
@@ -46,6 +51,7 @@ class Diagnosis:
     change_verdicts: list[ChangeVerdict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     instance: str | None = None
+    inconclusive: bool = False
 
 
 def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
@@ -76,7 +82,7 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     category, mitigation, why = categorise(root, guilty, facts, affected)
     confidence = _confidence(guilty_v, root, order, affected)
     ruled = rule_out(facts, verdicts, guilty, root, category)
-    key_signals, key_logs = _key_signals_and_logs(facts, root, ruled)
+    key_signals, key_logs = _key_signals_and_logs(facts, root, ruled, affected)
     reasons = [*(guilty_v.reasons if guilty_v else ()), *why]
     summary = _summary(root, category, guilty, key_signals, key_logs, reasons)
     return Diagnosis(
@@ -94,6 +100,9 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
         change_verdicts=verdicts,
         reasons=reasons,
         instance=_instance(facts, guilty, category, root),
+        inconclusive=guilty is None
+        and category is not Category.FALSE_ALARM
+        and confidence <= INCONCLUSIVE_AT,
     )
 
 
@@ -129,7 +138,7 @@ def _confidence(
 
 
 def _key_signals_and_logs(
-    facts: Facts, root: str | None, ruled: Sequence[RuledOut]
+    facts: Facts, root: str | None, ruled: Sequence[RuledOut], affected: dict[str, int]
 ) -> tuple[list[SignalState], list[LogFact]]:
     """The root's symptoms not ruled out, strongest first; its most telling log templates."""
     dismissed = {r.signal for r in ruled if r.signal is not None}
@@ -146,6 +155,12 @@ def _key_signals_and_logs(
     )
     fresh = [lg for lg in own_logs if lg.is_new or lg.count > 3 * max(lg.baseline_count, 1)]
     key_logs = (fresh + [lg for lg in own_logs if lg not in fresh])[:5]
+    if not fresh and root is not None and root not in affected:  # a change here broke others: their errors
+        victims = sorted(
+            (lg for lg in facts.logs if lg.service in affected and lg.is_error and lg.is_new),
+            key=lambda lg: (affected[lg.service], -lg.count, lg.template),
+        )
+        key_logs = victims[:3] or key_logs
     if not key_logs and root is not None:
         callers = facts.callers(root)
         key_logs = [lg for lg in facts.logs if lg.service in callers and lg.is_error and lg.is_new][:3]
@@ -156,7 +171,7 @@ def _instance(facts: Facts, guilty: Change | None, category: Category, root: str
     """The one instance to act on: the one the guilty change touched, or the one failing alone."""
     if guilty is not None and guilty.instance:
         return guilty.instance
-    if category is Category.INFRASTRUCTURE_FAILURE and root is not None:
+    if category in (Category.INFRASTRUCTURE_FAILURE, Category.RESOURCE_EXHAUSTION) and root is not None:
         bad = anomalous_instances(facts, root)
         return bad[0] if bad else None
     return None
@@ -181,6 +196,7 @@ def _hypotheses(
             summary=summary,
             change_id=guilty.id if guilty else None,
             evidence=tuple(reasons),
+            check=settling_check(root, category, guilty, facts),
         )
     ]
     for i, svc in enumerate(o for o in order if o != root):
@@ -191,6 +207,7 @@ def _hypotheses(
                 category=Category.DEPENDENCY_FAILURE if external else category,
                 confidence=round(max(0.05, (1 - confidence) / (i + 2)), 2),
                 summary=f"{svc} began failing at its own onset; less likely the origin",
+                check=settling_check(svc, Category.DEPENDENCY_FAILURE if external else category, None, facts),
             )
         )
     return out

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot.analysis.facts import Facts
 from bot.analysis.logs import mentions
-from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text
+from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text, symptoms
 from bot.domain import (
     ServiceKind,
 )
@@ -28,6 +28,7 @@ def origins(facts: Facts, metric_ranking: Sequence[str], affected: dict[str, int
     fail leads; then the metric ranking."""
     order = _metric_origin(metric_ranking, affected, facts)
     order = _named_dependencies_first(facts, _earlier_callers_first(facts, order, affected), affected)
+    order = _backlogs_after_their_clients(facts, order, affected)
     for svc in sorted(bad_status(facts)):
         callers = [c for c in facts.callers(svc) if c in affected]
         if svc in facts.ignored_services or not callers:
@@ -69,4 +70,24 @@ def _named_dependencies_first(facts: Facts, order: list[str], affected: dict[str
             if (failing or facts.kind(dep) is ServiceKind.EXTERNAL) and mentions(text, dep):
                 out.remove(dep)
                 out.insert(out.index(caller), dep)
+    return out
+
+
+#: A queue's symptoms that only say messages wait: the work behind it is slow, the queue is not broken.
+BACKLOG_SIGNALS = frozenset({"queue_depth", "oldest_message_age_s"})
+
+
+def _backlogs_after_their_clients(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """Symptom or cause: a queue whose only trouble is a backlog is a symptom of the failing service that
+    works on it, so that service goes before the queue."""
+    out = list(order)
+    for queue in [o for o in order if facts.kind(o) is ServiceKind.SQS]:
+        own = {s.signal for s in symptoms(facts) if s.service == queue}
+        clients = sorted((c for c in facts.callers(queue) if c in affected), key=lambda c: (affected[c], c))
+        if not own or not own <= BACKLOG_SIGNALS or not clients:
+            continue
+        first = clients[0]
+        if out.index(first) > out.index(queue):
+            out.remove(first)
+            out.insert(out.index(queue), first)
     return out

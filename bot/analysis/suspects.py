@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.analysis.errors import families
 from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts
 from bot.analysis.logs import files_in, mentions
 from bot.analysis.symptoms import (
@@ -19,6 +21,7 @@ from bot.analysis.symptoms import (
 )
 from bot.domain import (
     Change,
+    ServiceKind,
     epoch,
 )
 
@@ -81,22 +84,13 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
         return ChangeVerdict(c, 0.0, (f"it landed {dt_min:.0f} min before anything went wrong",), target)
     tau = RAMP_TAU_MIN if ramp else STEP_TAU_MIN
     proximity = math.exp(-max(dt_min, 0.0) / tau)
-    reasons.append(f"{max(dt_min, 0):.0f} min before {target} began failing")
+    failing = (
+        target if target in affected else next((a for a, t in affected.items() if t == onset_ref), target)
+    )
+    reasons.append(f"{max(dt_min, 0):.0f} min before {failing} began failing")
     locality = 1.0 if target == origin else 0.8 if target in affected else 0.9
     if target in affected:
-        # A service whose own dependency was already failing first is a victim, not an origin.
-        earlier = [
-            d
-            for d in facts.downstream(target)[1:]
-            if d in affected and affected[d] < affected[target] and still_failing(facts, d)
-        ]
-        drove = _drove(c, facts, target, earlier)
-        if drove is not None:
-            link += 0.3
-            reasons.append(drove)
-        elif earlier:
-            locality = 0.3
-            reasons.append(f"{', '.join(earlier)}, which {target} calls, was failing before it")
+        locality, link = _victim_or_driver(c, facts, target, affected, locality, link, reasons)
     # Ties to the errors themselves.
     own_errors = error_logs(facts, target) if target else []
     frames = files_in([f for lg in own_errors for f in lg.frames])
@@ -132,6 +126,36 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     return ChangeVerdict(c, round(score, 4), tuple(reasons), target)
 
 
+def _victim_or_driver(
+    c: Change,
+    facts: Facts,
+    target: str,
+    affected: dict[str, int],
+    locality: float,
+    link: float,
+    reasons: list[str],
+) -> tuple[float, float]:
+    """A failing service whose own dependency failed first (or failed alike for an unchanged caller) is a
+    victim, not an origin — unless the change drove that dependency over. The new (locality, link)."""
+    earlier = [
+        d
+        for d in facts.downstream(target)[1:]
+        if d in affected and affected[d] < affected[target] and still_failing(facts, d)
+    ]
+    drove = _drove(c, facts, target, earlier)
+    if drove is not None:
+        reasons.append(drove)
+        return locality, link + 0.3
+    if earlier:
+        reasons.append(f"{', '.join(earlier)}, which {target} calls, was failing before it")
+        return 0.3, link
+    alike = _failed_alike_elsewhere(facts, target, affected)
+    if alike is not None:
+        reasons.append(alike)
+        return 0.3, link
+    return locality, link
+
+
 @dataclass(frozen=True)
 class _Tie:
     """How a change on a service that is not failing itself reaches one that is."""
@@ -163,6 +187,9 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
         named = [n for n in names if mentions(text, n)]
         if named:
             return _Tie(failing, 0.45, f"the errors of {failing} name {named[0]}, which it changed")
+    pooled = _took_shared_concurrency(c, facts, affected) or _changed_what_it_sends(c, facts, affected)
+    if pooled is not None:
+        return pooled
     if c.service is None:
         return None
     cut_off = _cut_off_from_callers(c.service, facts, affected)
@@ -179,6 +206,78 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
         what = rising[0].signal
         return _Tie(origin, 0.3, f"{origin}, which {c.service} calls, ran out of {what} right after it")
     return None
+
+
+_RESERVATION = re.compile(r"reservedconcurrentexecutions\D*?(\d+)\s*(?:→|->)\s*(\d+)", re.IGNORECASE)
+
+
+def _raises_reservation(c: Change) -> bool:
+    """Whether the change reserves more of the account's Lambda concurrency for one function."""
+    if c.action == "PutFunctionConcurrency":
+        return True
+    return any(int(m[2]) > int(m[1]) for text in c.changed for m in _RESERVATION.finditer(text))
+
+
+def _took_shared_concurrency(c: Change, facts: Facts, affected: dict[str, int]) -> _Tie | None:
+    """Reserved concurrency comes out of the account's shared pool: other functions that start throttling
+    right after one function reserved more of it are starved by that reservation."""
+    if not _raises_reservation(c):
+        return None
+    for failing in sorted(affected, key=lambda a: (affected[a], a)):
+        throttled = any(
+            s.service == failing and s.signal == "throttles_per_min" and s.ratio > 1 for s in symptoms(facts)
+        )
+        if (
+            failing != c.service
+            and facts.kind(failing) is ServiceKind.LAMBDA
+            and throttled
+            and affected[failing] >= epoch(c.at) - 60
+        ):
+            who = c.service or "another function"
+            reason = (
+                f"{failing} throttles on the account's shared concurrency right after {who} reserved more"
+            )
+            return _Tie(failing, 0.45, reason)
+    return None
+
+
+def _feeds(producer: str, consumer: str, facts: Facts) -> bool:
+    """Whether `producer` hands work to `consumer`: it calls it, or both work on the same queue."""
+    if consumer in facts.callees(producer):
+        return True
+    shared = set(facts.callees(producer)) & set(facts.callees(consumer))
+    return any(facts.kind(q) is ServiceKind.SQS for q in shared)
+
+
+def _changed_what_it_sends(c: Change, facts: Facts, affected: dict[str, int]) -> _Tie | None:
+    """The code did not change, its input did: a service whose own code now throws (stack frames, no
+    infrastructure error family) with no change of its own, right after a release of what feeds it."""
+    if c.service is None or not c.is_deploy or c.only_configuration:
+        return None
+    at = epoch(c.at)
+    for failing in sorted(affected, key=lambda a: (affected[a], a)):
+        onset = affected[failing]
+        if failing == c.service or not 0 <= onset - at + AFTER_ONSET_GRACE <= STEP_LOOKBACK_MIN * 60:
+            continue
+        if not _feeds(c.service, failing, facts) or _changed_itself(failing, facts, onset):
+            continue
+        throws = [
+            lg
+            for lg in error_logs(facts, failing)
+            if lg.is_new and lg.frames and not families(f"{lg.exception or ''} {lg.sample}")
+        ]
+        if throws:
+            reason = f"{failing}'s code throws on what {c.service} sends it, and only {c.service} changed"
+            return _Tie(failing, 0.35, reason)
+    return None
+
+
+def _changed_itself(service: str, facts: Facts, onset: int) -> bool:
+    """A change on the service itself within the look-back before its onset."""
+    return any(
+        ch.service == service and -AFTER_ONSET_GRACE <= onset - epoch(ch.at) <= STEP_LOOKBACK_MIN * 60
+        for ch in facts.changes
+    )
 
 
 def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str | None:
@@ -198,6 +297,27 @@ def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str 
                 and start >= epoch(c.at) - 60
             ):
                 return f"{dep}, which {target} calls, ran out of {s.signal} right after it"
+    return None
+
+
+def _failed_alike_elsewhere(facts: Facts, target: str, affected: dict[str, int]) -> str | None:
+    """The common-dependency test: another caller of a dependency that the target's errors name, itself
+    unchanged, began failing on that dependency at the same time, so the dependency explains both."""
+    onset = affected[target]
+    own = log_text(facts, [target])
+    for dep in sorted(facts.callees(target)):
+        if dep not in affected or affected[dep] > onset + CLEARLY_LATER or not mentions(own, dep):
+            continue
+        for other in sorted(facts.callers(dep)):
+            if other == target or other not in affected or abs(affected[other] - onset) > CLEARLY_LATER:
+                continue
+            changed = any(
+                ch.service == other
+                and -AFTER_ONSET_GRACE <= affected[other] - epoch(ch.at) <= STEP_LOOKBACK_MIN * 60
+                for ch in facts.changes
+            )
+            if not changed and mentions(log_text(facts, [other]), dep):
+                return f"{other}, which also calls {dep} and had no change, failed on it at the same time"
     return None
 
 

@@ -74,11 +74,12 @@ def log_text(facts: Facts, services: Sequence[str]) -> str:
 
 
 def anomalous_instances(facts: Facts, service: str) -> list[str]:
+    """The service's instances that are failing now (a blip that already recovered is not failing)."""
     return sorted(
         {
             s.instance
             for s in symptoms(facts)
-            if s.service == service and s.instance and not is_boot_cpu(s, facts)
+            if s.service == service and s.instance and s.sustained and not is_boot_cpu(s, facts)
         }
     )
 

@@ -46,6 +46,8 @@ class Hypothesis(Model):
     summary: str
     change_id: str | None = None
     evidence: tuple[str, ...] = ()
+    #: The check that would confirm or rule it out, when the evidence leaves it open.
+    check: str | None = None
 
 
 class RuledOut(Model):
@@ -98,6 +100,8 @@ class Report(Model):
     guilty_change: Change | None = None
     chart: ChartSeries | None = None
     runbook: Runbook | None = None
+    #: The evidence points two ways or is thin: the hypotheses and their checks lead, not one answer.
+    inconclusive: bool = False
     #: Whether a model pass follows the report in its thread, or why none will.
     model_note: str | None = None
     version: int = 1

@@ -11,10 +11,13 @@ def report_text(report: Report) -> str:
     rc = report.root_cause
     if rc is not None:
         who = rc.service or "nothing is wrong"
+        lead = "Inconclusive; leading hypothesis" if report.inconclusive else "Root cause"
         out += [
-            f"Root cause: {who} — {rc.category.value} (confidence {rc.confidence:.0%})",
+            f"{lead}: {who} — {rc.category.value} (confidence {rc.confidence:.0%})",
             f"  {rc.summary}",
         ]
+        if report.inconclusive and rc.check:
+            out.append(f"  to settle it: {rc.check}")
         change = report.guilty_change
         if change is not None:
             out.append(f"  change: {change.summary}" + (f" <{change.link}>" if change.link else ""))
@@ -23,7 +26,10 @@ def report_text(report: Report) -> str:
         out.append("")
     if len(report.hypotheses) > 1:
         out.append("Other hypotheses:")
-        out += [f"  - {h.service}: {h.summary} ({h.confidence:.0%})" for h in report.hypotheses[1:5]]
+        for h in report.hypotheses[1:5]:
+            out.append(f"  - {h.service}: {h.summary} ({h.confidence:.0%})")
+            if report.inconclusive and h.check:
+                out.append(f"    to settle it: {h.check}")
         out.append("")
     if report.evidence:
         out.append("Evidence:")

@@ -65,6 +65,7 @@ def write_report(
         plan=build_plan(diag.mitigation, ctx, cause),
         guilty_change=diag.guilty,
         chart=chart(facts, diag, alarm_chart),
+        inconclusive=diag.inconclusive,
     )
 
 

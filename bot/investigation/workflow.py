@@ -72,8 +72,6 @@ FOLLOW_UPS = "steering"
 #: by incident, one workflow at a time each, so an incident's announcement, resolution and re-opening are
 #: told in the order they happened (and a re-opened incident's page is posted once).
 PAGES = "pages"
-#: How many page workflows one process runs at once.
-PAGES_CONCURRENCY = 8
 #: How many pooled database connections a process opens at start, ready for a burst of pages.
 POOL_WARM = 8
 #: Page states that say the problem is over.
@@ -119,7 +117,12 @@ def intent_of(page: Page, *, reopened: bool = False) -> Intent | None:
 def status_for(report: Report) -> InvestigationStatus:
     """The status a report puts its investigation in."""
     rc = report.root_cause
-    if rc is None or rc.confidence < 0.5 or (rc.service is None and rc.category is not Category.FALSE_ALARM):
+    if (
+        rc is None
+        or report.inconclusive
+        or rc.confidence < 0.5
+        or (rc.service is None and rc.category is not Category.FALSE_ALARM)
+    ):
         return InvestigationStatus.INCONCLUSIVE
     plan = report.plan
     if plan is not None and plan.steps and plan.mitigation not in (Mitigation.NONE, Mitigation.WAIT):
@@ -880,7 +883,7 @@ def launch_runtime(
     DBOS.launch()
     DBOS.register_queue(
         PAGES,
-        worker_concurrency=PAGES_CONCURRENCY,
+        worker_concurrency=settings.page_concurrency,
         partition_concurrency=1,
         polling_interval_sec=polling_interval_s,
     )

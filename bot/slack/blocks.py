@@ -353,9 +353,10 @@ def finding_blocks(findings: Sequence[Evidence], links: LinkBuilder | None = Non
 # -- the report --------------------------------------------------------------------------------------------------
 
 
-def _hypothesis_line(h: Hypothesis) -> str:
+def _hypothesis_line(h: Hypothesis, with_check: bool = False) -> str:
     service = f"*{untrusted(h.service, 80)}* " if h.service else ""
-    return f"• {_pct(h.confidence)} {service}({h.category.value}) {untrusted(h.summary, 500)}"
+    line = f"• {_pct(h.confidence)} {service}({h.category.value}) {untrusted(h.summary, 500)}"
+    return line + (f"\n    _to settle it:_ {untrusted(h.check, 400)}" if with_check and h.check else "")
 
 
 def _change_line(report: Report, links: LinkBuilder) -> str | None:
@@ -379,19 +380,23 @@ def _root_cause_units(report: Report, links: LinkBuilder) -> list[list[Block]]:
             ]
         ]
     else:
-        lines = [f"*Root cause* · {_pct(rc.confidence)} confidence"]
+        head = "*Inconclusive* · leading hypothesis" if report.inconclusive else "*Root cause*"
+        lines = [f"{head} · {_pct(rc.confidence)} confidence"]
         who = f"*{untrusted(rc.service, 80)}* · " if rc.service else ""
         lines.append(f"{who}{rc.category.value}")
         lines.append(untrusted(rc.summary, 2000))
         if (change := _change_line(report, links)) is not None:
             lines.append(change)
+        if report.inconclusive and rc.check:
+            lines.append(f"_To settle it:_ {untrusted(rc.check, 400)}")
         if report.runbook is not None:
             book = report.runbook
             lines.append(f"Runbook: {code_span(book.path, 200)} — {untrusted(book.description, 300)}")
         units = [[section("\n".join(lines))]]
     others = [h for h in report.hypotheses if rc is None or h != rc]
     if others:
-        units.append(_pack_lines("*Other hypotheses*", [_hypothesis_line(h) for h in others]))
+        lines_ = [_hypothesis_line(h, report.inconclusive) for h in others]
+        units.append(_pack_lines("*Other hypotheses*", lines_))
     return units
 
 
