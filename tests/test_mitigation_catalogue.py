@@ -115,7 +115,9 @@ def test_dry_run_lists_the_exact_calls() -> None:
 def test_nothing_in_the_catalogue_deletes() -> None:
     for spec in CATALOGUE.values():
         call = spec.call({k: "x" for k in spec.needs}, "1")
-        assert not any(w in call.operation for w in ("Delete", "Terminate", "Deregister"))
+        assert not any(w in call.operation for w in ("Delete", "Deregister"))
+        if "Terminate" in call.operation:  # only a replacement: the group keeps its capacity
+            assert call.params["ShouldDecrementDesiredCapacity"] == "false"
     with pytest.raises(WriteFailed, match="not a write call"):
         AwsWriter(AwsClients("eu-west-1", endpoint_url="http://127.0.0.1:9")).perform(
             ApiCall("ecs", "DeleteService", {"cluster": "c", "service": "s"})

@@ -80,6 +80,14 @@ def _asg(p: Params, value: str) -> ApiCall:
     )
 
 
+def _replace(p: Params, value: str) -> ApiCall:
+    return ApiCall(
+        "autoscaling",
+        "TerminateInstanceInAutoScalingGroup",
+        {"InstanceId": p["instance_id"], "ShouldDecrementDesiredCapacity": "false"},
+    )
+
+
 def _ecs_count(p: Params, value: str) -> ApiCall:
     return ApiCall(
         "ecs", "UpdateService", {"cluster": p["cluster"], "service": p["service"], "desiredCount": value}
@@ -135,6 +143,16 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         lambda w, p: w.asg_desired(p["asg"]),
         _asg,
         raise_only=True,
+    ),
+    Action.ASG_REPLACE_INSTANCE: ActionSpec(
+        Action.ASG_REPLACE_INSTANCE,
+        Risk.MEDIUM,
+        "replace an instance of an Auto Scaling group (a fresh one is launched; desired capacity is kept)",
+        ("asg", "instance_id"),
+        None,
+        lambda w, p: w.asg_instance_state(p["asg"], p["instance_id"]),
+        _replace,
+        reversible=False,
     ),
     Action.SCALE_OUT: ActionSpec(
         Action.SCALE_OUT,
@@ -272,5 +290,6 @@ _READS: Mapping[Action, str] = {
     Action.LAMBDA_UPDATE_ALIAS: "lambda:GetAlias",
     Action.SSM_PUT_PARAMETER: "ssm:GetParameter",
     Action.ASG_SET_DESIRED: "autoscaling:DescribeAutoScalingGroups",
+    Action.ASG_REPLACE_INSTANCE: "autoscaling:DescribeAutoScalingGroups",
     Action.SCALE_OUT: "ecs:DescribeServices",
 }

@@ -54,7 +54,7 @@ from bot.sandbox.aws.materialise_stacks import open_stack
 from bot.sandbox.aws.materialise_state import AMI, BUILT_BEFORE, CFG, DEPLOY_ROLE, RELEASED_BEFORE, Build
 from bot.sandbox.aws.materialise_telemetry import page_alarm, write_logs, write_metrics, write_traces
 from bot.sandbox.aws.materialise_timeline import play_timeline, trail_background
-from bot.sandbox.aws.reactions import Reactions, broken_state
+from bot.sandbox.aws.reactions import Reactions, bad_instance_names, broken_state
 from bot.sandbox.scenario import parse_scenario
 from bot.sandbox.world import World, simulate
 from bot.sources.aws.catalog import ServiceResources
@@ -266,7 +266,8 @@ def materialise_aws(
     gw = Gateway(server.url, _handlers(b), _gaps(b, gaps), latency)
     root = world.scenario.truth.root_cause_service
     res = b.resources.get(root) if root else None
-    reactions = Reactions(world.scenario, res, b.cw, b.alarm_name, broken_state(b.c, res))
+    bad = frozenset(b.instance_ids[n] for n in bad_instance_names(world.scenario) if n in b.instance_ids)
+    reactions = Reactions(world.scenario, res, b.cw, b.alarm_name, broken_state(b.c, res), bad_instances=bad)
     gw.after += [sorted_task_definitions, reactions.react]
     gw.start()
     return AwsEstate(

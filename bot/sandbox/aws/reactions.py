@@ -49,6 +49,8 @@ class Reactions:
     alarm: str
     broken: Broken
     recovery_s: float = 1.0
+    #: The EC2 ids of the instances the scenario breaks (replacing one of them is the fix).
+    bad_instances: frozenset[str] = frozenset()
     fixed_by: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -96,6 +98,13 @@ class Reactions:
             for name, old in self._parameters().items():
                 if p.get("Name") == name and str(p.get("Value")) == old:
                     return f"{name} restored to its old value"
+        replaced = req.operation == "TerminateInstanceInAutoScalingGroup" and p.get("InstanceId")
+        if (
+            req.service == "autoscaling"
+            and truth.mitigation == "replace-instance"
+            and replaced in self.bad_instances
+        ):
+            return f"bad instance {replaced} replaced"
         if req.service == "autoscaling" and req.operation == "SetDesiredCapacity":
             desired = int(p.get("DesiredCapacity") or 0)
             raised = desired > (self.broken.asg_desired or 0)
@@ -112,6 +121,19 @@ class Reactions:
             if ch.service == self.scenario.truth.root_cause_service:
                 out[ch.parameter.name] = ch.parameter.old
         return out
+
+
+def bad_instance_names(scenario: Scenario) -> set[str]:
+    """The world instance names the scenario's events single out on its root-cause service."""
+    root = scenario.truth.root_cause_service
+    names: set[str] = set()
+    for ev in scenario.events:
+        data = ev.model_dump()
+        for key in ("effect", "logs", "change"):
+            part = data.get(key) or {}
+            if isinstance(part, dict) and part.get("instance") and part.get("service") in (root, None):
+                names.add(str(part["instance"]))
+    return names
 
 
 def _params(req: Request) -> dict[str, Any]:

@@ -89,6 +89,15 @@ class AwsWriter:
             raise WriteFailed(f"Auto Scaling group {asg} not found")
         return str(groups[0].get("DesiredCapacity", ""))
 
+    def asg_instance_state(self, asg: str, instance_id: str) -> str:
+        """An instance's lifecycle state in its Auto Scaling group; WriteFailed when it is not in the group."""
+        out = self._call("autoscaling", "describe_auto_scaling_groups", AutoScalingGroupNames=[asg])
+        for group in out.get("AutoScalingGroups") or []:
+            for inst in group.get("Instances") or []:
+                if inst.get("InstanceId") == instance_id:
+                    return str(inst.get("LifecycleState"))
+        raise WriteFailed(f"{instance_id} is not in Auto Scaling group {asg} (replaced already?)")
+
     def alarm_state(self, alarm: str) -> str:
         """A CloudWatch alarm's state (OK / ALARM / INSUFFICIENT_DATA)."""
         out = self._call("cloudwatch", "describe_alarms", AlarmNames=[alarm])
@@ -122,6 +131,8 @@ WRITE_CALLS: dict[tuple[str, str], str] = {
     ("lambda", "UpdateAlias"): "update_alias",
     ("ssm", "PutParameter"): "put_parameter",
     ("autoscaling", "SetDesiredCapacity"): "set_desired_capacity",
+    # a replacement, not a deletion: the group launches a fresh instance (desired capacity is kept)
+    ("autoscaling", "TerminateInstanceInAutoScalingGroup"): "terminate_instance_in_auto_scaling_group",
 }
 _INTS = frozenset({"desiredCount", "DesiredCapacity"})
-_BOOLS = frozenset({"forceNewDeployment", "Overwrite"})
+_BOOLS = frozenset({"forceNewDeployment", "Overwrite", "ShouldDecrementDesiredCapacity"})
