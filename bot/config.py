@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     # Investigation tuning.
     lookback_minutes: int = 26 * 60
     gather_concurrency: int = 8
+    page_concurrency: int = Field(
+        default=8, description="page workflows (announcing pages in their threads) one process runs at once"
+    )
     investigation_concurrency: int = Field(
         default=4, description="investigations (and as many steering follow-ups) one process runs at once"
     )
