@@ -389,3 +389,19 @@ def test_button_values_do_not_choose_parameters(box: Box) -> None:
     click(box, t, "plan_approve")
     assert wait_for(lambda: status(box, t) == ActionStatus.SUCCEEDED.value, 20.0)
     assert ecs_td(box.aws) == "pricing:1"  # from the stored plan, whatever the button said
+
+
+def test_a_button_of_a_superseded_plan_is_refused(box: Box) -> None:
+    t = post_plan(box, flagship_plan(rollback_step()))
+    restart = PlanStep(
+        phase=Phase.APPLY,
+        description="Restart pricing",
+        action=Action.ECS_FORCE_NEW_DEPLOYMENT,
+        params={"cluster": CLUSTER, "service": "pricing"},
+        mutating=True,
+    )
+    newer = Report(page_title="v2", impact="pricing", root_cause=None, plan=flagship_plan(restart), version=2)
+    box.store.save_report(t.investigation_id, 2, newer.model_dump(mode="json"))  # steering changed the plan
+    click(box, t, "plan_approve")
+    assert wait_for(lambda: any("The plan changed" in x for x in ephemeral_to(box, ALICE)), 5.0)
+    assert box.store.actions(t.investigation_id) == [] and verbs(box, t) == ["refuse-stale-plan"]

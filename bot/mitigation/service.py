@@ -35,6 +35,8 @@ class Click:
     user_groups: frozenset[str]
     approve: bool
     where: Where
+    #: The action the clicked message showed (a newer report may have changed the plan since).
+    shown_action: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class Mitigations:
             self.store.audit(c.user, "refuse-outside-catalogue", subj, {"reason": bound.reason})
             steps = "\n".join(f"• {s}" for s in bound.manual_steps)
             return Answer(f"I will not run this: {bound.reason}.\n{steps}", public=True)
+        if c.shown_action and c.shown_action != bound.action.value:
+            self.store.audit(c.user, "refuse-stale-plan", subj, {"shown": c.shown_action})
+            return Answer("The plan changed since this message: use the buttons of the latest report.")
         if row.created_at + self.policy.ttl < self.clock() and self._record(bound) is None:
             self.store.audit(c.user, "refuse-expired-plan", subj, {})
             return Answer(

@@ -479,7 +479,8 @@ class Work:
             return
         groups = mitigations.policy.groups
         member_of = self.deps.mitigation_groups(user, groups) if groups else frozenset()
-        answer = mitigations.click(Click(investigation, step, user, member_of, approved, where))
+        shown = str(value.get("action") or "")
+        answer = mitigations.click(Click(investigation, step, user, member_of, approved, where, shown))
         if answer.text and answer.public:
             self.say_in_thread(where.channel, where.thread_ts, answer.text)
         elif answer.text:
