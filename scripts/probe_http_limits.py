@@ -94,7 +94,8 @@ def probe_big_bodies(port: int, pid: int) -> None:
     samples: list[int] = []
     done = threading.Event()
 
-    def sample() -> None:  # the largest RSS while the bodies arrive
+    def sample() -> None:  # the largest RSS while the bodies arrive (at least once: a refusal may be quick)
+        samples.append(proc_status(pid, "VmRSS"))
         while not done.wait(0.02):
             samples.append(proc_status(pid, "VmRSS"))
 
