@@ -249,3 +249,26 @@ def test_a_read_that_fails_is_a_gap_and_the_change_stays() -> None:
     assert result.gap() is not None
     plain = change.model_copy(update={"action": "StartSession", "request": {}})
     assert details.of(plain).data == plain, "nothing to read: the change as it was, no call made"
+
+
+def test_a_container_limit_is_a_setting_and_only_a_moved_image_is_code() -> None:
+    memory = _rc(
+        "AWS::ECS::TaskDefinition",
+        "Task",
+        _detail("ContainerDefinitions", "1920", "960", path="/Properties/ContainerDefinitions/0/Memory"),
+        _detail("Memory", "2048", "1024"),
+    )
+    assert read_change_set({"Changes": [memory]})[1] is False
+    whole = '[{{"Name": "api", "Image": "{}", "Memory": 960}}]'
+    same = _rc(
+        "AWS::ECS::TaskDefinition",
+        "Task",
+        _detail("ContainerDefinitions", whole.format("r:1"), whole.format("r:1")),
+    )
+    moved = _rc(
+        "AWS::ECS::TaskDefinition",
+        "Task",
+        _detail("ContainerDefinitions", whole.format("r:1"), whole.format("r:2")),
+    )
+    assert read_change_set({"Changes": [same]})[1] is False
+    assert read_change_set({"Changes": [moved]})[1] is True

@@ -44,7 +44,6 @@ CODE_PROPERTIES = frozenset(
         "launchtemplatedata",
         "launchtemplate",
         "layers",
-        "containerdefinitions",
         "sourceversion",
     }
 )
@@ -264,6 +263,8 @@ def _detail_line(rtype: str, logical: str, d: Mapping[str, Any]) -> tuple[str, b
         return "", False
     parts = [p.lower() for p in re.split(r"[./\[\]]+", path) if p and not p.isdigit()]
     ships = rtype in CODE_RESOURCES or any(p in CODE_PROPERTIES for p in parts[1:] or parts)
+    if parts and parts[-1] == "containerdefinitions":  # the whole list: code only when an image moved
+        ships = ships or _images(target.get("BeforeValue")) != _images(target.get("AfterValue"))
     ships = ships or (source == "ParameterReference" and bool(_VERSION_WORDS.search(entity)))
     line = f"{rtype} {logical} {name}".strip()
     if "BeforeValue" in target or "AfterValue" in target:
@@ -271,6 +272,21 @@ def _detail_line(rtype: str, logical: str, d: Mapping[str, Any]) -> tuple[str, b
     if source == "ParameterReference" and entity:
         line += f" (parameter {entity})"
     return line, ships
+
+
+def _images(value: object) -> set[str]:
+    """The container images named in a container-definitions value (JSON text or a list of mappings)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return set()
+    items = value if isinstance(value, list) else [value]
+    return {
+        str(c.get("Image") or c.get("image"))
+        for c in items
+        if isinstance(c, dict) and (c.get("Image") or c.get("image"))
+    }
 
 
 def read_stack_events(
