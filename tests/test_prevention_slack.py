@@ -111,9 +111,13 @@ def test_digest_buttons_keep_discard_with_a_reason_and_implemented(s: Stack) -> 
     recs = Recommendations(s.store)
     for n in range(3):
         recs.upsert(_proposal(f"k{n}", f"Recommendation {n}"))
-    ts = digest_poster(s.surface.client, s.channel)(weekly_digest(s.store))
+    post = digest_poster(s.surface.client, s.channel)
+    digest = weekly_digest(s.store)
+    ts = post(digest)
     posted = s.fake.message(s.channel, ts)
     assert posted is not None and len(posted["blocks"]) <= 50
+    # the step posting it is retried after a crash: the week's digest is found, not posted twice
+    assert post(digest) == ts and len(s.fake.calls_to("chat.postMessage")) == 1
     clicks = {(json.loads(el["value"])["rec"], el["action_id"]): (m, el) for m, el in _buttons([posted])}
     ids = sorted({rec for rec, _ in clicks})
     assert len(clicks) == 9 and len(ids) == 3

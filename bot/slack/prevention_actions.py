@@ -107,11 +107,26 @@ def register_prevention(app: App, work: PreventionWork, submit: Submit, backgrou
         background(work.discarded, body)  # a modal has no channel to answer in: logged only
 
 
+#: Message metadata that marks a posted digest, so a step retried after a crash finds it instead of posting again.
+DIGEST_EVENT = "sre_bot_digest"
+
+
 def digest_poster(client: WebClient, channel: str) -> Callable[[Digest], str]:
-    """A function that posts a digest into `channel` and returns the message's ts."""
+    """A function that posts a digest into `channel` once per week and returns the message's ts."""
 
     def post(d: Digest) -> str:
-        resp = client.chat_postMessage(channel=channel, text=digest_text(d), blocks=digest_blocks(d))
+        key = f"digest:{d.start:%Y-%m-%d}"
+        recent = client.conversations_history(channel=channel, include_all_metadata=True, limit=100)
+        for msg in recent.get("messages") or []:
+            meta = msg.get("metadata") or {}
+            if meta.get("event_type") == DIGEST_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return str(msg["ts"])
+        resp = client.chat_postMessage(
+            channel=channel,
+            text=digest_text(d),
+            blocks=digest_blocks(d),
+            metadata={"event_type": DIGEST_EVENT, "event_payload": {"key": key}},
+        )
         return str(resp["ts"])
 
     return post
