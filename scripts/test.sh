@@ -6,4 +6,4 @@ echo "== ruff";          .venv/bin/ruff check bot tests scripts
 echo "== ruff format";   .venv/bin/ruff format --check bot tests scripts
 echo "== mypy";          .venv/bin/mypy
 echo "== import-linter"; .venv/bin/lint-imports
-echo "== pytest";        .venv/bin/pytest -n "${PYTEST_WORKERS:-2}" "$@"
+echo "== pytest";        .venv/bin/pytest -n "${PYTEST_WORKERS:-3}" "$@"
