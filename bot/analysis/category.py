@@ -60,9 +60,8 @@ def categorise(
     if facts.kind(root) is ServiceKind.EXTERNAL or root in bad_status(facts):
         return (*_third_party(root, facts, affected, why), why)
     if exhausted:
-        bad = anomalous_instances(facts, root)
-        fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
-        if bad and len(fleet) > len(bad):
+        bad = _failing_alone(facts, root)
+        if bad:
             why.append(f"only {', '.join(bad)} ran out; the rest of the fleet is healthy")
             return Category.RESOURCE_EXHAUSTION, Mitigation.REPLACE_INSTANCE, why
         return Category.RESOURCE_EXHAUSTION, Mitigation.RESTART, why
@@ -96,6 +95,13 @@ def _third_party(
     return Category.DEPENDENCY_FAILURE, Mitigation.WAIT
 
 
+def _failing_alone(facts: Facts, root: str) -> list[str]:
+    """The root's failing instances when the rest of its fleet is healthy (else none)."""
+    bad = anomalous_instances(facts, root)
+    fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
+    return bad if bad and len(fleet) > len(bad) else []
+
+
 def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category, Mitigation]:
     """No change explains it: load beyond headroom, one bad instance, or a degraded resource."""
     said = families(log_text(facts, [root]))
@@ -110,9 +116,8 @@ def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category
     if saturated and surged:
         why.append("load rose and the service ran out of headroom")
         return Category.CAPACITY, Mitigation.SCALE_OUT
-    bad_instances = anomalous_instances(facts, root)
-    fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
-    if bad_instances and len(fleet) > len(bad_instances):
+    bad_instances = _failing_alone(facts, root)
+    if bad_instances:
         why.append(f"only {', '.join(bad_instances)} is failing; the rest of the fleet is healthy")
         return Category.INFRASTRUCTURE_FAILURE, Mitigation.REPLACE_INSTANCE
     kind = facts.kind(root)

@@ -187,9 +187,9 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
         named = [n for n in names if mentions(text, n)]
         if named:
             return _Tie(failing, 0.45, f"the errors of {failing} name {named[0]}, which it changed")
-    pooled = _took_shared_concurrency(c, facts, affected) or _changed_what_it_sends(c, facts, affected)
-    if pooled is not None:
-        return pooled
+    tie = _took_shared_concurrency(c, facts, affected) or _changed_what_it_sends(c, facts, affected)
+    if tie is not None:
+        return tie
     if c.service is None:
         return None
     cut_off = _cut_off_from_callers(c.service, facts, affected)
@@ -223,14 +223,12 @@ def _took_shared_concurrency(c: Change, facts: Facts, affected: dict[str, int]) 
     right after one function reserved more of it are starved by that reservation."""
     if not _raises_reservation(c):
         return None
+    throttled = {s.service for s in symptoms(facts) if s.signal == "throttles_per_min" and s.ratio > 1}
     for failing in sorted(affected, key=lambda a: (affected[a], a)):
-        throttled = any(
-            s.service == failing and s.signal == "throttles_per_min" and s.ratio > 1 for s in symptoms(facts)
-        )
         if (
             failing != c.service
             and facts.kind(failing) is ServiceKind.LAMBDA
-            and throttled
+            and failing in throttled
             and affected[failing] >= epoch(c.at) - 60
         ):
             who = c.service or "another function"
@@ -311,12 +309,7 @@ def _failed_alike_elsewhere(facts: Facts, target: str, affected: dict[str, int])
         for other in sorted(facts.callers(dep)):
             if other == target or other not in affected or abs(affected[other] - onset) > CLEARLY_LATER:
                 continue
-            changed = any(
-                ch.service == other
-                and -AFTER_ONSET_GRACE <= affected[other] - epoch(ch.at) <= STEP_LOOKBACK_MIN * 60
-                for ch in facts.changes
-            )
-            if not changed and mentions(log_text(facts, [other]), dep):
+            if not _changed_itself(other, facts, affected[other]) and mentions(log_text(facts, [other]), dep):
                 return f"{other}, which also calls {dep} and had no change, failed on it at the same time"
     return None
 
