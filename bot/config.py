@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository's own folders, the defaults of SKILLS_DIR and STEERING_DIR.
@@ -25,6 +25,26 @@ PURPOSE: dict[str, str] = {
     "eventbridge_secret": "EVENTBRIDGE_SECRET: the API key (or user:password) the EventBridge connection sends",
     "aws_region": "AWS_REGION: the region whose CloudWatch, ECS, CloudTrail ... the bot reads",
 }
+
+
+class McpServer(BaseModel):
+    """An MCP server whose tools the model may use: a stdio `command` (with `args`, `env`) or a streamable
+    HTTP `url` (with `headers`). Only tools the server annotates `readOnlyHint: true` are offered, and those
+    named in `allow_write` (the server's own tool names)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,24}$", description="the prefix of its tools' names")
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] | None = None
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    allow_write: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError(f"MCP server {self.name!r}: give either `command` (stdio) or `url` (HTTP)")
+        return self
 
 
 class MissingSettings(Exception):
@@ -174,6 +194,14 @@ class Settings(BaseSettings):
     llm_investigation_usd: float = Field(default=2.0, description="cost cap per investigation (USD)")
     llm_daily_usd: float = Field(default=50.0, description="cost cap per day across investigations (USD)")
     llm_timeout_s: float = Field(default=60.0, description="seconds per Messages API call")
+    mcp_servers: list[McpServer] = Field(
+        default_factory=list,
+        description='MCP servers whose tools join the model\'s (JSON: [{"name": "docs", "command": "uvx", '
+        '"args": ["my-mcp"]}, {"name": "wiki", "url": "https://.../mcp", "allow_write": ["tool"]}])',
+    )
+    mcp_timeout_s: float = Field(
+        default=20.0, gt=0, description="seconds to connect to an MCP server or call"
+    )
 
     def require(self, *names: str) -> None:
         """Raise :class:`MissingSettings` naming every unset setting among `names` and its purpose."""

@@ -241,3 +241,23 @@ def test_eval_llm_without_a_key_names_what_is_missing(tmp_path: Any) -> None:
         capture_output=True, text=True, timeout=120, env=env, cwd=str(REPO_ROOT),
     )  # fmt: skip
     assert run.returncode != 0 and "ANTHROPIC_API_KEY" in run.stderr + run.stdout
+
+
+def test_the_refined_report_footer_carries_the_model_totals(
+    case: Case, fake_anthropic: FakeAnthropic
+) -> None:
+    from bot.investigation.second_pass import NO_KEY_NOTE
+
+    fake_anthropic.script(
+        call(tool_use("topology", {}, "t1")), say("Verdict: agree — `pricing` broke after the deploy.")
+    )
+    op = second_pass(
+        runtime(fake_anthropic), case.investigator, case.gathered, case.body, case.investigator.knowledge
+    )
+    assert op.available and op.turns == 2 and op.tokens_in > 0 and op.tokens_out > 0 and op.cost_usd > 0
+    footer = op.reply().splitlines()[-1]
+    assert footer == (
+        f"_model: 2 turns, {op.tokens_in:,} tokens in ({op.cached_in:,} cached) / {op.tokens_out:,} out, "
+        f"${op.cost_usd:.4f}, {op.latency_s:.1f} s, 1 tool calls_"
+    )
+    assert NO_KEY_NOTE.startswith("model: none")  # what the deterministic report's footer says without a key

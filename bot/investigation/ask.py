@@ -12,6 +12,7 @@ from bot.llm.budget import Caps
 from bot.llm.client import ModelUnavailable
 from bot.llm.grounding import ground
 from bot.llm.loop import ToolLoop
+from bot.llm.mcp_tools import mcp_tools
 from bot.llm.prompts import prompt
 from bot.llm.runtime import ModelRuntime
 
@@ -28,6 +29,7 @@ class ModelAnswer:
     dropped: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     footer: str = ""
+    notes: list[str] = field(default_factory=list)
     available: bool = True
 
     def text_lines(self) -> list[str]:
@@ -41,6 +43,7 @@ class ModelAnswer:
             out.append(
                 "Flagged, not followed (text that tried to give instructions): " + "; ".join(self.flagged)
             )
+        out += self.notes
         if self.footer:
             out.append(self.footer)
         return out
@@ -54,11 +57,13 @@ def ask_model(runtime: ModelRuntime, tools: EvidenceTools, question: str) -> Mod
         usd=runtime.caps.usd / 4,
         tool_result_chars=runtime.caps.tool_result_chars,
     )
-    loop = ToolLoop(runtime.sender, tools.tools(), caps, daily=runtime.daily, max_tokens=runtime.max_tokens)
-    try:
-        result = loop.run(runtime.strong_model, prompt("ask", now=tools.now.isoformat()), question)
-    except ModelUnavailable as err:
-        return ModelAnswer([f"The model is unavailable ({err})."], available=False)
+    with mcp_tools(runtime.mcp_servers, runtime.mcp_timeout_s) as mcp:
+        offered = [*tools.tools(), *mcp.tools]
+        loop = ToolLoop(runtime.sender, offered, caps, daily=runtime.daily, max_tokens=runtime.max_tokens)
+        try:
+            result = loop.run(runtime.strong_model, prompt("ask", now=tools.now.isoformat()), question)
+        except ModelUnavailable as err:
+            return ModelAnswer([f"The model is unavailable ({err})."], notes=mcp.notes(), available=False)
     corpus = "\n".join([question, *tools.estate.services, *(c.result for c in result.calls if c.ok)])
     grounded = ground(result.text, corpus.lower())
     looked = [f"{c.name}({json.dumps(c.args, sort_keys=True)[1:-1]})" for c in result.calls]
@@ -68,4 +73,5 @@ def ask_model(runtime: ModelRuntime, tools: EvidenceTools, question: str) -> Mod
         dropped=grounded.dropped,
         flagged=result.flagged,
         footer=result.totals.footer(),
+        notes=mcp.notes(),
     )

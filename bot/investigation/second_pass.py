@@ -17,12 +17,13 @@ from bot.llm.client import ModelUnavailable
 from bot.llm.grounding import ground
 from bot.llm.injection import suspicious
 from bot.llm.loop import LoopResult, ToolLoop
+from bot.llm.mcp_tools import mcp_tools
 from bot.llm.prompts import prompt
 from bot.llm.runtime import ModelRuntime
 from bot.sources.knowledge import Knowledge
 
 #: What the report says when no model pass will follow, and when one will.
-NO_KEY_NOTE = "No model pass: ANTHROPIC_API_KEY is not set; this deterministic report stands."
+NO_KEY_NOTE = "model: none (ANTHROPIC_API_KEY is not set); this deterministic report stands."
 MODEL_NOTE = "A model pass (second opinion with the same read-only tools) follows in this thread."
 
 
@@ -36,6 +37,7 @@ class SecondOpinion:
     dropped: list[str] = field(default_factory=list)
     flagged: list[str] = field(default_factory=list)
     footer: str = ""
+    notes: list[str] = field(default_factory=list)
     tool_calls: int = 0
     turns: int = 0
     tokens_in: int = 0
@@ -47,7 +49,8 @@ class SecondOpinion:
     def reply(self) -> str:
         """The thread reply."""
         if not self.available:
-            return f"Model pass unavailable ({self.reason}): the deterministic report above stands."
+            head = f"Model pass unavailable ({self.reason}): the deterministic report above stands."
+            return "\n".join([head, *(f"• {n}" for n in self.notes)])
         out = ["*Second opinion (model)*", self.text or "_(nothing the evidence supports)_"]
         if self.dropped:
             out.append("Dropped, not supported by recorded evidence or tool results:")
@@ -55,6 +58,7 @@ class SecondOpinion:
         if self.flagged:
             out.append(":warning: Text in the evidence tried to give instructions; flagged and not followed:")
             out += [f"• {f}" for f in self.flagged]
+        out += [f"• {n}" for n in self.notes]
         out.append(f"_{self.footer}_")
         return "\n".join(out)
 
@@ -89,15 +93,20 @@ def second_pass(
         report=body,
         steering="\n\n".join(always) or "(none)",
     )
-    loop = ToolLoop(
-        runtime.sender, tools.tools(), runtime.caps, daily=runtime.daily, max_tokens=runtime.max_tokens
-    )
-    try:
-        result = loop.run(runtime.strong_model, prompt("investigate"), user)
-    except ModelUnavailable as err:
-        return SecondOpinion(False, reason=str(err))
+    with mcp_tools(runtime.mcp_servers, runtime.mcp_timeout_s) as mcp:
+        loop = ToolLoop(
+            runtime.sender,
+            [*tools.tools(), *mcp.tools],
+            runtime.caps,
+            daily=runtime.daily,
+            max_tokens=runtime.max_tokens,
+        )
+        try:
+            result = loop.run(runtime.strong_model, prompt("investigate"), user)
+        except ModelUnavailable as err:
+            return SecondOpinion(False, reason=str(err), notes=mcp.notes())
     if not result.text:
-        return SecondOpinion(False, reason=f"the model gave no answer ({result.stopped})")
+        return SecondOpinion(False, reason=f"the model gave no answer ({result.stopped})", notes=mcp.notes())
     grounded = ground(result.text, _corpus(gathered, body, result).lower())
     evidence_text = "\n".join([body, *(e.summary for e in gathered.findings)])
     flagged = [f"evidence: {s}" for s in suspicious(evidence_text)] + result.flagged
@@ -109,6 +118,7 @@ def second_pass(
         dropped=grounded.dropped,
         flagged=list(dict.fromkeys(flagged)),
         footer=f"{t.footer()}, {len(result.calls)} tool calls{stopped}",
+        notes=mcp.notes(),
         tool_calls=len(result.calls),
         turns=len(t.turns),
         tokens_in=t.tokens_in,

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Settings
+from bot.config import McpServer, Settings
 from bot.llm.budget import Caps, DailySpend
 from bot.llm.loop import TurnSender
 
 
 @dataclass
 class ModelRuntime:
-    """What a model pass needs: a sender, the fast and strong models, caps and the shared daily spend."""
+    """What a model pass needs: a sender, the fast and strong models, caps, the shared daily spend, and the
+    MCP servers whose tools join ours."""
 
     sender: TurnSender
     fast_model: str
@@ -20,6 +21,8 @@ class ModelRuntime:
     caps: Caps
     daily: DailySpend
     max_tokens: int = 4096
+    mcp_servers: tuple[McpServer, ...] = ()
+    mcp_timeout_s: float = 20.0
 
 
 def model_runtime(settings: Settings) -> ModelRuntime | None:
@@ -44,4 +47,6 @@ def model_runtime(settings: Settings) -> ModelRuntime | None:
         caps,
         DailySpend(settings.llm_daily_usd),
         settings.llm_max_tokens,
+        tuple(settings.mcp_servers),
+        settings.mcp_timeout_s,
     )
