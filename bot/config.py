@@ -165,6 +165,11 @@ class Settings(BaseSettings):
         description="AWS profile of the bot's write role, used only for approved actions (unset: the default "
         "credentials, which then need the write policy too)",
     )
+    aws_write_role_arn: str | None = Field(
+        default=None,
+        description="ARN of the bot's write role, assumed through STS AssumeRole for approved actions only "
+        "(the reads keep the read-only credentials); takes precedence over AWS_WRITE_PROFILE",
+    )
 
     # Prevention: the nightly mining and the weekly digest (DBOS schedules, UTC).
     digest_channel: str | None = Field(

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.analysis.plan import ACTION_PARAMS, PlanContext, build_plan
+from bot.analysis.plan import ACTION_PARAMS, PlanContext, build_plan, config_text, scaled_out
 from bot.domain import Action, Mitigation, Phase, Plan, PlanStep
 
 FULL = PlanContext(
@@ -37,6 +37,13 @@ FULL = PlanContext(
     commit="abcdef0123456789",
     parent_commit="0123456789abcdef",
     desired=4,
+    policy_kind="bucket",
+    policy="api-bucket",
+    policy_old='{"Statement":[]}',
+    policy_new='{"Statement":[{"Effect":"Deny"}]}',
+    workflow="deploy.yml",
+    good_run="41",
+    bad_run="42",
 )
 BARE = PlanContext(service="svc", alarm="a")
 EMPTY = PlanContext(service=None)
@@ -150,9 +157,23 @@ def test_rollback_without_ecs_or_lambda_redeploys_the_parent_commit() -> None:
     plan = build_plan(Mitigation.ROLLBACK, replace(FULL, ecs_service=None, function=None))
     (apply,) = plan.phase(Phase.APPLY)
     assert apply.action is Action.GITHUB_REDEPLOY
-    assert apply.params == {"repo": "acme/api", "ref": "0123456789abcdef", "revert": "abcdef0123456789"}
+    assert apply.params == {
+        "repo": "acme/api",
+        "workflow": "deploy.yml",
+        "run_id": "41",
+        "ref": "0123456789abcdef",
+        "revert": "abcdef0123456789",
+    }
     assert apply.description.startswith("Redeploy api at 0123456 (revert abcdef0) — stack `api-stack`")
-    assert plan.phase(Phase.ROLLBACK)[0].params == {"repo": "acme/api", "ref": "abcdef0123456789"}
+    assert apply.description.endswith("re-run `deploy.yml` run 41")
+    assert plan.phase(Phase.ROLLBACK)[0].params == {
+        "repo": "acme/api",
+        "workflow": "deploy.yml",
+        "run_id": "42",
+        "ref": "abcdef0123456789",
+    }
+    unknown = build_plan(Mitigation.ROLLBACK, replace(FULL, ecs_service=None, function=None, good_run=None))
+    assert unknown.phase(Phase.APPLY)[0].action is None  # no good run found: a person redeploys
     plan = build_plan(Mitigation.ROLLBACK, replace(BARE, repo="acme/svc"))
     assert not _applies(plan) and "acme/svc" in plan.phase(Phase.PREPARE)[0].description
 
@@ -196,6 +217,12 @@ def test_permission_revert_simulates_the_role_and_restores_the_policy() -> None:
     assert simulate.params == {"role": "arn:aws:iam::1:role/api-task", "resource": "arn:aws:s3:::api-bucket"}
     (apply,) = plan.phase(Phase.APPLY)
     assert apply.action is Action.IAM_RESTORE_POLICY
+    assert (apply.params["policy_kind"], apply.params["policy"]) == ("bucket", "api-bucket")
+    assert apply.params["document"] == '{"Statement":[]}'
+    (undo,) = plan.phase(Phase.ROLLBACK)
+    assert undo.action is Action.IAM_RESTORE_POLICY and undo.params["document"] == FULL.policy_new
+    unknown = build_plan(Mitigation.REVERT_PERMISSION, replace(FULL, policy_old=None))
+    assert unknown.phase(Phase.APPLY)[0].action is None  # the old document is not known: never guessed
     no_role = build_plan(Mitigation.REVERT_PERMISSION, replace(FULL, role=None))
     assert no_role.phase(Phase.PRE_VALIDATE)[1].action is None
 
@@ -218,8 +245,39 @@ def test_instance_replacement_needs_the_instance_id() -> None:
 def test_scale_out_and_back_in_name_the_target_and_its_capacity() -> None:
     plan = build_plan(Mitigation.SCALE_OUT, FULL)
     (apply,) = plan.phase(Phase.APPLY)
-    assert apply.action is Action.SCALE_OUT and apply.params == {"target": "api", "kind": "ecs"}
+    assert apply.action is Action.SCALE_OUT and apply.params == {
+        "target": "api",
+        "kind": "ecs",
+        "cluster": "prod",
+        "service": "api",
+        "desired": "6",  # 4 x 1.5
+    }
+    asg = build_plan(Mitigation.SCALE_OUT, replace(FULL, ecs_service=None, kind="asg", desired=1))
+    assert asg.phase(Phase.APPLY)[0].action is Action.ASG_SET_DESIRED
+    assert asg.phase(Phase.APPLY)[0].params == {"asg": "api-asg", "desired": "2"}  # at least one more
     (undo,) = plan.phase(Phase.ROLLBACK)
     assert undo.action is Action.SCALE_IN and undo.params == {"target": "api", "kind": "ecs", "desired": "4"}
     unknown = build_plan(Mitigation.SCALE_OUT, replace(FULL, desired=None)).phase(Phase.ROLLBACK)[0]
     assert unknown.action is None and "desired" not in unknown.params
+
+
+def test_a_lambda_configuration_change_is_restored_to_its_previous_settings() -> None:
+    old = config_text({"ReservedConcurrentExecutions": 200, "MemorySize": "1024"})
+    new = config_text({"ReservedConcurrentExecutions": 20, "MemorySize": 512})
+    ctx = replace(FULL, parameter=None, function_config_old=old, function_config_new=new)
+    plan = build_plan(Mitigation.REVERT_CONFIG, ctx)
+    _assert_well_formed(plan)
+    (apply,) = plan.phase(Phase.APPLY)
+    assert apply.action is Action.LAMBDA_RESTORE_CONFIG
+    assert apply.params == {
+        "function": "api-fn",
+        "config": '{"MemorySize":1024,"ReservedConcurrentExecutions":200}',
+    }
+    assert "MemorySize 1024, ReservedConcurrentExecutions 200" in apply.description
+    assert plan.phase(Phase.ROLLBACK)[0].params["config"] == new
+    without = build_plan(Mitigation.REVERT_CONFIG, replace(ctx, function_config_old=None))
+    assert without.phase(Phase.APPLY)[0].action is Action.AWS_REVERT_CHANGE  # the generic revert instead
+
+
+def test_scaled_out_is_half_as_much_again_and_at_least_one_more() -> None:
+    assert [scaled_out(n) for n in (0, 1, 2, 3, 4, 10)] == [1, 2, 3, 5, 6, 15]

@@ -15,6 +15,7 @@ import pytest
 from bot.domain import Action, Mitigation, Phase, Plan, PlanStep
 from bot.mitigation.catalogue import CATALOGUE, BoundAction, Refusal, Risk, bind, dry_run
 from bot.mitigation.phases import apply, post_validate, pre_validate, rollback
+from bot.mitigation.writers import Writers
 from bot.sandbox.scenario import load_scenario, resolve_scenario
 from bot.sandbox.world import simulate
 from bot.sources.aws.clients import AwsClients
@@ -81,8 +82,8 @@ def estate(estates: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     yield aws
 
 
-def writer(aws: Any) -> AwsWriter:
-    return AwsWriter(AwsClients(aws.region, max_attempts=1, endpoint_url=aws.endpoint_url))
+def writer(aws: Any) -> Writers:
+    return Writers(AwsWriter(AwsClients(aws.region, max_attempts=1, endpoint_url=aws.endpoint_url)))
 
 
 def test_bind_takes_every_parameter_from_the_plan_and_refuses_the_rest() -> None:
@@ -113,15 +114,20 @@ def test_dry_run_lists_the_exact_calls() -> None:
 
 
 def test_nothing_in_the_catalogue_deletes() -> None:
+    values = {"config": '{"MemorySize": 512, "ReservedConcurrentExecutions": 5}', "document": "{}"}
     for spec in CATALOGUE.values():
-        call = spec.call({k: "x" for k in spec.needs}, "1")
-        assert not any(w in call.operation for w in ("Delete", "Deregister"))
-        if "Terminate" in call.operation:  # only a replacement: the group keeps its capacity
-            assert call.params["ShouldDecrementDesiredCapacity"] == "false"
+        params = {k: values.get(k, "x/y") for k in spec.needs}
+        for kind in ("role-inline", "managed", "bucket"):
+            params["policy_kind"] = kind
+            for call in spec.calls(params, values.get(spec.target or "", "1")):
+                assert not any(w in call.operation for w in ("Delete", "Deregister", "Detach", "Remove"))
+                if "Terminate" in call.operation:  # only a replacement: the group keeps its capacity
+                    assert call.params["ShouldDecrementDesiredCapacity"] == "false"
+    w = Writers(AwsWriter(AwsClients("eu-west-1", endpoint_url="http://127.0.0.1:9")))
     with pytest.raises(WriteFailed, match="not a write call"):
-        AwsWriter(AwsClients("eu-west-1", endpoint_url="http://127.0.0.1:9")).perform(
-            ApiCall("ecs", "DeleteService", {"cluster": "c", "service": "s"})
-        )
+        w.perform(ApiCall("ecs", "DeleteService", {"cluster": "c", "service": "s"}))
+    with pytest.raises(WriteFailed, match="not a write call"):
+        w.perform(ApiCall("github", "DeleteRepository", {"repo": "a/b"}))
 
 
 def test_the_right_fix_recovers_the_alarm(estate: Any) -> None:
@@ -131,7 +137,7 @@ def test_the_right_fix_recovers_the_alarm(estate: Any) -> None:
     pre = pre_validate(w, bound)
     assert pre.ok and pre.before == "pricing:2", pre.text
     assert apply(w, bound).ok
-    assert w.ecs_task_definition(CLUSTER, "pricing") == "pricing:1"
+    assert w.aws.ecs_task_definition(CLUSTER, "pricing") == "pricing:1"
     post = post_validate(w, bound, within_s=10, poll_s=0.1)
     assert post.ok, post.text
     # done once: doing it again is stopped before anything is called
@@ -164,7 +170,7 @@ def test_rollback_restores_what_was_there(estate: Any) -> None:
     pre = pre_validate(w, bound)
     assert apply(w, bound).ok
     back = rollback(w, bound, pre.before)
-    assert back.ok and w.ecs_task_definition(CLUSTER, "pricing") == "pricing:2"
+    assert back.ok and w.aws.ecs_task_definition(CLUSTER, "pricing") == "pricing:2"
 
 
 def test_pre_validation_stops_when_the_world_changed(estate: Any) -> None:
@@ -217,7 +223,7 @@ def test_a_lambda_alias_moves_and_is_put_back(estate: Any) -> None:
 
 def test_an_ecs_desired_count_is_only_raised(estate: Any) -> None:
     w = writer(estate)
-    before = w.ecs_desired(CLUSTER, "pricing")
+    before = w.aws.ecs_desired(CLUSTER, "pricing")
     step = PlanStep(
         phase=Phase.APPLY,
         description="Scale pricing out",
@@ -228,8 +234,8 @@ def test_an_ecs_desired_count_is_only_raised(estate: Any) -> None:
     bound = _wrong_fix(step)
     pre = pre_validate(w, bound)
     assert pre.ok and apply(w, bound).ok
-    assert w.ecs_desired(CLUSTER, "pricing") == str(int(before) + 2)
-    assert rollback(w, bound, pre.before).ok and w.ecs_desired(CLUSTER, "pricing") == before
+    assert w.aws.ecs_desired(CLUSTER, "pricing") == str(int(before) + 2)
+    assert rollback(w, bound, pre.before).ok and w.aws.ecs_desired(CLUSTER, "pricing") == before
     lower = _wrong_fix(step.model_copy(update={"params": {**step.params, "desired": "1"}}))
     stopped = pre_validate(w, lower)
     assert not stopped.ok and "would not raise" in stopped.text

@@ -12,6 +12,7 @@ import pytest
 from bot.domain import Action, Mitigation, Phase, Plan, PlanStep
 from bot.mitigation.catalogue import BoundAction, bind, dry_run
 from bot.mitigation.phases import apply, post_validate, pre_validate, rollback
+from bot.mitigation.writers import Writers
 from bot.sandbox.scenario import load_scenario, resolve_scenario
 from bot.sandbox.world import simulate
 from bot.sources.aws.clients import AwsClients
@@ -53,7 +54,7 @@ def replace(aws: Any, name: str) -> BoundAction:
 
 
 def test_replacing_the_broken_instance_recovers(estate: Any) -> None:
-    w = AwsWriter(AwsClients(estate.region, max_attempts=1, endpoint_url=estate.endpoint_url))
+    w = Writers(AwsWriter(AwsClients(estate.region, max_attempts=1, endpoint_url=estate.endpoint_url)))
     wrong = replace(estate, "i-pdf-render-1")
     assert pre_validate(w, wrong).ok and apply(w, wrong).ok
     assert not post_validate(w, wrong, within_s=0.6, poll_s=0.1).ok  # a healthy one: the alarm stays

@@ -12,6 +12,8 @@ step (no action). Everything here is pure: the resources come in a `PlanContext`
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -25,11 +27,12 @@ ACTION_PARAMS: Mapping[Action, tuple[str, ...]] = {
     Action.ECS_UPDATE_SERVICE: ("cluster", "service", "task_definition"),
     Action.ECS_FORCE_NEW_DEPLOYMENT: ("cluster", "service"),
     Action.LAMBDA_UPDATE_ALIAS: ("function", "alias", "version"),
-    Action.GITHUB_REDEPLOY: ("repo", "ref"),
+    Action.LAMBDA_RESTORE_CONFIG: ("function", "config"),
+    Action.GITHUB_REDEPLOY: ("repo", "workflow", "run_id"),
     Action.SSM_PUT_PARAMETER: ("name", "value"),
     Action.AWS_REVERT_CHANGE: ("resource", "change"),
     Action.IAM_SIMULATE: ("role", "resource"),
-    Action.IAM_RESTORE_POLICY: ("resource", "change"),
+    Action.IAM_RESTORE_POLICY: ("policy_kind", "policy", "document"),
     Action.ASG_CHECK_HEALTHY: ("asg",),
     Action.ASG_REPLACE_INSTANCE: ("asg", "instance_id"),
     Action.ASG_SET_DESIRED: ("asg", "desired"),
@@ -73,6 +76,42 @@ class PlanContext:
     commit: str | None = None
     parent_commit: str | None = None
     desired: int | None = None  # current desired count of the ECS service / Auto Scaling group
+    # the Lambda settings the guilty change changed, before and after it (`config_text`)
+    function_config_old: str | None = None
+    function_config_new: str | None = None
+    # the policy the guilty change rewrote: its kind (role-inline / managed / bucket), where it is
+    # (`role/policy-name`, the policy ARN, the bucket), its document before and after the change
+    policy_kind: str | None = None
+    policy: str | None = None
+    policy_old: str | None = None
+    policy_new: str | None = None
+    # the deploy workflow (its file name) and its runs: the last good one, and the one that shipped the change
+    workflow: str | None = None
+    good_run: str | None = None
+    bad_run: str | None = None
+
+
+#: The Lambda settings that are numbers.
+_INT_SETTINGS = frozenset({"MemorySize", "Timeout", "ReservedConcurrentExecutions"})
+
+
+def config_text(values: Mapping[str, object]) -> str:
+    """Lambda settings (`MemorySize`, `Timeout`, `ReservedConcurrentExecutions`, `Environment` -- the variables)
+    as one canonical JSON text, so the plan's value and the one read from AWS compare equal."""
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if key in _INT_SETTINGS and value is not None:
+            out[key] = int(str(value))
+        elif key == "Environment" and isinstance(value, Mapping):
+            out[key] = {str(k): str(v) for k, v in value.items()}
+        else:
+            out[key] = value
+    return json.dumps(out, sort_keys=True, separators=(",", ":"))
+
+
+def scaled_out(current: int) -> int:
+    """The desired count a scale-out asks for: half as much again, rounded up, and at least one more."""
+    return max(math.ceil(current * 1.5), current + 1)
 
 
 class _Draft(NamedTuple):
@@ -262,20 +301,26 @@ def _rollback_redeploy(ctx: PlanContext) -> list[PlanStep]:
         pre,
         _step(
             Phase.APPLY,
-            apply,
+            apply
+            + (f": re-run `{ctx.workflow}` run {ctx.good_run}" if ctx.workflow and ctx.good_run else ""),
             Action.GITHUB_REDEPLOY,
             mutating=True,
             repo=ctx.repo,
+            workflow=ctx.workflow,
+            run_id=ctx.good_run,
             ref=ctx.parent_commit,
             revert=ctx.commit,
         ),
         post,
         _step(
             Phase.ROLLBACK,
-            f"Redeploy {_sha(ctx.commit, 'the current release')} if the old release misbehaves",
+            f"Redeploy {_sha(ctx.commit, 'the current release')} if the old release misbehaves"
+            + (f" (re-run run {ctx.bad_run})" if ctx.bad_run else ""),
             Action.GITHUB_REDEPLOY,
             mutating=True,
             repo=ctx.repo,
+            workflow=ctx.workflow,
+            run_id=ctx.bad_run,
             ref=ctx.commit,
         ),
     ]
@@ -285,7 +330,12 @@ def _rollback_redeploy(ctx: PlanContext) -> list[PlanStep]:
 
 
 def _revert_config(ctx: PlanContext, cause: str) -> _Draft:
-    steps = _revert_parameter(ctx) if ctx.parameter else _revert_change(ctx)
+    if ctx.parameter:
+        steps = _revert_parameter(ctx)
+    elif ctx.function and ctx.function_config_old:
+        steps = _restore_function(ctx)
+    else:
+        steps = _revert_change(ctx)
     fix = (
         "Manage this setting as code with review, and alarm on its value; "
         "validate risky values before they ship."
@@ -326,6 +376,46 @@ def _revert_parameter(ctx: PlanContext) -> list[PlanStep]:
             mutating=True,
             name=name,
             value=new,
+        ),
+    ]
+
+
+def _settings(text: str | None) -> str:
+    """`MemorySize 512, Timeout 30` from a `config_text`."""
+    values = json.loads(text or "{}")
+    return ", ".join(
+        f"{k} {json.dumps(v, sort_keys=True) if isinstance(v, dict) else v}"
+        for k, v in sorted(values.items())
+    )
+
+
+def _restore_function(ctx: PlanContext) -> list[PlanStep]:
+    pre, post = _checks(ctx)
+    fn, old, new = ctx.function, ctx.function_config_old, ctx.function_config_new
+    return [
+        _step(
+            Phase.PREPARE,
+            f"Note the settings of Lambda `{fn}` the change set"
+            + (f" (now {_settings(new)})" if new else " (`aws lambda get-function-configuration`)"),
+        ),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Restore `{fn}`'s settings from before the change: {_settings(old)}",
+            Action.LAMBDA_RESTORE_CONFIG,
+            mutating=True,
+            function=fn,
+            config=old,
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"Put `{fn}`'s settings back to "
+            + (_settings(new) if new else "the values noted in the first step"),
+            Action.LAMBDA_RESTORE_CONFIG,
+            mutating=True,
+            function=fn,
+            config=new,
         ),
     ]
 
@@ -377,6 +467,9 @@ def _revert_permission(ctx: PlanContext, cause: str) -> _Draft:
         save = (
             f"Find the resource {svc} is denied on (AccessDenied errors in its logs and CloudTrail). {save}"
         )
+    if ctx.policy_old:
+        save = f"Save the current document of {_tick(ctx.policy, 'the policy')} and the CloudTrail record of {change}{by}"
+    where = {"policy_kind": ctx.policy_kind, "policy": ctx.policy}
     steps = [
         _step(Phase.PREPARE, save),
         pre,
@@ -389,15 +482,27 @@ def _revert_permission(ctx: PlanContext, cause: str) -> _Draft:
         ),
         _step(
             Phase.APPLY,
-            f"Restore the policy of {policy} to its state before {change}",
+            f"Restore the policy of {policy} to its state before {change}"
+            + (f" (the document {ctx.policy} had before it)" if ctx.policy_old and ctx.policy else ""),
             Action.IAM_RESTORE_POLICY,
             mutating=True,
+            **where,
+            document=ctx.policy_old,
             resource=ctx.resource,
             change=ctx.change_action,
         ),
         post,
-        # The saved policy exists only once the first step ran, so this stays a manual step.
-        _step(Phase.ROLLBACK, f"Re-apply the saved policy of {policy}", mutating=True, resource=ctx.resource),
+        _step(
+            Phase.ROLLBACK,
+            f"Re-apply the policy {change} wrote"
+            if ctx.policy_new
+            else f"Re-apply the saved policy of {policy}",
+            Action.IAM_RESTORE_POLICY,
+            mutating=True,
+            **where,
+            document=ctx.policy_new,
+            resource=ctx.resource,
+        ),
     ]
     fix = (
         "Review policy changes before they apply (IAM Access Analyzer policy checks in CI) "
@@ -494,6 +599,38 @@ def _scale_out(ctx: PlanContext, cause: str) -> _Draft:
     target = ctx.ecs_service or ctx.asg or ctx.service
     name = _tick(target, svc)
     kind = ctx.kind or None
+    more = None if d is None else str(scaled_out(d))
+    how = "at least 50% more capacity" + ("" if d is None else f": desired {d} → {more}")
+    if ctx.ecs_service:
+        apply = _step(
+            Phase.APPLY,
+            f"Scale out {name} ({how})",
+            Action.SCALE_OUT,
+            mutating=True,
+            target=target,
+            kind=kind,
+            cluster=ctx.cluster,
+            service=ctx.ecs_service,
+            desired=more,
+        )
+    elif ctx.asg:
+        apply = _step(
+            Phase.APPLY,
+            f"Scale out {name} ({how})",
+            Action.ASG_SET_DESIRED,
+            mutating=True,
+            asg=ctx.asg,
+            desired=more,
+        )
+    else:
+        apply = _step(
+            Phase.APPLY,
+            f"Scale out {name} ({how})",
+            Action.SCALE_OUT,
+            mutating=True,
+            target=target,
+            kind=kind,
+        )
     steps = [
         _step(
             Phase.PREPARE,
@@ -501,14 +638,7 @@ def _scale_out(ctx: PlanContext, cause: str) -> _Draft:
             + ("" if d is not None else " and note its current desired capacity"),
         ),
         pre,
-        _step(
-            Phase.APPLY,
-            f"Scale out {name} (at least 50% more capacity{'' if d is None else f', desired {d}'})",
-            Action.SCALE_OUT,
-            mutating=True,
-            target=target,
-            kind=kind,
-        ),
+        apply,
         post,
         _step(
             Phase.ROLLBACK,

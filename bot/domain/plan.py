@@ -42,6 +42,7 @@ class Action(StrEnum):
     ECS_UPDATE_SERVICE = "ecs.update_service"
     ECS_FORCE_NEW_DEPLOYMENT = "ecs.force_new_deployment"
     LAMBDA_UPDATE_ALIAS = "lambda.update_alias"
+    LAMBDA_RESTORE_CONFIG = "lambda.restore_configuration"
     GITHUB_REDEPLOY = "github.redeploy"
     SSM_PUT_PARAMETER = "ssm.put_parameter"
     AWS_REVERT_CHANGE = "aws.revert_change"

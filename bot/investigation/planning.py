@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from bot.analysis.diagnose import Diagnosis
-from bot.analysis.plan import PlanContext
-from bot.domain import ChangeSource, ChangeVia, Gap, Page
+from bot.analysis.plan import PlanContext, config_text
+from bot.domain import Change, ChangeSource, ChangeVia, Gap, Mitigation, Page
 from bot.sources.aws.changes import AwsChanges
+from bot.sources.aws.plan_reads import PlanReads
 from bot.sources.aws.topology import ServiceInfo
+from bot.sources.github import GithubSource
+
+#: A Lambda setting the change moved, with its value before and after (`... MemorySize 1024 → 512`).
+_SETTING = re.compile(
+    r"\b(MemorySize|Timeout|ReservedConcurrentExecutions|memorySize|timeout|reservedConcurrentExecutions)"
+    r"\s+(\S+)\s+→\s+(\S+)"
+)
+#: An environment variable the change moved (`... env LOG_LEVEL info → debug`).
+_ENV = re.compile(r"\b(?:env|Environment(?:\.Variables)?\.?)\s*([A-Za-z_][A-Za-z0-9_]*)\s+(\S+)\s+→\s+(\S+)")
+_POLICY_WRITES = frozenset({"PutRolePolicy", "CreatePolicyVersion", "PutBucketPolicy"})
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,17 @@ def _note(gap: Gap | None, gaps: list[Gap]) -> None:
 
 
 def plan_context(
-    changes: AwsChanges, diag: Diagnosis, info: ServiceInfo | None, page: Page, gaps: list[Gap]
+    changes: AwsChanges,
+    diag: Diagnosis,
+    info: ServiceInfo | None,
+    page: Page,
+    gaps: list[Gap],
+    reads: PlanReads | None = None,
+    github: GithubSource | None = None,
 ) -> PlanContext:
-    """What the plan must name, read for the diagnosed service and change; failed reads are added to `gaps`."""
+    """What the plan must name, read for the diagnosed service and change; failed reads are added to `gaps`.
+    With `reads` (and `github`), also the values its apply steps set: desired counts, a function's or a
+    policy's state before the guilty change, the deploy run to re-run."""
     g = diag.guilty
     res = info.res() if info else None
     tds = task_definitions(changes, info, gaps) if info else TaskDefinitions()
@@ -72,6 +92,14 @@ def plan_context(
             if len(versions) >= 2:
                 param_old, param_new = versions[-2].get("Value"), versions[-1].get("Value")
     instance = diag.instance
+    bound = _Bound()
+    if reads is not None:
+        _bind_writes(bound, reads, diag, info, gaps)
+    if github is not None and g is not None and g.source is ChangeSource.GITHUB and g.repo and g.source_id:
+        got = github.last_good_run(g.repo, g.source_id)
+        _note(got.gap(), gaps)
+        good = got.data or {}
+        bound.workflow, bound.good_run, bound.bad_run = good.get("workflow"), good.get("run_id"), g.source_id
     return PlanContext(
         service=diag.root_service,
         kind=info.kind if info else "",
@@ -94,4 +122,94 @@ def plan_context(
         repo=info.repo if info else None,
         commit=g.commit if g else None,
         parent_commit=g.parent_commit if g else None,
+        desired=bound.desired,
+        function_config_old=bound.config_old,
+        function_config_new=bound.config_new,
+        policy_kind=bound.policy_kind,
+        policy=bound.policy,
+        policy_old=bound.policy_old,
+        policy_new=bound.policy_new,
+        workflow=bound.workflow,
+        good_run=bound.good_run,
+        bad_run=bound.bad_run,
     )
+
+
+@dataclass
+class _Bound:
+    """What the reads beside the plan found (None: not known)."""
+
+    desired: int | None = None
+    config_old: str | None = None
+    config_new: str | None = None
+    policy_kind: str | None = None
+    policy: str | None = None
+    policy_old: str | None = None
+    policy_new: str | None = None
+    workflow: str | None = None
+    good_run: str | None = None
+    bad_run: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _bind_writes(
+    bound: _Bound, reads: PlanReads, diag: Diagnosis, info: ServiceInfo | None, gaps: list[Gap]
+) -> None:
+    """The values the apply steps set: the desired count to scale out from, a function's settings before the
+    guilty change, a policy's document before it."""
+    res = info.res() if info else None
+    g = diag.guilty
+    if diag.mitigation in (Mitigation.SCALE_OUT, Mitigation.REPLACE_INSTANCE) and res is not None:
+        if res.cluster and res.ecs_service:
+            got = reads.ecs_desired(res.cluster, res.ecs_service)
+            _note(got.gap(), gaps)
+            bound.desired = got.data
+        elif res.asg:
+            got = reads.asg_desired(res.asg)
+            _note(got.gap(), gaps)
+            bound.desired = got.data
+    if g is None:
+        return
+    if diag.mitigation is Mitigation.REVERT_CONFIG and res is not None and res.function:
+        old, new = function_settings(g)
+        env = _env_changes(g)
+        if env:
+            now = reads.function_environment(res.function)
+            _note(now.gap(), gaps)
+            if now.data is not None:
+                old["Environment"] = {**now.data, **{k: v for k, (v, _) in env.items()}}
+                new["Environment"] = {**now.data, **{k: v for k, (_, v) in env.items()}}
+        if old:
+            bound.config_old, bound.config_new = config_text(old), config_text(new)
+    if g.action in _POLICY_WRITES:
+        policy = reads.policy_before(g)
+        _note(policy.gap(), gaps)
+        if policy.data is not None:
+            p = policy.data
+            bound.policy_kind, bound.policy, bound.policy_old, bound.policy_new = (
+                p.kind,
+                p.where,
+                p.old,
+                p.new,
+            )
+
+
+def function_settings(change: Change) -> tuple[dict[str, object], dict[str, object]]:
+    """The Lambda settings (API names) `change` moved, before and after, where its detail gives both."""
+    old: dict[str, object] = {}
+    new: dict[str, object] = {}
+    for line in change.changed:
+        for name, before, after in _SETTING.findall(line):
+            key = name[0].upper() + name[1:]
+            if before.lstrip("-").isdigit() and after.lstrip("-").isdigit():
+                old[key], new[key] = int(before), int(after)
+    return old, new
+
+
+def _env_changes(change: Change) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for line in change.changed:
+        for name, before, after in _ENV.findall(line):
+            if before != "(none)" and after != "(none)":
+                out[name] = (before, after)
+    return out

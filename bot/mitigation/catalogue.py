@@ -15,10 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.analysis.plan import config_text
 from bot.domain import Action, Phase, Plan, PlanStep
-from bot.sources.aws.writes import ApiCall, AwsWriter
+from bot.mitigation.writers import Writers
+from bot.sources.aws.writes import ApiCall, WriteFailed
 
 Params = Mapping[str, str]
+Calls = tuple[ApiCall, ...]
 
 
 class Risk(StrEnum):
@@ -31,7 +34,7 @@ class Risk(StrEnum):
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One catalogue action: what it needs, how to read what it sets, the call that sets it."""
+    """One catalogue action: what it needs, how to read what it sets, the calls that set it."""
 
     action: Action
     risk: Risk
@@ -39,59 +42,168 @@ class ActionSpec:
     needs: tuple[str, ...]
     #: The parameter holding the value apply sets (None: the action changes no setting).
     target: str | None
-    read: Callable[[AwsWriter, Params], str]
-    call: Callable[[Params, str], ApiCall]
+    read: Callable[[Writers, Params], str]
+    calls: Callable[[Params, str], Calls]
+    #: What `read` calls, for the dry run.
+    reads: Callable[[Params], str]
     #: Whether rollback sets the value read before apply back (False: there is nothing to undo).
     reversible: bool = True
     #: Only raises a number (desired counts): a target at or below the current value is refused.
     raise_only: bool = False
-    #: A read that must hold before apply (the target exists), with what it checks.
-    precheck: Callable[[AwsWriter, Params], bool] | None = None
+    #: A read that must hold before apply (the target exists), what it checks, and the call it makes.
+    precheck: Callable[[Writers, Params], bool] | None = None
     precheck_text: str = ""
+    precheck_call: Callable[[Params], str] = lambda p: ""
 
 
-def _ecs_td(p: Params, value: str) -> ApiCall:
-    return ApiCall(
-        "ecs", "UpdateService", {"cluster": p["cluster"], "service": p["service"], "taskDefinition": value}
+def _ecs_td(p: Params, value: str) -> Calls:
+    return (
+        ApiCall(
+            "ecs",
+            "UpdateService",
+            {"cluster": p["cluster"], "service": p["service"], "taskDefinition": value},
+        ),
     )
 
 
-def _ecs_force(p: Params, value: str) -> ApiCall:
-    return ApiCall(
-        "ecs",
-        "UpdateService",
-        {"cluster": p["cluster"], "service": p["service"], "forceNewDeployment": "true"},
+def _ecs_force(p: Params, value: str) -> Calls:
+    return (
+        ApiCall(
+            "ecs",
+            "UpdateService",
+            {"cluster": p["cluster"], "service": p["service"], "forceNewDeployment": "true"},
+        ),
     )
 
 
-def _alias(p: Params, value: str) -> ApiCall:
-    return ApiCall(
-        "lambda", "UpdateAlias", {"FunctionName": p["function"], "Name": p["alias"], "FunctionVersion": value}
+def _alias(p: Params, value: str) -> Calls:
+    return (
+        ApiCall(
+            "lambda",
+            "UpdateAlias",
+            {"FunctionName": p["function"], "Name": p["alias"], "FunctionVersion": value},
+        ),
     )
 
 
-def _ssm(p: Params, value: str) -> ApiCall:
-    return ApiCall("ssm", "PutParameter", {"Name": p["name"], "Value": value, "Overwrite": "true"})
+def _ssm(p: Params, value: str) -> Calls:
+    return (ApiCall("ssm", "PutParameter", {"Name": p["name"], "Value": value, "Overwrite": "true"}),)
 
 
-def _asg(p: Params, value: str) -> ApiCall:
-    return ApiCall(
-        "autoscaling", "SetDesiredCapacity", {"AutoScalingGroupName": p["asg"], "DesiredCapacity": value}
+def _asg(p: Params, value: str) -> Calls:
+    return (
+        ApiCall(
+            "autoscaling", "SetDesiredCapacity", {"AutoScalingGroupName": p["asg"], "DesiredCapacity": value}
+        ),
     )
 
 
-def _replace(p: Params, value: str) -> ApiCall:
-    return ApiCall(
-        "autoscaling",
-        "TerminateInstanceInAutoScalingGroup",
-        {"InstanceId": p["instance_id"], "ShouldDecrementDesiredCapacity": "false"},
+def _replace(p: Params, value: str) -> Calls:
+    return (
+        ApiCall(
+            "autoscaling",
+            "TerminateInstanceInAutoScalingGroup",
+            {"InstanceId": p["instance_id"], "ShouldDecrementDesiredCapacity": "false"},
+        ),
     )
 
 
-def _ecs_count(p: Params, value: str) -> ApiCall:
-    return ApiCall(
-        "ecs", "UpdateService", {"cluster": p["cluster"], "service": p["service"], "desiredCount": value}
+def _ecs_count(p: Params, value: str) -> Calls:
+    return (
+        ApiCall(
+            "ecs", "UpdateService", {"cluster": p["cluster"], "service": p["service"], "desiredCount": value}
+        ),
     )
+
+
+#: The Lambda settings the configuration restore sets, by API name (`Environment`: the variables).
+LAMBDA_SETTINGS = ("MemorySize", "Timeout", "Environment", "ReservedConcurrentExecutions")
+
+
+def _lambda_read(w: Writers, p: Params) -> str:
+    return config_text(w.aws.lambda_config(p["function"], json.loads(p["config"])))
+
+
+def _lambda_config(p: Params, value: str) -> Calls:
+    """UpdateFunctionConfiguration for memory, timeout and environment; PutFunctionConcurrency for the
+    reservation (a reservation that was absent is not removed: nothing deletes)."""
+    values = json.loads(value)
+    update: dict[str, str] = {"FunctionName": p["function"]}
+    for key in ("MemorySize", "Timeout"):
+        if values.get(key) is not None:
+            update[key] = str(values[key])
+    if values.get("Environment") is not None:
+        update["Environment"] = json.dumps({"Variables": values["Environment"]}, sort_keys=True)
+    out: list[ApiCall] = []
+    if len(update) > 1:
+        out.append(ApiCall("lambda", "UpdateFunctionConfiguration", update))
+    if values.get("ReservedConcurrentExecutions") is not None:
+        reserved = str(values["ReservedConcurrentExecutions"])
+        out.append(
+            ApiCall(
+                "lambda",
+                "PutFunctionConcurrency",
+                {"FunctionName": p["function"], "ReservedConcurrentExecutions": reserved},
+            )
+        )
+    return tuple(out)
+
+
+def _lambda_reads(p: Params) -> str:
+    keys = json.loads(p.get("config") or "{}")
+    out = ["lambda:GetFunctionConfiguration"]
+    if "ReservedConcurrentExecutions" in keys:
+        out.append("lambda:GetFunctionConcurrency")
+    return ", ".join(out) + f" FunctionName={p.get('function')}"
+
+
+#: Where a policy lives: an IAM role's inline policy (`role/policy-name`), a managed policy (its ARN), or an S3
+#: bucket's policy (the bucket's name).
+POLICY_KINDS = ("role-inline", "managed", "bucket")
+
+
+def _policy_read(w: Writers, p: Params) -> str:
+    kind, where = p["policy_kind"], p["policy"]
+    if kind == "role-inline":
+        role, name = where.split("/", 1)
+        return w.aws.role_policy(role, name)
+    if kind == "managed":
+        return w.aws.managed_policy(where)
+    if kind == "bucket":
+        return w.aws.bucket_policy(where)
+    raise WriteFailed(f"unknown policy kind {kind!r}")
+
+
+def _policy(p: Params, value: str) -> Calls:
+    kind, where = p["policy_kind"], p["policy"]
+    if kind == "role-inline":
+        role, name = where.split("/", 1)
+        return (
+            ApiCall("iam", "PutRolePolicy", {"RoleName": role, "PolicyName": name, "PolicyDocument": value}),
+        )
+    if kind == "managed":
+        return (
+            ApiCall(
+                "iam",
+                "CreatePolicyVersion",
+                {"PolicyArn": where, "PolicyDocument": value, "SetAsDefault": "true"},
+            ),
+        )
+    return (ApiCall("s3", "PutBucketPolicy", {"Bucket": where, "Policy": value}),)
+
+
+def _policy_reads(p: Params) -> str:
+    kind, where = p.get("policy_kind"), p.get("policy", "")
+    if kind == "role-inline":
+        role, _, name = where.partition("/")
+        return f"iam:GetRolePolicy RoleName={role}, PolicyName={name}"
+    if kind == "managed":
+        return f"iam:GetPolicy, iam:GetPolicyVersion PolicyArn={where}"
+    return f"s3:GetBucketPolicy Bucket={where}"
+
+
+def _rerun(p: Params, value: str) -> Calls:
+    return (ApiCall("github", "ReRunWorkflowRun", {"repo": p["repo"], "run_id": value}),)
 
 
 CATALOGUE: Mapping[Action, ActionSpec] = {
@@ -101,10 +213,12 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         "roll an ECS service back to its previous task definition",
         ("cluster", "service", "task_definition"),
         "task_definition",
-        lambda w, p: w.ecs_task_definition(p["cluster"], p["service"]),
+        lambda w, p: w.aws.ecs_task_definition(p["cluster"], p["service"]),
         _ecs_td,
-        precheck=lambda w, p: w.task_definition_active(p["task_definition"]),
+        lambda p: "ecs:DescribeServices",
+        precheck=lambda w, p: w.aws.task_definition_active(p["task_definition"]),
         precheck_text="the task definition to return to is ACTIVE",
+        precheck_call=lambda p: f"ecs:DescribeTaskDefinition {p.get('task_definition')}",
     ),
     Action.ECS_FORCE_NEW_DEPLOYMENT: ActionSpec(
         Action.ECS_FORCE_NEW_DEPLOYMENT,
@@ -112,8 +226,9 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         "force a new deployment of an ECS service (fresh tasks, same task definition)",
         ("cluster", "service"),
         None,
-        lambda w, p: w.ecs_task_definition(p["cluster"], p["service"]),
+        lambda w, p: w.aws.ecs_task_definition(p["cluster"], p["service"]),
         _ecs_force,
+        lambda p: "ecs:DescribeServices",
         reversible=False,
     ),
     Action.LAMBDA_UPDATE_ALIAS: ActionSpec(
@@ -122,8 +237,19 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         "point a Lambda alias at its previous version",
         ("function", "alias", "version"),
         "version",
-        lambda w, p: w.lambda_alias_version(p["function"], p["alias"]),
+        lambda w, p: w.aws.lambda_alias_version(p["function"], p["alias"]),
         _alias,
+        lambda p: "lambda:GetAlias",
+    ),
+    Action.LAMBDA_RESTORE_CONFIG: ActionSpec(
+        Action.LAMBDA_RESTORE_CONFIG,
+        Risk.MEDIUM,
+        "restore a Lambda function's previous configuration (memory, timeout, environment, reserved concurrency)",
+        ("function", "config"),
+        "config",
+        _lambda_read,
+        _lambda_config,
+        _lambda_reads,
     ),
     Action.SSM_PUT_PARAMETER: ActionSpec(
         Action.SSM_PUT_PARAMETER,
@@ -131,8 +257,32 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         "restore an SSM parameter's previous value",
         ("name", "value"),
         "value",
-        lambda w, p: w.ssm_value(p["name"]),
+        lambda w, p: w.aws.ssm_value(p["name"]),
         _ssm,
+        lambda p: "ssm:GetParameter",
+    ),
+    Action.IAM_RESTORE_POLICY: ActionSpec(
+        Action.IAM_RESTORE_POLICY,
+        Risk.HIGH,
+        "restore an IAM or S3 bucket policy's previous document",
+        ("policy_kind", "policy", "document"),
+        "document",
+        _policy_read,
+        _policy,
+        _policy_reads,
+    ),
+    Action.GITHUB_REDEPLOY: ActionSpec(
+        Action.GITHUB_REDEPLOY,
+        Risk.HIGH,
+        "re-run the last good run of the service's deploy workflow in GitHub Actions",
+        ("repo", "workflow", "run_id"),
+        "run_id",
+        lambda w, p: w.latest_run(p["repo"], p["workflow"]),
+        _rerun,
+        lambda p: f"github:ListWorkflowRuns repo={p.get('repo')}, workflow={p.get('workflow')}",
+        precheck=lambda w, p: w.run_succeeded(p["repo"], p["run_id"]),
+        precheck_text="the run to re-run is a deploy that succeeded",
+        precheck_call=lambda p: f"github:GetWorkflowRun repo={p.get('repo')}, run_id={p.get('run_id')}",
     ),
     Action.ASG_SET_DESIRED: ActionSpec(
         Action.ASG_SET_DESIRED,
@@ -140,8 +290,9 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         "raise an Auto Scaling group's desired capacity",
         ("asg", "desired"),
         "desired",
-        lambda w, p: w.asg_desired(p["asg"]),
+        lambda w, p: w.aws.asg_desired(p["asg"]),
         _asg,
+        lambda p: "autoscaling:DescribeAutoScalingGroups",
         raise_only=True,
     ),
     Action.ASG_REPLACE_INSTANCE: ActionSpec(
@@ -150,8 +301,9 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         "replace an instance of an Auto Scaling group (a fresh one is launched; desired capacity is kept)",
         ("asg", "instance_id"),
         None,
-        lambda w, p: w.asg_instance_state(p["asg"], p["instance_id"]),
+        lambda w, p: w.aws.asg_instance_state(p["asg"], p["instance_id"]),
         _replace,
+        lambda p: "autoscaling:DescribeAutoScalingGroups",
         reversible=False,
     ),
     Action.SCALE_OUT: ActionSpec(
@@ -160,8 +312,9 @@ CATALOGUE: Mapping[Action, ActionSpec] = {
         "raise an ECS service's desired count",
         ("cluster", "service", "desired"),
         "desired",
-        lambda w, p: w.ecs_desired(p["cluster"], p["service"]),
+        lambda w, p: w.aws.ecs_desired(p["cluster"], p["service"]),
         _ecs_count,
+        lambda p: "ecs:DescribeServices",
         raise_only=True,
     ),
 }
@@ -240,6 +393,10 @@ def bind(plan: Plan, index: int, investigation_id: int) -> BoundAction | Refusal
         return Refusal(
             f"scaling out a {kind} service is not in the bot's action catalogue; do it by hand", _manual(step)
         )
+    if spec.action is Action.IAM_RESTORE_POLICY and step.params.get("policy_kind") not in POLICY_KINDS:
+        return Refusal(
+            "restoring this kind of policy is not in the bot's action catalogue; do it by hand", _manual(step)
+        )
     missing = [k for k in spec.needs if not step.params.get(k)]
     if missing:
         return Refusal(f"the plan does not name {', '.join(missing)}; do it by hand", _manual(step))
@@ -260,15 +417,13 @@ def dry_run(bound: BoundAction, recovery_minutes: float) -> list[str]:
     """Exactly the API calls running `bound` makes, phase by phase (the rollback's only if it fails)."""
     spec = bound.spec
     p = bound.params
-    reads = [f"read what is set now ({_READS[spec.action]})"]
+    reads = [f"read what is set now ({spec.reads(p)})"]
     if spec.precheck is not None:
-        reads.append(
-            f"check that {spec.precheck_text} (ecs:DescribeTaskDefinition {p.get('task_definition')})"
-        )
+        reads.append(f"check that {spec.precheck_text} ({spec.precheck_call(p)})")
     if bound.alarm:
         reads.append(f"cloudwatch:DescribeAlarms AlarmNames={bound.alarm} (still in ALARM)")
     lines = [f"pre-validate: {r}" for r in reads]
-    lines.append(f"apply: {spec.call(p, bound.target()).text()}")
+    lines += [f"apply: {call.text()}" for call in spec.calls(p, bound.target())]
     if bound.alarm:
         lines.append(
             f"post-validate: cloudwatch:DescribeAlarms AlarmNames={bound.alarm} until OK, "
@@ -276,20 +431,15 @@ def dry_run(bound: BoundAction, recovery_minutes: float) -> list[str]:
         )
     else:
         lines.append("post-validate: no alarm named in the plan; check recovery by hand")
-    if spec.reversible:
-        before = bound.expect or "<the value read at pre-validation>"
-        lines.append(f"rollback (only if post-validation fails): {spec.call(p, before).text()}")
+    if spec.reversible and bound.expect:
+        back = [call.text() for call in spec.calls(p, bound.expect)]
+        lines += [f"rollback (only if post-validation fails): {text}" for text in back]
+    elif spec.reversible:
+        lines.append(
+            "rollback (only if post-validation fails): the same call"
+            + ("s" if len(spec.calls(p, bound.target())) > 1 else "")
+            + " with the value read at pre-validation"
+        )
     else:
         lines.append("rollback: nothing to undo")
     return lines
-
-
-_READS: Mapping[Action, str] = {
-    Action.ECS_UPDATE_SERVICE: "ecs:DescribeServices",
-    Action.ECS_FORCE_NEW_DEPLOYMENT: "ecs:DescribeServices",
-    Action.LAMBDA_UPDATE_ALIAS: "lambda:GetAlias",
-    Action.SSM_PUT_PARAMETER: "ssm:GetParameter",
-    Action.ASG_SET_DESIRED: "autoscaling:DescribeAutoScalingGroups",
-    Action.ASG_REPLACE_INSTANCE: "autoscaling:DescribeAutoScalingGroups",
-    Action.SCALE_OUT: "ecs:DescribeServices",
-}

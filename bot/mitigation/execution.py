@@ -25,7 +25,9 @@ from bot.mitigation.catalogue import BoundAction, dry_run
 from bot.mitigation.phases import PhaseResult
 from bot.mitigation.policy import ApprovalPolicy
 from bot.mitigation.ports import MitigationNotifier, Where
+from bot.mitigation.writers import Writers
 from bot.sources.aws.writes import AwsWriter
+from bot.sources.github import GithubWriter
 from bot.storage.store import Store
 from bot.storage.tables import ActionStatus
 
@@ -65,6 +67,13 @@ class MitigationContext:
     recovery_s: float = 600.0
     poll_s: float = 15.0
     ready: threading.Event = field(default_factory=threading.Event)
+    #: GitHub with GITHUB_WRITE_TOKEN, for re-running a deploy workflow (None: that action says it cannot).
+    github: GithubWriter | None = None
+
+    @property
+    def writers(self) -> Writers:
+        """What the phases write with."""
+        return Writers(self.writer, self.github)
 
 
 _ctx: MitigationContext | None = None
@@ -159,23 +168,23 @@ def _consume(req: Request, token: str, approver: str) -> bool:
 
 @DBOS.step(name="mitigation.pre-validate")
 def _pre(bound: BoundAction) -> PhaseResult:
-    return phases.pre_validate(_c().writer, bound)
+    return phases.pre_validate(_c().writers, bound)
 
 
 @DBOS.step(name="mitigation.apply")
 def _apply(bound: BoundAction) -> PhaseResult:
-    return phases.apply(_c().writer, bound)
+    return phases.apply(_c().writers, bound)
 
 
 @DBOS.step(name="mitigation.post-validate")
 def _post(bound: BoundAction) -> PhaseResult:
     ctx = _c()
-    return phases.post_validate(ctx.writer, bound, ctx.recovery_s, ctx.poll_s)
+    return phases.post_validate(ctx.writers, bound, ctx.recovery_s, ctx.poll_s)
 
 
 @DBOS.step(name="mitigation.rollback", retries_allowed=True, max_attempts=3, interval_seconds=2.0)
 def _rollback(bound: BoundAction, before: str) -> PhaseResult:
-    return phases.rollback(_c().writer, bound, before)
+    return phases.rollback(_c().writers, bound, before)
 
 
 @DBOS.step(name="mitigation.minutes")

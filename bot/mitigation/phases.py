@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.mitigation.catalogue import BoundAction
-from bot.sources.aws.writes import AwsWriter, WriteFailed
+from bot.mitigation.writers import Writers
+from bot.sources.aws.writes import WriteFailed
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class PhaseResult:
     before: str = ""
 
 
-def pre_validate(w: AwsWriter, bound: BoundAction) -> PhaseResult:
+def pre_validate(w: Writers, bound: BoundAction) -> PhaseResult:
     """The world is still as diagnosed: the target exists, nobody already made the change, the value in place
     is the one the plan saw, and the alarm still fires."""
     spec, p = bound.spec, bound.params
@@ -63,18 +64,21 @@ def pre_validate(w: AwsWriter, bound: BoundAction) -> PhaseResult:
     return PhaseResult(True, f"passed: {what}{alarm}", before=before)
 
 
-def apply(w: AwsWriter, bound: BoundAction) -> PhaseResult:
-    """Make the change: one write call."""
-    call = bound.spec.call(bound.params, bound.target())
-    try:
-        w.perform(call)
-    except WriteFailed as err:
-        return PhaseResult(False, f"failed: {err}", [call.text()])
-    return PhaseResult(True, f"done: `{call.text()}`", [call.text()])
+def apply(w: Writers, bound: BoundAction) -> PhaseResult:
+    """Make the change: its write calls, in order (one for most actions); stops at the first that fails."""
+    made: list[str] = []
+    for call in bound.spec.calls(bound.params, bound.target()):
+        made.append(call.text())
+        try:
+            w.perform(call)
+        except WriteFailed as err:
+            done = f" (made before it: {'; '.join(made[:-1])})" if len(made) > 1 else ""
+            return PhaseResult(False, f"failed: {err}{done}", made)
+    return PhaseResult(True, "done: " + "; ".join(f"`{c}`" for c in made), made)
 
 
 def post_validate(
-    w: AwsWriter,
+    w: Writers,
     bound: BoundAction,
     within_s: float,
     poll_s: float,
@@ -98,17 +102,19 @@ def post_validate(
         sleep(poll_s)
 
 
-def rollback(w: AwsWriter, bound: BoundAction, before: str) -> PhaseResult:
+def rollback(w: Writers, bound: BoundAction, before: str) -> PhaseResult:
     """Put back what was in place before apply (nothing, for an action with nothing to undo)."""
     spec = bound.spec
     if not spec.reversible or not before:
         return PhaseResult(True, "nothing to undo")
-    call = spec.call(bound.params, before)
-    try:
-        w.perform(call)
-    except WriteFailed as err:
-        return PhaseResult(False, f"ROLLBACK FAILED: {err}; restore `{before}` by hand", [call.text()])
-    return PhaseResult(True, f"rolled back: `{call.text()}`", [call.text()])
+    made: list[str] = []
+    for call in spec.calls(bound.params, before):
+        made.append(call.text())
+        try:
+            w.perform(call)
+        except WriteFailed as err:
+            return PhaseResult(False, f"ROLLBACK FAILED: {err}; restore `{before}` by hand", made)
+    return PhaseResult(True, "rolled back: " + "; ".join(f"`{c}`" for c in made), made)
 
 
 def _number(value: str) -> float:

@@ -244,12 +244,15 @@ class FakeGitHub(LoopbackServer):
         ]
         for pattern, fn in routes:
             self.add_route("GET", pattern, self._wrap(fn))
+        self.add_route("POST", r + r"/actions/runs/(?P<run>\d+)/rerun", self._wrap(self._rerun))
 
     def _init_state(self) -> None:
         self.repos: dict[str, GhRepo] = {}
         self.gh_requests: list[GhRequest] = []
         self.faults: list[GhFault] = []
         self._next_id = 1000
+        #: Called with (repository, run) after a run is re-run: the sandbox's estate reacts to the deploy.
+        self.on_rerun: Callable[[str, GhWorkflowRun], None] | None = None
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -994,6 +997,21 @@ class FakeGitHub(LoopbackServer):
         if run is None:
             raise _NotFound
         return self._ok(self._run_json(base, r, run))
+
+    def _rerun(self, req: Request, base: str) -> Response:
+        """``POST .../actions/runs/{id}/rerun``: the run starts again (a new attempt at the same commit); here it
+        completes at once, successfully. 201 with an empty object, as GitHub answers."""
+        r = self._get_repo(req)
+        run = next((x for x in r.runs if x.id == int(req.path_params["run"])), None)
+        if run is None:
+            raise _NotFound
+        now = datetime.now(UTC)
+        run.run_attempt += 1
+        run.run_started_at = run.updated_at = now
+        run.status, run.conclusion = "completed", "success"
+        if self.on_rerun is not None:
+            self.on_rerun(r.full_name, run)
+        return Response.json({}, 201)
 
     def _deployments(self, req: Request, base: str) -> Response:
         r = self._get_repo(req)

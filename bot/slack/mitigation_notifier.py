@@ -17,7 +17,7 @@ from bot.mitigation.ports import Where
 from bot.mitigation.service import Mitigations
 from bot.slack.blocks import context
 from bot.sources.aws.clients import AwsClients
-from bot.sources.aws.writes import AwsWriter
+from bot.sources.aws.writes import AssumedRoleClients, AwsWriter
 from bot.sources.github import GithubWriter
 from bot.storage.store import Store
 
@@ -99,10 +99,17 @@ def wire_mitigations(
     """The mitigation use case for this process: its policy, its write role's clients, its Slack notifier,
     installed for the durable workflows (call before DBOS launches, so resumed ones find it)."""
     policy = ApprovalPolicy.from_settings(settings)
-    writes = (
-        AwsClients(settings.aws_region, endpoint_url=reads.endpoint_url, profile=settings.aws_write_profile)
-        if settings.aws_write_profile
-        else reads
+    writes = reads
+    if settings.aws_write_role_arn:
+        writes = AssumedRoleClients(reads, settings.aws_write_role_arn)
+    elif settings.aws_write_profile:
+        writes = AwsClients(
+            settings.aws_region, endpoint_url=reads.endpoint_url, profile=settings.aws_write_profile
+        )
+    github = (
+        GithubWriter(settings.github_write_token, settings.github_api_url)
+        if settings.github_write_token
+        else None
     )
     notifier = SlackMitigationNotifier(client)
     install(
@@ -113,6 +120,7 @@ def wire_mitigations(
             policy,
             recovery_s=settings.mitigation_recovery_minutes * 60,
             poll_s=settings.mitigation_poll_seconds,
+            github=github,
         )
     )
     return Mitigations(store, policy), notifier

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import RateLimitExceededException, UnknownObjectException
+from github.WorkflowRun import WorkflowRun
 
 from bot.domain import Actor, ActorKind, Change, ChangeSource, ChangeVia
 from bot.sources.result import Outcome, ToolResult, guarded
@@ -86,6 +87,23 @@ class GithubSource:
         out.sort(key=lambda c: c.at, reverse=True)
         return out
 
+    def last_good_run(self, repo: str, run_id: str) -> ToolResult[dict[str, str]]:
+        """The deploy run to go back to from run `run_id`: the latest successful run of the same workflow on
+        the default branch, created before it, that shipped another commit (its workflow file, id and sha)."""
+
+        def fetch() -> dict[str, str]:
+            r = self._gh.get_repo(repo)
+            bad = r.get_workflow_run(int(run_id))
+            workflow = (bad.path or "").rsplit("/", 1)[-1]
+            runs = r.get_workflow(workflow).get_runs(branch=r.default_branch, status="success")
+            run: WorkflowRun
+            for run in runs[:100]:
+                if run.id != bad.id and run.created_at < bad.created_at and run.head_sha != bad.head_sha:
+                    return {"workflow": workflow, "run_id": str(run.id), "head_sha": run.head_sha}
+            return {}
+
+        return guarded(f"github:{repo}:actions/runs", fetch, _classify)
+
     def accessible_repos(self) -> ToolResult[list[str]]:
         """Full names of the repositories the token can read."""
         return guarded(
@@ -95,12 +113,17 @@ class GithubSource:
         )
 
 
+def _why(exc: Exception) -> str:
+    return _classify(exc)[1] if isinstance(exc, GithubException) else str(exc)
+
+
 class GithubWriteFailed(Exception):
     """A GitHub write of a fix button failed; the message says which and why."""
 
 
 class GithubWriter:
-    """The fix buttons' GitHub writes: open an issue; open a revert pull request (never merged here).
+    """The GitHub writes: the fix buttons' issue and revert pull request (never merged here), and re-running
+    a deploy workflow run (an approved catalogue action).
 
     Give it a token allowed to write issues, contents and pull requests of the services' repositories.
     """
@@ -108,6 +131,42 @@ class GithubWriter:
     def __init__(self, token: str, base_url: str = "https://api.github.com", timeout: float = 15.0) -> None:
         retry = GithubRetry(total=3, backoff_factor=0.2)
         self._gh = Github(base_url=base_url, auth=Auth.Token(token), timeout=int(timeout), retry=retry)
+
+    def deploy_run(self, repo: str, run_id: str) -> dict[str, str]:
+        """One workflow run: its workflow file, head sha, status, conclusion, attempt and start time."""
+        try:
+            run = self._gh.get_repo(repo).get_workflow_run(int(run_id))
+            return {
+                "id": str(run.id),
+                "workflow": (run.path or "").rsplit("/", 1)[-1],
+                "head_sha": run.head_sha,
+                "status": run.status or "",
+                "conclusion": run.conclusion or "",
+                "attempt": str(run.run_attempt or 1),
+            }
+        except (GithubException, ValueError) as exc:
+            raise GithubWriteFailed(f"reading run {run_id} of {repo} failed: {_why(exc)}") from exc
+
+    def latest_deploy_run(self, repo: str, workflow: str) -> str:
+        """The id of the run of `workflow` (its file name) on the default branch that started last (a re-run
+        starts again), or "" when it never ran."""
+        try:
+            r = self._gh.get_repo(repo)
+            runs: list[WorkflowRun] = list(r.get_workflow(workflow).get_runs(branch=r.default_branch)[:30])
+        except GithubException as exc:
+            raise GithubWriteFailed(f"listing {workflow} runs of {repo} failed: {_why(exc)}") from exc
+        if not runs:
+            return ""
+        latest = max(runs, key=lambda x: (x.run_started_at or x.created_at, x.id))
+        return str(latest.id)
+
+    def rerun(self, repo: str, run_id: str) -> None:
+        """Re-run a workflow run (`POST .../actions/runs/{id}/rerun`): the same commit deployed again."""
+        try:
+            if not self._gh.get_repo(repo).get_workflow_run(int(run_id)).rerun():
+                raise GithubWriteFailed(f"GitHub refused to re-run run {run_id} of {repo}")
+        except GithubException as exc:
+            raise GithubWriteFailed(f"re-running run {run_id} of {repo} failed: {_why(exc)}") from exc
 
     def open_issue(self, repo: str, title: str, body: str) -> str:
         """Open an issue; returns its URL."""

@@ -4,8 +4,12 @@ After every successful write call through the gateway, `Reactions.react` asks wh
 scenario broke, judged from the scenario's truth (its root-cause service and mitigation, the parameter its
 guilty change set) against what was in place when the estate was built:
 
-* rollback: the root service's ECS task definition or Lambda alias moved off the broken release;
-* revert-config: a parameter the scenario changed was put back to its old value;
+* rollback: the root service's ECS task definition or Lambda alias moved off the broken release, or a deploy
+  workflow run of its repository that shipped another commit re-run (`redeployed`, told by the fake GitHub);
+* revert-config: a parameter the scenario changed was put back to its old value, or a setting of the root
+  Lambda function (memory, timeout, reserved concurrency) moved off the value the scenario left;
+* revert-permission: the policy the guilty change wrote (an IAM role's inline policy, a managed policy, a
+  bucket policy) given another document;
 * restart: a forced new deployment of the root ECS service;
 * scale-out: the root service's ECS desired count or Auto Scaling desired capacity raised.
 
@@ -15,6 +19,7 @@ would); anything else leaves it in ALARM, so post-validation is a real check.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -27,6 +32,9 @@ from bot.sandbox.scenario import Scenario
 from bot.sources.aws.catalog import ServiceResources
 
 _ALIAS_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/aliases/([^/?]+)")
+_CONFIG_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/configuration")
+_CONCURRENCY_PATH = re.compile(r"^/2017-10-31/functions/([^/]+)/concurrency")
+_BUCKET_POLICY_PATH = re.compile(r"^/([^/?]+)/?\?policy")
 
 
 @dataclass
@@ -37,6 +45,8 @@ class Broken:
     alias_version: str | None = None
     ecs_desired: int | None = None
     asg_desired: int | None = None
+    #: The root function's MemorySize, Timeout and ReservedConcurrentExecutions.
+    function_settings: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,15 +68,35 @@ class Reactions:
         """Called by the gateway after a write call succeeded."""
         if reply.status >= 300 or self.resources is None:
             return
-        why = self._fix(req)
-        if why is None:
+        why = self._fix(req) or self._settings_fix(req) or self._policy_fix(req)
+        if why is not None:
+            self._fixed(why)
+
+    def redeployed(self, repo: str, run: Any) -> None:
+        """The fake GitHub re-ran a workflow run (`run.head_sha`) of `repo`: a rollback when it deploys the root
+        service's repository at another commit than the guilty one."""
+        truth = self.scenario.truth
+        root = truth.root_cause_service
+        spec = next((s for s in self.scenario.services if s.name == root), None)
+        guilty = self._guilty()
+        bad = guilty.commit.sha.lower() if guilty is not None and guilty.commit is not None else None
+        if truth.mitigation != "rollback" or spec is None or spec.repo != repo:
             return
+        if bad is not None and str(run.head_sha).lower().startswith(bad):
+            return
+        self._fixed(f"{repo} redeployed at {str(run.head_sha)[:7]}")
+
+    def _fixed(self, why: str) -> None:
         with self._lock:
             self.fixed_by.append(why)
         if self.alarm in self.cw.alarms and self.cw.alarms[self.alarm]["StateValue"] != "OK":
             timer = threading.Timer(self.recovery_s, self._recover, args=(why,))
             timer.daemon = True
             timer.start()
+
+    def _guilty(self) -> Any:
+        event = self.scenario.event(self.scenario.truth.change) if self.scenario.truth.change else None
+        return event.change if event is not None else None
 
     def _recover(self, why: str) -> None:
         reason = f"Threshold Crossed: datapoints were not breaching the threshold (after {why})."
@@ -112,6 +142,40 @@ class Reactions:
                 return f"{res.asg} scaled to {desired}"
         return None
 
+    def _settings_fix(self, req: Request) -> str | None:
+        """A setting of the root function moved off the value the scenario left (revert-config)."""
+        res = self.resources
+        if req.service != "lambda" or self.scenario.truth.mitigation != "revert-config" or res is None:
+            return None
+        m = _CONFIG_PATH.match(req.path) or _CONCURRENCY_PATH.match(req.path)
+        if not m or m.group(1) not in (res.function, f"arn:aws:lambda:{res.function}"):
+            return None
+        p = _params(req)
+        for key in ("MemorySize", "Timeout", "ReservedConcurrentExecutions"):
+            if key in p and p[key] is not None and p[key] != self.broken.function_settings.get(key):
+                return f"{res.function} {key} set to {p[key]}"
+        return None
+
+    def _policy_fix(self, req: Request) -> str | None:
+        """The policy the guilty change wrote given another document (revert-permission)."""
+        guilty = self._guilty()
+        if self.scenario.truth.mitigation != "revert-permission" or guilty is None or not guilty.resource:
+            return None
+        p = _params(req)
+        doc: object = None
+        target = ""
+        if req.service == "iam" and req.operation == "PutRolePolicy":
+            target, doc = f":role/{p.get('RoleName')}", p.get("PolicyDocument")
+        elif req.service == "iam" and req.operation == "CreatePolicyVersion":
+            target, doc = str(p.get("PolicyArn")), p.get("PolicyDocument")
+        elif req.service == "s3" and req.method == "PUT" and (m := _BUCKET_POLICY_PATH.match(req.path)):
+            target, doc = f":::{m.group(1)}", req.body.decode(errors="replace")
+        if not target or target not in guilty.resource or doc is None:
+            return None
+        if guilty.policy and _same_document(str(doc), guilty.policy):
+            return None
+        return f"the policy of {guilty.resource} restored"
+
     def _parameters(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for ev in self.scenario.events:
@@ -134,6 +198,13 @@ def bad_instance_names(scenario: Scenario) -> set[str]:
             if isinstance(part, dict) and part.get("instance") and part.get("service") in (root, None):
                 names.add(str(part["instance"]))
     return names
+
+
+def _same_document(a: str, b: str) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return a.strip() == b.strip()
 
 
 def _params(req: Request) -> dict[str, Any]:
@@ -160,6 +231,13 @@ def broken_state(client: Any, res: ServiceResources | None) -> Broken:
             )
         except Exception:
             out.alias_version = None
+        conf = client("lambda").get_function_configuration(FunctionName=res.function)
+        reserved = client("lambda").get_function_concurrency(FunctionName=res.function)
+        out.function_settings = {
+            "MemorySize": conf.get("MemorySize"),
+            "Timeout": conf.get("Timeout"),
+            "ReservedConcurrentExecutions": reserved.get("ReservedConcurrentExecutions"),
+        }
     if res.asg:
         groups = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[res.asg])
         found = groups.get("AutoScalingGroups") or []

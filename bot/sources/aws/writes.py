@@ -8,8 +8,15 @@ returns the exact API call it made (`ApiCall`), for the audit and the thread; th
 
 from __future__ import annotations
 
+import json
+import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import boto3
+from botocore.credentials import RefreshableCredentials
+from botocore.session import get_session
 
 from bot.sources.aws.clients import AwsClients, classify
 
@@ -39,9 +46,11 @@ class AwsWriter:
         self.clients = clients
 
     def _call(self, aws_service: str, method: str, /, **kwargs: Any) -> Any:
-        client = self.clients.get(aws_service)
         try:
+            client = self.clients.get(aws_service)
             return getattr(client, method)(**kwargs)
+        except WriteFailed:
+            raise
         except Exception as exc:
             _, why = classify(exc)
             raise WriteFailed(f"{aws_service}.{method} failed: {why}") from exc
@@ -98,6 +107,36 @@ class AwsWriter:
                     return str(inst.get("LifecycleState"))
         raise WriteFailed(f"{instance_id} is not in Auto Scaling group {asg} (replaced already?)")
 
+    def lambda_config(self, function: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The function's settings named by `keys` (`MemorySize`, `Timeout`, `Environment` -- its variables --,
+        `ReservedConcurrentExecutions`, None when it has no reservation), as the API shows them now."""
+        wanted = set(keys)
+        out: dict[str, Any] = {}
+        conf = self._call("lambda", "get_function_configuration", FunctionName=function)
+        for key in wanted & {"MemorySize", "Timeout"}:
+            out[key] = conf.get(key)
+        if "Environment" in wanted:
+            out["Environment"] = dict((conf.get("Environment") or {}).get("Variables") or {})
+        if "ReservedConcurrentExecutions" in wanted:
+            got = self._call("lambda", "get_function_concurrency", FunctionName=function)
+            out["ReservedConcurrentExecutions"] = got.get("ReservedConcurrentExecutions")
+        return out
+
+    def role_policy(self, role: str, name: str) -> str:
+        """An IAM role's inline policy document (canonical JSON)."""
+        out = self._call("iam", "get_role_policy", RoleName=role, PolicyName=name)
+        return canonical(out.get("PolicyDocument"))
+
+    def managed_policy(self, arn: str) -> str:
+        """A managed IAM policy's default version's document (canonical JSON)."""
+        version = self._call("iam", "get_policy", PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        out = self._call("iam", "get_policy_version", PolicyArn=arn, VersionId=version)
+        return canonical((out.get("PolicyVersion") or {}).get("Document"))
+
+    def bucket_policy(self, bucket: str) -> str:
+        """An S3 bucket's policy (canonical JSON)."""
+        return canonical(self._call("s3", "get_bucket_policy", Bucket=bucket).get("Policy"))
+
     def alarm_state(self, alarm: str) -> str:
         """A CloudWatch alarm's state (OK / ALARM / INSUFFICIENT_DATA)."""
         out = self._call("cloudwatch", "describe_alarms", AlarmNames=[alarm])
@@ -119,6 +158,8 @@ class AwsWriter:
                 kwargs[key] = int(value)
             elif key in _BOOLS:
                 kwargs[key] = value == "true"
+            elif key in _JSONS:
+                kwargs[key] = json.loads(value)
             else:
                 kwargs[key] = value
         self._call(call.service, method, **kwargs)
@@ -133,6 +174,66 @@ WRITE_CALLS: dict[tuple[str, str], str] = {
     ("autoscaling", "SetDesiredCapacity"): "set_desired_capacity",
     # a replacement, not a deletion: the group launches a fresh instance (desired capacity is kept)
     ("autoscaling", "TerminateInstanceInAutoScalingGroup"): "terminate_instance_in_auto_scaling_group",
+    ("lambda", "UpdateFunctionConfiguration"): "update_function_configuration",
+    ("lambda", "PutFunctionConcurrency"): "put_function_concurrency",
+    ("iam", "PutRolePolicy"): "put_role_policy",
+    # a new default version with the old document; the versions before it are kept
+    ("iam", "CreatePolicyVersion"): "create_policy_version",
+    ("s3", "PutBucketPolicy"): "put_bucket_policy",
 }
-_INTS = frozenset({"desiredCount", "DesiredCapacity"})
-_BOOLS = frozenset({"forceNewDeployment", "Overwrite", "ShouldDecrementDesiredCapacity"})
+_INTS = frozenset(
+    {"desiredCount", "DesiredCapacity", "MemorySize", "Timeout", "ReservedConcurrentExecutions"}
+)
+_BOOLS = frozenset({"forceNewDeployment", "Overwrite", "ShouldDecrementDesiredCapacity", "SetAsDefault"})
+_JSONS = frozenset({"Environment"})
+
+
+def canonical(document: object) -> str:
+    """A policy document as compact JSON with sorted keys, so two spellings of one policy compare equal
+    (IAM returns documents URL-encoded or decoded, S3 as text)."""
+    if document is None or document == "":
+        return ""
+    if isinstance(document, str):
+        text = document.strip()
+        if not text.startswith("{"):
+            text = urllib.parse.unquote(text)
+        document = json.loads(text)
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+class AssumedRoleClients(AwsClients):
+    """Clients on the bot's write role: credentials from STS ``AssumeRole`` (made with `base`'s credentials,
+    the read-only ones) and refreshed before they expire. Only approved actions use them."""
+
+    def __init__(self, base: AwsClients, role_arn: str, session_name: str = "sre-bot-write") -> None:
+        super().__init__(base.region, max_attempts=3, endpoint_url=base.endpoint_url)
+        sts = base.get("sts")
+
+        def fetch() -> dict[str, str]:
+            try:
+                c = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+            except Exception as exc:
+                raise WriteFailed(f"sts.AssumeRole {role_arn} failed: {classify(exc)[1]}") from exc
+            return {
+                "access_key": c["AccessKeyId"],
+                "secret_key": c["SecretAccessKey"],
+                "token": c["SessionToken"],
+                "expiry_time": c["Expiration"].isoformat(),
+            }
+
+        self.role_arn = role_arn
+        self._fetch = fetch
+        self._assumed = False
+
+    def get(self, service: str) -> Any:
+        """The client for `service`, on the write role (assumed on first use, not at start-up)."""
+        with self._lock:
+            if not self._assumed:
+                creds = RefreshableCredentials.create_from_metadata(
+                    metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
+                )
+                core = get_session()
+                core._credentials = creds
+                self._session = boto3.session.Session(botocore_session=core, region_name=self.region)
+                self._assumed = True
+        return super().get(service)
