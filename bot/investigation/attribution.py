@@ -75,6 +75,8 @@ def _owned(name: str, estate: Estate) -> set[str]:
 
 
 def _by_dimensions(dimensions: dict[str, str], estate: Estate) -> str | None:
+    """The service that owns a resource a dimension names (its tags), else the one service whose
+    configuration names it (a bucket, topic, queue or stream it uses but no tag places)."""
     values = set(dimensions.values())
     for value in sorted(values):
         for name, info in sorted(estate.services.items()):
@@ -86,7 +88,30 @@ def _by_dimensions(dimensions: dict[str, str], estate: Estate) -> str | None:
                 return name
             if _identifiers(value) & _owned(name, estate):
                 return name
+    for value in sorted(values):
+        users = {
+            name for name, info in estate.services.items() if _identifiers(value) & _configured(info.named)
+        }
+        if len(users) == 1:
+            return users.pop()
     return None
+
+
+def _configured(named: set[str]) -> set[str]:
+    """The resource names a service's configuration holds: each value, and the name an ARN or URL ends with."""
+    out: set[str] = set()
+    for value in named:
+        value = value.strip()
+        if len(value) < 3 or len(value) > 2048:
+            continue
+        out.add(value)
+        if value.startswith("arn:"):
+            out.add(value.rsplit(":", 1)[-1].rsplit("/", 1)[-1])
+        elif value.startswith("s3://"):
+            out.add(value[5:].split("/", 1)[0])
+        elif value.startswith(("https://", "http://")):
+            out.add(value.rstrip("/").rsplit("/", 1)[-1])
+    return {v for v in out if len(v) >= 3}
 
 
 def alarmed_signal(alarm: AlarmInfo | None, page: Page) -> str | None:

@@ -1,5 +1,5 @@
-"""Discover the estate from AWS: services by their `service` tag across ECS, Auto Scaling, Lambda,
-DynamoDB, RDS, SQS and CloudFormation; the load balancers behind them; who calls whom from X-Ray and the
+"""Discover the estate from AWS: services by their `service` tag across ECS, Auto Scaling, EC2, Lambda,
+DynamoDB, RDS, SQS, S3, SNS, Kinesis and CloudFormation; the load balancers behind them; who calls whom from X-Ray and the
 callers' dependency metrics. Usable on its own (a topology view, answering questions)."""
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from bot.domain import Gap, Resource, Service, ServiceKind, Topology
 from bot.sources.aws.catalog import ServiceResources, alb_dimension, instance_class_memory
 from bot.sources.aws.clients import AwsClients, classify
 from bot.sources.result import ToolResult, guarded
 
 TAG = "service"
+#: At most this many buckets, topics or streams are looked at for their tags, per kind.
+MAX_RESOURCES = 500
 REPO_TAGS = ("repo", "repository", "github_repo")
 
 
@@ -36,6 +40,8 @@ class ServiceInfo:
     launched: dict[str, datetime] = field(default_factory=dict)  # Name tag -> launch time
     arns: list[str] = field(default_factory=list)
     task_family: str | None = None
+    #: Resource names and ARNs the service's configuration names (its functions' environment): what it uses.
+    named: set[str] = field(default_factory=set)
 
     def res(self) -> ServiceResources:
         """The service's resources for the metric catalog."""
@@ -125,6 +131,9 @@ class TopologyReader:
             ("rds:DescribeDBInstances", self._rds),
             ("sqs:ListQueues", self._sqs),
             ("cloudformation:DescribeStacks", self._stacks),
+            ("s3:ListBuckets", self._buckets),
+            ("sns:ListTopics", self._topics),
+            ("kinesis:ListStreams", self._streams),
             ("cloudwatch:ListMetrics", self._dependency_edges),
         ]
         if since and until:
@@ -262,9 +271,9 @@ class TopologyReader:
                 for inst in res.get("Instances", []):
                     tags = _tags(inst.get("Tags"))
                     name = tags.get(TAG)
-                    if not name or name not in estate.services:
+                    if not name:
                         continue
-                    info = estate.services[name]
+                    info = self._service(estate, name)  # a tagged instance outside any group too
                     label = tags.get("Name", inst["InstanceId"])
                     with self._lock:
                         info.instances[label] = inst["InstanceId"]
@@ -282,8 +291,10 @@ class TopologyReader:
                 info = self._service(estate, name, "lambda")
                 self._repo(info, tags)
                 self._set_resources(info, function=fn["FunctionName"])
+                variables = (fn.get("Environment") or {}).get("Variables") or {}
                 with self._lock:
                     info.arns.append(fn["FunctionArn"])
+                    info.named.update(str(v) for v in variables.values() if v)
 
     def _dynamodb(self, estate: Estate) -> None:
         ddb = self._c.get("dynamodb")
@@ -319,6 +330,43 @@ class TopologyReader:
                 self._set_resources(info, queue=url.rsplit("/", 1)[-1])
                 with self._lock:
                     info.arns.append(url)
+
+    def _tagged(self, estate: Estate, tags: dict[str, str], arn: str) -> None:
+        """A resource of a kind that has no metrics of its own here (bucket, topic, stream): its owner's ARN."""
+        name = tags.get(TAG)
+        if name:
+            info = self._service(estate, name)
+            self._repo(info, tags)
+            with self._lock:
+                info.arns.append(arn)
+
+    def _buckets(self, estate: Estate) -> None:
+        s3 = self._c.get("s3")
+        for bucket in s3.list_buckets().get("Buckets", [])[:MAX_RESOURCES]:
+            try:
+                tags = _tags(s3.get_bucket_tagging(Bucket=bucket["Name"]).get("TagSet"))
+            except ClientError:  # NoSuchTagSet, or a bucket this role may not read: not ours to place
+                continue
+            self._tagged(estate, tags, f"arn:aws:s3:::{bucket['Name']}")
+
+    def _topics(self, estate: Estate) -> None:
+        sns = self._c.get("sns")
+        for page in sns.get_paginator("list_topics").paginate(PaginationConfig={"MaxItems": MAX_RESOURCES}):
+            for topic in page.get("Topics", []):
+                arn = topic["TopicArn"]
+                self._tagged(estate, _tags(sns.list_tags_for_resource(ResourceArn=arn).get("Tags")), arn)
+
+    def _streams(self, estate: Estate) -> None:
+        kinesis = self._c.get("kinesis")
+        for page in kinesis.get_paginator("list_streams").paginate(
+            PaginationConfig={"MaxItems": MAX_RESOURCES}
+        ):
+            summaries = page.get("StreamSummaries") or [
+                {"StreamName": n, "StreamARN": n} for n in page.get("StreamNames", [])
+            ]
+            for stream in summaries:
+                tags = kinesis.list_tags_for_stream(StreamName=stream["StreamName"]).get("Tags")
+                self._tagged(estate, _tags(tags), stream.get("StreamARN") or stream["StreamName"])
 
     def _stacks(self, estate: Estate) -> None:
         cfn = self._c.get("cloudformation")
