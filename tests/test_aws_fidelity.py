@@ -374,6 +374,20 @@ def test_cloudtrail_resources_have_their_real_types(est: AwsEstate) -> None:
     assert bucket["arn"] == f"arn:aws:iam::{ACCOUNT}:user/unknown" and bucket["type"] == "IAMUser"
 
 
+def test_a_callers_configuration_names_what_it_calls(est: AwsEstate) -> None:
+    """Who calls whom shows where a real account shows it (no namespace of our own): the caller's latest
+    task definition (after a console resize too) names each callee's endpoint as AWS answers it."""
+    td = est.client("ecs").describe_task_definition(taskDefinition="api")["taskDefinition"]
+    env = {e["name"]: e["value"] for c in td["containerDefinitions"] for e in c.get("environment", [])}
+    db = est.client("rds").describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"][0]
+    assert env["ORDERS_DB_HOST"] == db["Endpoint"]["Address"]
+    assert env["RESIZE_FUNCTION_ARN"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:resize"
+    assert env["JOBS_QUEUE_URL"].endswith(f"/{ACCOUNT}/jobs")
+    assert td["memory"] == "1024" and len(env) == 3
+    thumbs = est.client("lambda").get_function_configuration(FunctionName="thumbs")
+    assert not (thumbs.get("Environment") or {}).get("Variables")  # calls nothing, names nothing
+
+
 def test_every_subnet_is_in_one_of_the_regions_real_zones(est: AwsEstate) -> None:
     ec2 = est.client("ec2")
     zones = {z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]}

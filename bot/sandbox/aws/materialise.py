@@ -54,6 +54,7 @@ from bot.sandbox.aws.materialise_stacks import open_stack
 from bot.sandbox.aws.materialise_state import AMI, BUILT_BEFORE, CFG, DEPLOY_ROLE, RELEASED_BEFORE, Build
 from bot.sandbox.aws.materialise_telemetry import page_alarm, write_logs, write_metrics, write_traces
 from bot.sandbox.aws.materialise_timeline import play_timeline, trail_background
+from bot.sandbox.aws.materialise_wiring import event_sources
 from bot.sandbox.aws.reactions import Reactions, bad_instance_names, broken_state
 from bot.sandbox.scenario import parse_scenario
 from bot.sandbox.world import World, simulate
@@ -83,7 +84,7 @@ WARM_UP: dict[str, Any] = {
         {"name": "w-lambda", "kind": "lambda", "repo": "o/l"},
         {"name": "w-ddb", "kind": "dynamodb"},
         {"name": "w-rds", "kind": "rds"},
-        {"name": "w-sqs", "kind": "sqs"},
+        {"name": "w-sqs", "kind": "sqs", "calls": ["w-lambda"]},
         {"name": "w-ext", "kind": "external"},
     ],
     "events": [
@@ -324,6 +325,8 @@ def _build(b: Build, traces_per_minute: int, trace_minutes: int) -> None:
             build_service(b, spec, built)
             open_stack(b, spec)
             initial_settings(b, spec)
+        b.at(built)
+        event_sources(b)
         play_timeline(b)
         b.at(b.t(0))
         write_logs(b)

@@ -26,6 +26,7 @@ from bot.sandbox.aws.materialise_services import image_uri, register_task, stack
 from bot.sandbox.aws.materialise_settings import ApiCall, apply_settings
 from bot.sandbox.aws.materialise_stacks import execute_change_set, release_version
 from bot.sandbox.aws.materialise_state import BUILT_BEFORE, Build, Principal, handler_zip
+from bot.sandbox.aws.materialise_wiring import user_data
 from bot.sandbox.aws.stacks import StackResource
 from bot.sandbox.scenario import ChangeSpec, Event, ServiceSpec
 
@@ -208,7 +209,11 @@ def _new_launch_template_version(b: Build, name: str, version: str, when: dateti
         LaunchTemplateId=lt,
         SourceVersion="$Latest",
         VersionDescription=version,
-        LaunchTemplateData={"ImageId": b.image, "InstanceType": "m6i.large", "UserData": ""},
+        LaunchTemplateData={
+            "ImageId": b.image,
+            "InstanceType": "m6i.large",
+            "UserData": user_data(b, b.sc.service(name)),
+        },
     )["LaunchTemplateVersion"]["VersionNumber"]
     b.c("autoscaling").update_auto_scaling_group(
         AutoScalingGroupName=f"{name}-asg", LaunchTemplate={"LaunchTemplateId": lt, "Version": str(ltv)}

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.sandbox.aws.fillins import RdsEvent
 from bot.sandbox.aws.materialise_state import AMI, DEPLOY_ROLE, RELEASED_BEFORE, Build, handler_zip, tag_map
+from bot.sandbox.aws.materialise_wiring import environment, user_data
 from bot.sandbox.scenario import ServiceSpec
 from bot.sandbox.world import baseline
 from bot.sources.aws.catalog import ServiceResources, alb_dimension, instance_class_memory
@@ -199,7 +200,11 @@ def _asg(b: Build, new: NewService, built: datetime) -> None:
     b.at(built)
     lt = b.c("ec2").create_launch_template(
         LaunchTemplateName=f"{name}-lt",
-        LaunchTemplateData={"ImageId": b.image, "InstanceType": "m6i.large", "UserData": ""},
+        LaunchTemplateData={
+            "ImageId": b.image,
+            "InstanceType": "m6i.large",
+            "UserData": user_data(b, new.spec),
+        },
         TagSpecifications=[{"ResourceType": "launch-template", "Tags": new.tags}],
     )["LaunchTemplate"]["LaunchTemplateId"]
     b.lt_ids[name] = lt
@@ -247,6 +252,7 @@ def _lambda(b: Build, new: NewService, built: datetime) -> None:
         Tags=tag_map(new.tags),
         MemorySize=512,
         Timeout=30,
+        Environment={"Variables": environment(b, new.spec)},
     )
     b.c("lambda").create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     new.res.update(function=name)
@@ -389,6 +395,7 @@ def register_task(
                     "image": image_uri(b, name, tag),
                     "essential": True,
                     "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+                    "environment": [{"name": k, "value": v} for k, v in environment(b, spec).items()],
                     "logConfiguration": {
                         "logDriver": "awslogs",
                         "options": {

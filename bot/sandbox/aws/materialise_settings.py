@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from bot.sandbox.aws.fillins import RdsEvent
 from bot.sandbox.aws.materialise_services import register_task
 from bot.sandbox.aws.materialise_state import Build, handler_zip
+from bot.sandbox.aws.materialise_wiring import user_data
 from bot.sandbox.aws.stack_changes import PropertyEdit, typed
 from bot.sandbox.scenario import ServiceSpec
 
@@ -446,7 +447,7 @@ def _launch_template(b: Build, spec: ServiceSpec, values: dict[str, Any]) -> lis
         "ImageId": str(data.get("ImageId") or b.image),
         "InstanceType": str(data.get("InstanceType") or "m6i.large"),
     }
-    body["UserData"] = data["UserData"] if isinstance(data.get("UserData"), str) else ""
+    body["UserData"] = data["UserData"] if isinstance(data.get("UserData"), str) else user_data(b, spec)
     version = b.c("ec2").create_launch_template_version(
         LaunchTemplateId=lt, SourceVersion="$Latest", LaunchTemplateData=body
     )["LaunchTemplateVersion"]["VersionNumber"]

@@ -23,12 +23,15 @@ lambda       ``FunctionName``
 dynamodb     ``TableName`` (and ``Operation`` for latency / errors / throttles)
 rds          ``DBInstanceIdentifier``
 sqs          ``QueueName``
-external     nothing of its own: seen through its callers' dependency metrics
+external     nothing of its own: seen through its callers' dependency metrics (found as a callee in X-Ray
+             or in a caller's configuration)
 ===========  ===========================================================================================
 
 Every ``calls`` edge has caller-side dependency metrics in ``<Org>/Dependencies`` (for example
 ``Acme/Dependencies``) with ``Service=<caller>, Dependency=<callee>``: ``Calls`` and ``Errors`` (Sum) and
-``Latency`` (milliseconds, p50/p99). That is how an external API (and any callee) looks from its callers.
+``Latency`` (milliseconds, p50/p99). That is how an external API (and any callee) looks from its callers; it
+is telemetry only: who calls whom is found from X-Ray and the callers' configuration
+(:mod:`bot.sources.aws.wiring`), never from this namespace.
 Per-instance application signals of an ``asg`` (errors, latency of one instance) live in ``<Org>/App`` with
 ``Service=<name>, InstanceId=<id>``; per-instance CPU is ``AWS/EC2 CPUUtilization`` by ``InstanceId``.
 """

@@ -1,6 +1,7 @@
 """Discover the estate from AWS: services by their `service` tag across ECS, Auto Scaling, EC2, Lambda,
-DynamoDB, RDS, SQS, S3, SNS, Kinesis and CloudFormation; the load balancers behind them; who calls whom from X-Ray and the
-callers' dependency metrics. Usable on its own (a topology view, answering questions)."""
+DynamoDB, RDS, SQS, S3, SNS, Kinesis and CloudFormation; the load balancers behind them; who calls whom from X-Ray and
+from configuration (:mod:`bot.sources.aws.wiring`; all there is where nothing is traced). Usable on its own (a topology view,
+answering questions)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError
 from bot.domain import Gap, Resource, Service, ServiceKind, Topology
 from bot.sources.aws.catalog import ServiceResources, alb_dimension, instance_class_memory
 from bot.sources.aws.clients import AwsClients, classify
+from bot.sources.aws.wiring import ResourceIndex, Wiring, edges, user_data_values, vendor
 from bot.sources.result import ToolResult, guarded
 
 TAG = "service"
@@ -123,6 +125,7 @@ class TopologyReader:
     def discover(self, since: datetime | None = None, until: datetime | None = None) -> Estate:
         """Every tagged service, its resources and the call edges; unreadable APIs become gaps."""
         estate = Estate()
+        wiring = Wiring()  # what each service's configuration names, resolved once every service is known
         steps: list[tuple[str, Callable[[Estate], None]]] = [
             ("ecs:DescribeServices", self._ecs),
             ("autoscaling:DescribeAutoScalingGroups", self._asg),
@@ -134,7 +137,10 @@ class TopologyReader:
             ("s3:ListBuckets", self._buckets),
             ("sns:ListTopics", self._topics),
             ("kinesis:ListStreams", self._streams),
-            ("cloudwatch:ListMetrics", self._dependency_edges),
+            ("cloudwatch:ListMetrics", self._metric_namespace),
+            ("ecs:DescribeTaskDefinition", lambda e: self._ecs_config(wiring)),
+            ("lambda:ListEventSourceMappings", lambda e: self._lambda_config(wiring)),
+            ("ec2:DescribeLaunchTemplateVersions", lambda e: self._asg_config(wiring)),
         ]
         if since and until:
             steps.append(("xray:GetServiceGraph", lambda e: self._xray(e, since, until)))
@@ -150,6 +156,7 @@ class TopologyReader:
 
         with ThreadPoolExecutor(self._workers) as pool:
             results = list(pool.map(run, steps))
+        self._wire(estate, wiring)
         results.append(run(("logs:DescribeLogGroups", self._log_groups)))  # needs the service names
         estate.gaps.extend(g for r in results if (g := r.gap()) is not None)
         for a, b in list(estate.edges):
@@ -394,26 +401,100 @@ class TopologyReader:
                 with self._lock:
                     estate.services[best].log_groups.append(group)
 
-    def _dependency_edges(self, estate: Estate) -> None:
+    def _metric_namespace(self, estate: Estate) -> None:
+        """The organisation's own namespace (``<Org>/Dependencies``), for the telemetry kept there; not edges."""
         cw = self._c.get("cloudwatch")
         for page in cw.get_paginator("list_metrics").paginate(MetricName="Calls"):
             for m in page.get("Metrics", []):
                 ns = m.get("Namespace", "")
-                if not ns.endswith("/Dependencies"):
-                    continue
-                dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
-                if "Service" in dims and "Dependency" in dims:
+                if ns.endswith("/Dependencies"):
                     with self._lock:
-                        estate.edges.add((dims["Service"], dims["Dependency"]))
                         estate.org = ns.split("/", 1)[0]
+                    return
+
+    def _ecs_config(self, wiring: Wiring) -> None:
+        """Each ECS service's container environment, from the task definition it runs."""
+        ecs = self._c.get("ecs")
+        for cluster_arn in ecs.list_clusters().get("clusterArns", []):
+            arns = ecs.list_services(cluster=cluster_arn, maxResults=100).get("serviceArns", [])
+            for i in range(0, len(arns), 10):
+                for svc in ecs.describe_services(cluster=cluster_arn, services=arns[i : i + 10]).get(
+                    "services", []
+                ):
+                    if not svc.get("taskDefinition"):
+                        continue
+                    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+                    values = [
+                        (svc["serviceArn"], str(env.get("value", "")))
+                        for container in td.get("containerDefinitions", [])
+                        for env in container.get("environment") or []
+                    ]
+                    with self._lock:
+                        wiring.values += values
+
+    def _lambda_config(self, wiring: Wiring) -> None:
+        """Each function's environment variables, and the event-source mappings that feed functions."""
+        lam = self._c.get("lambda")
+        values: list[tuple[str, str]] = []
+        for page in lam.get_paginator("list_functions").paginate():
+            for fn in page.get("Functions", []):
+                variables = (fn.get("Environment") or {}).get("Variables") or {}
+                values += [(fn["FunctionArn"], str(v)) for v in variables.values()]
+        mappings = [
+            (m["EventSourceArn"], m["FunctionArn"])
+            for page in lam.get_paginator("list_event_source_mappings").paginate()
+            for m in page.get("EventSourceMappings", [])
+            if m.get("EventSourceArn") and m.get("FunctionArn")
+        ]
+        with self._lock:
+            wiring.values += values
+            wiring.mappings += mappings
+
+    def _asg_config(self, wiring: Wiring) -> None:
+        """Each Auto Scaling group's launch template user data (the env its instances boot with)."""
+        asg, ec2 = self._c.get("autoscaling"), self._c.get("ec2")
+        for g in asg.describe_auto_scaling_groups(MaxRecords=100).get("AutoScalingGroups", []):
+            spec = g.get("LaunchTemplate") or (g.get("MixedInstancesPolicy") or {}).get(
+                "LaunchTemplate", {}
+            ).get("LaunchTemplateSpecification")
+            if not spec:
+                continue
+            ref = {k: spec[k] for k in ("LaunchTemplateId", "LaunchTemplateName") if spec.get(k)}
+            version = spec.get("Version") or "$Default"
+            versions = ec2.describe_launch_template_versions(**ref, Versions=[version])
+            owner = g.get("AutoScalingGroupARN") or g["AutoScalingGroupName"]
+            for v in versions.get("LaunchTemplateVersions", []):
+                data = v.get("LaunchTemplateData", {}).get("UserData") or ""
+                with self._lock:
+                    wiring.values += [(owner, value) for value in user_data_values(data)]
+
+    def _wire(self, estate: Estate, wiring: Wiring) -> None:
+        """Edges the configuration shows, beside X-Ray's; where X-Ray saw a pair the other way, X-Ray's stands."""
+        owned: dict[str, tuple[list[str], list[str]]] = {}
+        for name, info in estate.services.items():
+            res = info.res()
+            names = [res.ecs_service, res.function, res.table, res.db_instance, res.queue, res.asg]
+            owned[name] = (list(info.arns), [n for n in names if n])
+        for a, b in edges(wiring, ResourceIndex.build(owned)):
+            if (b, a) not in estate.edges:
+                estate.edges.add((a, b))
 
     def _xray(self, estate: Estate, since: datetime, until: datetime) -> None:
         xray = self._c.get("xray")
         graph = xray.get_service_graph(StartTime=since, EndTime=until)
-        by_ref = {s["ReferenceId"]: s.get("Name", "") for s in graph.get("Services", [])}
+        by_ref = {s["ReferenceId"]: _node_name(s) for s in graph.get("Services", [])}
         for s in graph.get("Services", []):
             for e in s.get("Edges", []):
-                callee = by_ref.get(e.get("ReferenceId"))
-                if callee and s.get("Name") and callee != s.get("Name"):
+                caller, callee = by_ref.get(s["ReferenceId"]), by_ref.get(e.get("ReferenceId"))
+                if callee and caller and callee != caller:
                     with self._lock:
-                        estate.edges.add((s["Name"], callee))
+                        estate.edges.add((caller, callee))
+
+
+def _node_name(node: dict[str, Any]) -> str:
+    """A service graph node's name; a remote node named by its host (``api.novapay.com``) is its vendor, as
+    configuration names it."""
+    name = str(node.get("Name", ""))
+    if node.get("Type") == "remote" and "." in name:
+        return vendor(name) or name
+    return name
