@@ -13,16 +13,31 @@ from collections.abc import Sequence
 
 from bot.domain import Page
 
+#: CloudWatch's state reason says how the missing datapoints were treated: ``... was treated as [Breaching].``
+_TREATED = re.compile(r"treated\s+as\s+\[?\s*(breaching|notBreaching|ignore|missing)\b", re.IGNORECASE)
 
-def is_silence(page: Page) -> bool:
-    """Whether `page` says its alarm went from OK to INSUFFICIENT_DATA (its metric stopped reporting)."""
-    return (page.state or "").upper() == "INSUFFICIENT_DATA" and (page.previous_state or "").upper() == "OK"
+
+def is_silence(page: Page, *, unknown_before: bool = False) -> bool:
+    """Whether `page` says its alarm went from OK to INSUFFICIENT_DATA (its metric stopped reporting). With
+    `unknown_before`, a page that does not say its previous state counts too (Slack posts seldom say it)."""
+    before = (page.previous_state or "").upper()
+    return (page.state or "").upper() == "INSUFFICIENT_DATA" and (
+        before == "OK" or (unknown_before and not before)
+    )
+
+
+def missing_data_treatment(page: Page, stated: str | None) -> str | None:
+    """How the alarm treats missing data: as the alarm says (``TreatMissingData``), else as its reason tells."""
+    if stated:
+        return stated
+    m = _TREATED.search(page.reason or "")
+    return m.group(1) if m else None
 
 
 def silence_is_trouble(page: Page, patterns: Sequence[str], treat_missing_data: str | None) -> str | None:
     """Why this silence should be investigated, or None when it need only be told. A pattern that is not a valid
     regular expression is skipped."""
-    if (treat_missing_data or "").lower() == "breaching":
+    if (missing_data_treatment(page, treat_missing_data) or "").lower() == "breaching":
         return "the alarm treats missing data as breaching"
     metric = page.metric or ""
     for pattern in patterns:

@@ -64,9 +64,10 @@ from bot.slack.blocks import (
 from bot.slack.channels import IncidentChannels
 from bot.slack.errors import apology, log_failure
 from bot.slack.home import home_view
-from bot.slack.parsers import ParsedPage, read_page_message
+from bot.slack.parsers import ParsedPage, claims_page, read_page_message
 from bot.slack.prevention_actions import PreventionWork, register_prevention
 from bot.slack.safety import code_span, untrusted
+from bot.slack.slack_pages import SlackPages
 from bot.storage.recommendations import Recommendations
 from bot.storage.store import Store
 from bot.storage.tables import Verdict
@@ -196,6 +197,7 @@ class Work:
         self.channels = channels or IncidentChannels(
             client, deps.settings.incident_channel_patterns, deps.settings.page_channel
         )
+        self.pages = SlackPages.from_settings(deps.settings, client, deps.pool.submit)
 
     def first_delivery(self, body: dict[str, Any]) -> bool:
         """False when this event_id was seen already (a Slack retry or a duplicate)."""
@@ -229,15 +231,33 @@ class Work:
 
     def _page(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         parsed = self._parsed_page(event)
-        if parsed is None or parsed.page.state in ("ACKNOWLEDGED", "INSUFFICIENT_DATA"):
+        if parsed is None:
+            self._unreadable_page(body, event)
+            return
+        if parsed.page.state == "ACKNOWLEDGED":
             return
         if event.get("subtype") == "message_changed" and not self._state_changed(event, parsed):
             return  # an edit that says nothing new (a reply count, an unfurl): not a page again
         channel = check_id("channel", event.get("channel"), 64)
         if not self.channels.is_incident(channel):
             return  # not an incident channel: silent (someone may ask with "investigate" in its thread)
-        page = clean_page(parsed.page)
+        if parsed.page.state == "INSUFFICIENT_DATA":  # investigated only when its silence is the trouble
+            trouble = self.pages.silence(parsed, lambda: self.first_delivery(body))
+            if trouble is None:
+                return
+            parsed = ParsedPage(trouble, parsed.facts)
+        page = clean_page(self.pages.complete(parsed).page)
         self.deps.investigations.accept(page, self._delivery(body, event), reopened=_reopened(parsed))
+
+    def _unreadable_page(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Another bot's new top-level post in an incident channel that claims to be a page we cannot read."""
+        ts, channel = event.get("ts"), event.get("channel")
+        if event.get("subtype") == "message_changed" or (event.get("thread_ts") not in (None, ts)):
+            return
+        if not isinstance(ts, str) or not isinstance(channel, str):
+            return
+        if claims_page(event, own_bot_ids=[self.bot_id]) and self.channels.is_incident(channel):
+            self.pages.unreadable(event, channel, ts, lambda: self.first_delivery(body))
 
     def _state_changed(self, event: dict[str, Any], parsed: ParsedPage) -> bool:
         """Whether an edit of a page changed what it says (PagerDuty's app edits its post as the incident

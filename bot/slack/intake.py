@@ -32,7 +32,6 @@ from bot.investigation.inbound import BadInput, check_id, clean_page
 from bot.investigation.ports import Delivery, Investigations
 from bot.investigation.silence import as_trouble, is_silence, silence_is_trouble
 from bot.slack.alarm_events import (
-    enrich_from_alert,
     event_delivery_id,
     is_alarm_event,
     read_alarm_event,
@@ -42,7 +41,7 @@ from bot.slack.app import WorkPool
 from bot.slack.errors import log_failure
 from bot.slack.parsers import ParsedPage, read_pagerduty_webhook
 from bot.slack.refusals import Refusals
-from bot.slack.safety import untrusted
+from bot.slack.slack_pages import complete_from_alert, silence_notice
 from bot.slack.verify import (
     SnsVerificationError,
     SnsVerifier,
@@ -55,6 +54,8 @@ from bot.storage.store import Store
 log = logging.getLogger(__name__)
 
 Reply = tuple[int, dict[str, Any]]
+_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
+_NO_STATE = "the alarm's state is missing or not one CloudWatch has"
 
 
 def subscribe_url_policy(host_pattern: str) -> Callable[[str], bool]:
@@ -74,12 +75,6 @@ def _get(url: str) -> None:
 
 def _s(value: object) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _needs_alert(parsed: ParsedPage) -> bool:
-    """Whether a PagerDuty incident says too little to investigate: a firing incident with no metric (its title
-    was free text, or CloudWatch's ``ALARM: name in Region``, whose alert body holds the metric)."""
-    return parsed.page.state == "ALARM" and parsed.page.metric is None
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -156,10 +151,7 @@ class Intake:
                 )
                 return 202, {"status": "unreadable", "posted": posted}
             return 202, {"status": "ignored"}
-        if self.pagerduty_api is not None and parsed.page.incident_id and _needs_alert(parsed):
-            alert = self.pagerduty_api.first_alert_body(parsed.page.incident_id)
-            if alert is not None:
-                parsed = enrich_from_alert(parsed, alert)
+        parsed = complete_from_alert(parsed, self.pagerduty_api)
         reopened = parsed.facts.get("event_type") == "incident.reopened"
         return self._accept(parsed.page, Delivery("pagerduty", event_id), reopened, ok=202)
 
@@ -191,6 +183,9 @@ class Intake:
         parsed = read_alarm_notification(message, self.clock())
         if "error" in parsed.facts:
             posted = self.refusals.unreadable("sns", parsed.facts["error"], str(message.get("Message") or ""))
+            return 200, {"status": "unreadable", "posted": posted}
+        if parsed.page.state not in _STATES:
+            posted = self.refusals.unreadable("sns", _NO_STATE, str(message.get("Message") or ""))
             return 200, {"status": "unreadable", "posted": posted}
         if parsed.page.state not in ("ALARM", "OK"):
             return self._quiet(parsed, Delivery("sns", message_id), ok=200)
@@ -225,6 +220,9 @@ class Intake:
         if parsed is None:
             posted = self.refusals.unreadable("eventbridge", "the alarm event names no alarm", body)
             return 202, {"status": "unreadable", "posted": posted}
+        if parsed.page.state not in _STATES:
+            posted = self.refusals.unreadable("eventbridge", _NO_STATE, body)
+            return 202, {"status": "unreadable", "posted": posted}
         if parsed.page.state not in ("ALARM", "OK"):
             return self._quiet(parsed, Delivery("eventbridge", delivery_id), ok=202)
         return self._accept(parsed.page, Delivery("eventbridge", delivery_id), False, ok=202)
@@ -241,14 +239,7 @@ class Intake:
         why = silence_is_trouble(page, patterns, parsed.facts.get("treat_missing_data"))
         if why is not None:
             return self._accept(as_trouble(page, why), delivery, False, ok=ok)
-        metric = " ".join(x for x in (page.namespace, page.metric) if x) or "its metric"
-        text = (
-            f":grey_question: *{untrusted(page.alarm_name, 255)}* has no data since it was OK "
-            f"({untrusted(metric, 255)}): {untrusted(page.reason or 'no reason given', 500)}\n"
-            "Not investigated: this metric going silent is not known to mean trouble "
-            "(`SILENCE_MEANS_TROUBLE` lists the metrics whose silence is investigated)."
-        )
-        self.pool.submit(self._post_notice, text)
+        self.pool.submit(self._post_notice, silence_notice(page))
         return ok, {"status": "noticed"}
 
     def _post_notice(self, text: str) -> None:

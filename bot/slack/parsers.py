@@ -95,6 +95,8 @@ _ACCOUNT = re.compile(r"\bAccount(?:\s*ID)?\s*[:#]?\s*(\d{12})\b", re.IGNORECASE
 _FIELD_LINE = re.compile(r"^\s*\*?([A-Za-z][A-Za-z /_-]{0,30}?)\*?\s*:\s*\*?\s*(.+?)\s*$")
 _DIMENSION = re.compile(r"([A-Za-z][\w.:-]{0,63})\s*=\s*([^,()\s]+)")
 _SEVERITY = re.compile(r"\b(sev[- ]?[0-5]|p[0-5]|critical|crit|major|minor|warning)\b", re.IGNORECASE)
+_STATE_WORD = r"`?\*?(OK|ALARM|INSUFFICIENT[_ ]DATA)\*?`?"
+_FROM_TO = re.compile(rf"\bfrom\s+{_STATE_WORD}\s+to\s+{_STATE_WORD}", re.IGNORECASE)
 
 #: Dimensions that name a service (or the resource that best stands for one), in order of preference.
 _SERVICE_DIMENSIONS = (
@@ -489,6 +491,41 @@ def _read_page_message(
     return None
 
 
+_PD_CLAIM = re.compile(r"\b(?:incident|triggered|escalated|reopened)\b", re.IGNORECASE)
+_AWS_CLAIM = re.compile(r"\balarm\b|\bALARM\b|INSUFFICIENT_DATA", re.IGNORECASE)
+
+
+def claims_page(event: Mapping[str, Any], *, own_bot_ids: Collection[str] = ()) -> bool:
+    """Whether another bot's top-level message says it is a page although :func:`read_page_message` could not
+    read one: PagerDuty's app speaking of an incident, AWS Chatbot / Amazon Q of an alarm, or any bot's message
+    with a CloudWatch alarm's marks (an alarm ARN, console link, ``ALARM: "name"`` subject)."""
+    try:
+        if (
+            not isinstance(event, Mapping)
+            or not _is_bot(event)
+            or event.get("subtype") not in (None, "bot_message")
+        ):
+            return False
+        own = {str(b) for b in own_bot_ids}
+        if own and (_s(event.get("bot_id")) in own or _s(event.get("app_id")) in own):
+            return False
+        content = _read_message(event)
+        sender = " ".join([_sender_name(event), *(n.lower() for n in content.names)])
+        text = content.joined
+        if "pagerduty" in sender:
+            return bool(_PD_CLAIM.search(text))
+        if any(b in sender for b in ("aws chatbot", "amazon q", "aws")):
+            return bool(_AWS_CLAIM.search(text))
+        return bool(
+            re.search(r"cloudwatch\s+alarm", text, re.IGNORECASE)
+            or _ALARM_ARN.search(text)
+            or _SUBJECT.search(text)
+            or any(_CONSOLE_ALARM.search(link) for link in content.links)
+        )
+    except Exception:
+        return False
+
+
 def _pagerduty_from_slack(
     content: _Content, pd_links: list[str], base: dict[str, Any], fired_at: datetime
 ) -> ParsedPage | None:
@@ -605,6 +642,8 @@ def _alarm_id(content: _Content, subject: re.Match[str] | None) -> _AlarmId:
     if alarm.name:
         m = _ACCOUNT.search(text)
         alarm.fill(account=m.group(1) if m else None)
+        stated = (content.field("Account", "Account ID", "AWS Account", "AWSAccountId") or "").strip()
+        alarm.fill(account=stated if re.fullmatch(r"\d{12}", stated) else None)
         alarm.fill(region=_region_from(content.field("Region") or "") or _region_from(text))
     return alarm
 
@@ -622,6 +661,9 @@ def _alarm_state(content: _Content, subject: re.Match[str] | None) -> str | None
         return state
     if subject:
         return subject.group(1)
+    moved = _FROM_TO.search(content.joined)
+    if moved:
+        return _state(moved.group(2).replace(" ", "_"))
     head = "\n".join(content.texts[:3])
     m = re.search(r"\b(ALARM|INSUFFICIENT_DATA|OK)\b", head)
     if m:
@@ -650,6 +692,15 @@ def _alarm_metric(content: _Content) -> tuple[str | None, str | None, dict[str, 
     return namespace, metric, dims
 
 
+def _previous_state(content: _Content) -> str | None:
+    """The state the alarm left: a previous-state field, or ``from OK to INSUFFICIENT_DATA`` in the text."""
+    before = content.field("Previous state", "Old state", "OldStateValue", "Previous State Value", "From")
+    if before and (state := _state(before)) is not None:
+        return state
+    m = _FROM_TO.search(content.joined)
+    return _state(m.group(1).replace(" ", "_")) if m else None
+
+
 def _alarm_facts(content: _Content, alarm: _AlarmId) -> dict[str, str]:
     """What the page has no field for: the alarm's ARN, the state reason, the account."""
     facts: dict[str, str] = {}
@@ -658,6 +709,8 @@ def _alarm_facts(content: _Content, alarm: _AlarmId) -> dict[str, str]:
     reason = next((t for t in content.texts if "Threshold Crossed" in t), None)
     if reason:
         facts["state_reason"] = reason[reason.index("Threshold Crossed") :].replace("*", "").strip()[:1000]
+    elif stated := content.field("Reason", "State reason", "NewStateReason", "State Change Reason"):
+        facts["state_reason"] = stated.replace("*", "").strip()[:1000]
     if alarm.account:
         facts["account"] = alarm.account
     return facts
@@ -670,6 +723,7 @@ def _cloudwatch_from_slack(content: _Content, base: dict[str, Any], fired_at: da
     if not name:
         return None
     namespace, metric, dims = _alarm_metric(content)
+    facts = _alarm_facts(content, alarm)
     page = Page(
         source=PageSource.CLOUDWATCH,
         title=name[:500],
@@ -683,9 +737,12 @@ def _cloudwatch_from_slack(content: _Content, base: dict[str, Any], fired_at: da
         severity=_severity_from(name) or (content.field("Severity") or None),
         links=content.links[:10],
         region=alarm.region,
+        previous_state=_previous_state(content),
+        account=alarm.account,
+        reason=facts.get("state_reason"),
         **base,
     )
-    return ParsedPage(page, _alarm_facts(content, alarm))
+    return ParsedPage(page, facts)
 
 
 # -- SNS: the CloudWatch alarm JSON ------------------------------------------------------------------------------

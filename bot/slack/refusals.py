@@ -60,16 +60,19 @@ class Refusals:
             "%s delivery refused (%d): %s [%d refused or unreadable so far]", source, status, reason, total
         )
 
-    def unreadable(self, source: str, reason: str, raw: bytes | str) -> bool:
-        """Count and log a delivery we accepted but could not read; post it when it claims to be an alarm.
-        Returns whether it is posted."""
+    def unreadable(
+        self, source: str, reason: str, raw: bytes | str, *, thread: tuple[str, str] | None = None
+    ) -> bool:
+        """Count and log a delivery we accepted but could not read; post it when it claims to be an alarm (in the
+        page channel, or in `thread`, a channel and message ts, for a page posted in Slack). Returns whether it is
+        posted."""
         with self._lock:
             self.counts[f"{source} unreadable: {reason}"] += 1
             total = sum(self.counts.values())
         log.warning("%s delivery unreadable: %s [%d refused or unreadable so far]", source, reason, total)
         if not claims_alarm(raw):
             return False
-        self.submit(self._post, unreadable_text(source, reason, raw))
+        self.submit(self._post, unreadable_text(source, reason, raw), thread)
         return True
 
     def snapshot(self) -> dict[str, int]:
@@ -77,5 +80,8 @@ class Refusals:
         with self._lock:
             return dict(self.counts)
 
-    def _post(self, text: str) -> None:
-        self.client.chat_postMessage(channel=self.channel, text=text, unfurl_links=False, unfurl_media=False)
+    def _post(self, text: str, thread: tuple[str, str] | None = None) -> None:
+        channel, thread_ts = thread if thread is not None else (self.channel, None)
+        self.client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, unfurl_links=False, unfurl_media=False
+        )
