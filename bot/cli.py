@@ -185,7 +185,10 @@ def worker() -> None:
     import threading
 
     from bot.slack.server import build_surface
+    from bot.slack.supervisor import join_supervisor
 
+    # started by a `serve` (bot.slack.supervisor): leave with it, and tell it when the queues run
+    say_ready = join_supervisor()
     settings = load_settings().for_role("worker").model_copy(update={"run_investigations": True})
     settings.require("slack_bot_token")
     surface = build_surface(settings)
@@ -193,6 +196,8 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     typer.echo("worker running; investigations are picked up from the queue (Ctrl-C to stop)")
+    if say_ready is not None:
+        say_ready()
     stop.wait()
     surface.close()
 

@@ -215,7 +215,7 @@ def bench_layout(args: argparse.Namespace, layout: str) -> tuple[str, bool]:
         url = f"http://127.0.0.1:{port}"
         try:
             # a loaded machine takes a while to import and migrate
-            if not wait_for(lambda: _healthy(url), timeout=180):
+            if not wait_for(lambda: _ready(url, layout, Path(tmp)), timeout=240):
                 sys.exit(f"sre-bot serve did not come up:\n{(Path(tmp) / 'web.log').read_text()[-3000:]}")
             return run(args, fake, url, db_url, layout)
         finally:
@@ -228,11 +228,16 @@ def bench_layout(args: argparse.Namespace, layout: str) -> tuple[str, bool]:
                     proc.kill()
 
 
-def _healthy(url: str) -> bool:
+def _ready(url: str, layout: str, tmp: Path) -> bool:
+    """Whatever runs investigations is up too, so the burst is not timed against its start-up: serve's
+    ``/readyz`` (which, in the single layout, waits for its worker child), and the worker's start line."""
     try:
-        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+        if httpx.get(url + "/readyz", timeout=2).status_code != 200:
+            return False
     except httpx.HTTPError:
         return False
+    worker_log = tmp / "worker.log"
+    return layout != "split" or "worker running" in worker_log.read_text(errors="replace")
 
 
 def _load() -> str:

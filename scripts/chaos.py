@@ -7,9 +7,10 @@ webhooks; whatever gets no 2xx is delivered again as Slack and PagerDuty do (aft
 Slack's own schedule is 3 retries over about five minutes), so a page is lost only if it was acknowledged
 and never stored. Probes, one after the other on the same processes:
 
-- kill-web     kill -9 of the web process half way through a burst, restarted at once;
-- kill-worker  kill -9 of the process running investigations (the worker; in the single layout, serve)
-               while a burst is being investigated, restarted at once;
+- kill-web     kill -9 of the web process half way through a burst, restarted at once (in the single layout,
+               serve, whose worker child leaves with it);
+- kill-worker  kill -9 of the process running investigations (the worker, restarted at once; in the single
+               layout, serve's worker child, which serve restarts) while a burst is being investigated;
 - db-outage    the proxy in front of PostgreSQL cut for a few seconds half way through a burst;
 - flapping     alarms going ALARM -> OK -> ALARM -> OK -> ALARM, with a repeat while firing;
 - reopened     PagerDuty incidents triggered, resolved, re-opened, and the trigger body replayed with a new
@@ -153,6 +154,16 @@ class Deployment:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.url).port, timeout=1)
             conn.request("GET", "/healthz")
+            ok = conn.getresponse().status == 200
+            conn.close()
+            return ok
+        except OSError:
+            return False
+
+    def ready(self) -> bool:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(self.url).port, timeout=3)
+            conn.request("GET", "/readyz")
             ok = conn.getresponse().status == 200
             conn.close()
             return ok
@@ -520,6 +531,33 @@ def probe_kill_web(dep: Deployment, db: Db, args: argparse.Namespace) -> Figures
     return finish(dep, db, sender, "killweb")
 
 
+def children_of(pid: int) -> list[int]:
+    """The process ids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def kill_worker_child(dep: Deployment) -> None:
+    """kill -9 of single serve's worker child; its serve starts another, and is ready again once it runs."""
+    assert dep.web.proc is not None
+    children = children_of(dep.web.proc.pid)
+    if not children:
+        print("    no worker child to kill", flush=True)
+        return
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+    print(f"    kill -9 serve's worker child (pid {', '.join(map(str, children))}); serve restarts it")
+    restarted = wait_for(
+        lambda: bool(set(children_of(dep.web.proc.pid) if dep.web.proc else []) - set(children)), 60
+    )
+    ready = restarted and wait_for(dep.ready, 180)
+    print(f"    worker child {'restarted and ready' if ready else 'NOT restarted'}", flush=True)
+
+
 def probe_kill_worker(dep: Deployment, db: Db, args: argparse.Namespace) -> Figures:
     sender = Sender(dep)
     proc = dep.investigator
@@ -531,7 +569,10 @@ def probe_kill_worker(dep: Deployment, db: Db, args: argparse.Namespace) -> Figu
         )
         wait_for(lambda: bool(db.rows(running)), 30)  # investigations of this burst under way
         time.sleep(1.0)
-        restart(dep, proc, "the process running investigations")()
+        if dep.layout == "single":  # its investigations run in serve's worker child
+            kill_worker_child(dep)
+        else:
+            restart(dep, proc, "the process running investigations")()
 
     burst(sender, "killworker", args.pages, args.rate, when_busy)
     settle(db, "killworker")

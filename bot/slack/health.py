@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -74,14 +75,17 @@ class Readiness:
         self._last: tuple[float, Readout] | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> Readiness:
-        """The checks of a `serve` process: database and migrations, and the queue workers unless it only enqueues."""
+    def for_settings(cls, settings: Settings, *, worker: Supervised | None = None) -> Readiness:
+        """The checks of a `serve` process: database and migrations, and the queue workers unless it only
+        enqueues -- its `worker` child's, when one runs them (it said it is ready and has not died since)."""
         database = DatabaseProbe(settings.database_url)
         checks: list[tuple[str, Check]] = [
             ("database", database.reachable),
             ("migrations", database.migrated),
         ]
-        if settings.run_investigations:
+        if worker is not None:
+            checks.append(("workers", child_ready(worker)))
+        elif settings.run_investigations:
             from bot.investigation.workflow import FOLLOW_UPS, QUEUE
 
             checks.append(("workers", queue_workers([QUEUE, FOLLOW_UPS])))
@@ -159,6 +163,24 @@ def code_heads() -> tuple[str, ...]:
     from alembic.script import ScriptDirectory
 
     return tuple(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+class Supervised(Protocol):
+    """A supervised worker process (:class:`bot.slack.supervisor.WorkerChild`)."""
+
+    def problem(self) -> str | None:
+        """None when it runs and is ready, else why not."""
+
+
+def child_ready(worker: Supervised) -> Check:
+    """A check that the worker child running this process's investigations is up and ready."""
+
+    def check() -> None:
+        problem = worker.problem()
+        if problem is not None:
+            raise NotReady(problem)
+
+    return check
 
 
 def queue_workers(queues: Sequence[str]) -> Check:

@@ -20,10 +20,10 @@ import gc
 import io
 import json
 import logging
+import os
 import re
 import secrets
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -50,6 +50,7 @@ from bot.slack.intake import Intake
 from bot.slack.mitigation_notifier import wire_fixes, wire_mitigations
 from bot.slack.notifier import SlackNotifier
 from bot.slack.prevention_actions import install_prevention
+from bot.slack.supervisor import WorkerChild
 from bot.slack.verify import (
     RequestRefused,
     SnsVerifier,
@@ -439,34 +440,39 @@ def build_surface(
     return SlackSurface(settings, client, store, pool, notifier, service, app, intake)
 
 
-#: A `serve` that also runs investigations acks with the interpreter shared: after each database round trip
-#: an ack waits for the GIL, which investigation threads hold for up to the switch interval (5 ms by default)
-#: each. So such a process switches every 1 ms and runs fewer investigation threads (unless the settings
-#: name their own): measured at 50 events/s, p99 of the acks 215-348 ms instead of 316-1072 ms on a loaded
-#: 2-core machine (`scripts/bench_slack_ack.py --layout single`), at the cost of a slower drain.
-SHARED_SWITCH_INTERVAL_S = 0.001
-SHARED_LIMITS = {"investigation_concurrency": 2, "gather_concurrency": 4, "page_concurrency": 2}
+#: The suffix of the executor id of a `serve` whose worker child runs its investigations: the child takes the
+#: settings' own id (so it resumes what an earlier `serve` of that id left running), and the HTTP process,
+#: which runs no workflow, another.
+ACKS_SUFFIX = "-acks"
 
 
-def beside_acks(settings: Settings) -> Settings:
-    """`settings` for a process that serves HTTP and runs investigations too: `SHARED_LIMITS` on the
-    concurrency settings not set explicitly (unchanged for a process that only enqueues)."""
-    if not settings.run_investigations:
-        return settings
-    lowered = {
-        name: min(getattr(settings, name), limit)
-        for name, limit in SHARED_LIMITS.items()
-        if name not in settings.model_fields_set
-    }
-    return settings.model_copy(update=lowered)
+def split_for_child(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """For a `serve` that runs investigations: the HTTP process's settings (it only enqueues, under an
+    executor id of its own) and the worker child's environment (the settings' executor id)."""
+    acks = settings.model_copy(
+        update={"run_investigations": False, "executor_id": settings.executor_id + ACKS_SUFFIX}
+    )
+    return acks, {**os.environ, "EXECUTOR_ID": settings.executor_id}
 
 
 def serve(settings: Settings) -> None:
-    """`sre-bot serve`: HTTP mode on ``settings.port``, or Socket Mode when ``SLACK_APP_TOKEN`` is set."""
+    """`sre-bot serve`: HTTP mode on ``settings.port``, or Socket Mode when ``SLACK_APP_TOKEN`` is set; with
+    ``run_investigations`` a supervised worker child (:mod:`bot.slack.supervisor`) runs the investigations."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.run_investigations:
-        sys.setswitchinterval(SHARED_SWITCH_INTERVAL_S)
-        settings = beside_acks(settings)
+    child: WorkerChild | None = None
+    readiness: Readiness | None = None
+    if settings.run_investigations:  # the investigations run in a worker child: this process only acks
+        settings, child_env = split_for_child(settings)
+        child = WorkerChild(env=child_env).start()
+        readiness = Readiness.for_settings(settings, worker=child)
+    try:
+        _serve(settings, readiness, child.stop if child is not None else None)
+    finally:
+        if child is not None:
+            child.stop()
+
+
+def _serve(settings: Settings, readiness: Readiness | None, on_stop: Callable[[], None] | None) -> None:
     surface = build_surface(settings)
     # Everything built so far (boto3's service models, Bolt, DBOS) lives as long as the process: moved out of
     # the collector's reach, a full collection no longer walks it while Slack waits for an ack.
@@ -474,7 +480,9 @@ def serve(settings: Settings) -> None:
     gc.freeze()
     socket_mode = bool(settings.slack_app_token)
     http = HttpServer(
-        wsgi_app(None if socket_mode else surface.app, surface.intake), settings.host, settings.port
+        wsgi_app(None if socket_mode else surface.app, surface.intake, readiness=readiness),
+        settings.host,
+        settings.port,
     )
     socket: SocketModeHandler | None = None
     if socket_mode:
@@ -486,6 +494,8 @@ def serve(settings: Settings) -> None:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=http.stop, daemon=True).start()
+        if on_stop is not None:  # the worker child stops while this process finishes its requests
+            threading.Thread(target=on_stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
