@@ -68,3 +68,18 @@ def test_settings_point_at_the_shipped_folders_and_can_be_moved(
     monkeypatch.setenv("STEERING_DIR", str(tmp_path))
     s = Settings()
     assert s.skills_dir == tmp_path and s.steering_dir == tmp_path
+
+
+def test_expected_load_windows_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "ok.md").write_text(
+        "---\ntitle: ok\nexpected_load:\n  - {days: [Sat], from: 23:00, to: 02:00, signals: [traffic]}\n---\n"
+    )  # unquoted times are base-60 numbers to YAML; they are read back as times
+    (tmp_path / "bad.md").write_text(
+        '---\ntitle: bad\nexpected_load:\n  - {from: "25:00", to: "02:00"}\n---\n'
+    )
+    k = Knowledge(None, tmp_path)
+    (ok,) = k.steering()
+    assert ok.facts["expected_load"] == [
+        {"days": ["sat"], "from": "23:00", "to": "02:00", "signals": ["traffic"]}
+    ]
+    assert any("needs `from` and `to`" in p for p in k.problems)

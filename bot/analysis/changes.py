@@ -8,10 +8,10 @@ names from any one estate.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from bot.domain import Actor, ActorKind, ChangeVia
+from bot.domain import Actor, ActorKind, Change, ChangeVia
 
 #: Words that, as a whole token of a role or session name or in a user agent, mark an automated pipeline.
 PIPELINE_WORDS = frozenset(
@@ -152,3 +152,24 @@ def _only_capacity(action: str, request: Mapping[str, Any]) -> bool:
         return False
     keys = {k for k in request if k not in ("cluster", "service")}
     return keys == {"desiredCount"}
+
+
+def _names_of(actor: Actor) -> set[str]:
+    """The actor's name and the role, user and session names in its ARN, lower-cased."""
+    names = {actor.name.lower()}
+    if actor.arn and ":" in actor.arn:
+        path = actor.arn.rsplit(":", 1)[-1].split("/")
+        names |= {p.lower() for p in path[1:] if p}
+    return names
+
+
+def by_deploy_principal(change: Change, principals: Collection[str]) -> Change:
+    """`change` as the organisation sees it: made by one of its deploy `principals` (a user, role or session
+    name), it is a pipeline's deploy, not a hand edit (a console or plain API call becomes a deploy; a
+    parameter, permission or capacity change keeps its door, made by a pipeline)."""
+    actor = change.actor
+    if actor is None or not principals or not _names_of(actor) & {p.lower() for p in principals}:
+        return change
+    via = ChangeVia.DEPLOY if change.via in (ChangeVia.CONSOLE, ChangeVia.API) else change.via
+    pipeline = actor.model_copy(update={"kind": ActorKind.PIPELINE})
+    return change.model_copy(update={"actor": pipeline, "via": via})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.analysis.category import categorise
 from bot.analysis.checks import settling_check
+from bot.analysis.expected import expected_load
 from bot.analysis.facts import Facts, LogFact, SignalState
 from bot.analysis.origins import origins
 from bot.analysis.quiet import false_alarm
@@ -60,7 +61,7 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     candidates = [c for c in facts.changes if c.id not in facts.cleared_changes]
     if facts.window_start is not None:
         candidates = [c for c in candidates if epoch(c.at) >= facts.window_start]
-    quiet = false_alarm(facts, affected)
+    quiet = false_alarm(facts, affected) or expected_load(facts)
     if quiet is not None:
         return _nothing_wrong(facts, affected, candidates, quiet)
     order = origins(facts, metric_ranking, affected)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.analysis.logs import Frame
+from bot.analysis.windows import LoadWindow
 from bot.domain import Change, ServiceKind, Topology
 
 #: Signals whose anomalies are symptoms (something is failing), by the service's own metric names.
@@ -139,6 +140,8 @@ class Facts:
     cleared_changes: frozenset[str] = frozenset()
     focus_services: frozenset[str] = frozenset()
     window_start: int | None = None
+    #: When the organisation expects high load (its steering files' `expected_load`, for this page).
+    expected_load: tuple[LoadWindow, ...] = ()
     #: Raw service-level series (service, signal) -> (times, values), for the metric ranking.
     series: dict[tuple[str, str], tuple[list[int], list[float]]] = field(default_factory=dict)
 

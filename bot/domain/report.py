@@ -100,6 +100,8 @@ class Report(Model):
     guilty_change: Change | None = None
     chart: ChartSeries | None = None
     runbook: Runbook | None = None
+    #: Who owns the services concerned (the steering files' `owners`), e.g. `@payments-team`.
+    owners: tuple[str, ...] = ()
     #: The evidence points two ways or is thin: the hypotheses and their checks lead, not one answer.
     inconclusive: bool = False
     #: Whether a model pass follows the report in its thread, or why none will.

@@ -27,6 +27,7 @@ from bot.investigation.gathering import Window as ReadWindow
 from bot.investigation.planning import plan_context
 from bot.investigation.reporting import write_report
 from bot.investigation.steering import Steering
+from bot.investigation.steering_facts import owners_of, with_steering_facts
 from bot.sources.aws.changes import AwsChanges
 from bot.sources.aws.clients import AwsClients
 from bot.sources.aws.plan_reads import PlanReads
@@ -252,14 +253,17 @@ class Investigator:
             focus_services=frozenset(steering.focus),
             window_start=epoch(steering.since) if steering.since else None,
         )
+        facts, findings = with_steering_facts(self.knowledge, gathered.page, facts, gathered.findings)
         diag = diagnose(facts, _metric_ranking(facts))
         gaps = list(gathered.gaps)
         info = gathered.estate.services.get(diag.root_service or "")
         ctx = plan_context(
             self.changes, diag, info, gathered.page, gaps, PlanReads(self.deps.aws), self.sources.github
         )
-        report = write_report(gathered.page, facts, diag, gathered.findings, gaps, ctx, gathered.alarm_chart)
-        report = report.model_copy(update={"runbook": self.runbook(report, info.kind if info else None)})
+        report = write_report(gathered.page, facts, diag, findings, gaps, ctx, gathered.alarm_chart)
+        owners = owners_of(self.knowledge, diag.root_service, facts.alarm_service, gathered.page.alarm_name)
+        runbook = self.runbook(report, info.kind if info else None)
+        report = report.model_copy(update={"runbook": runbook, "owners": owners})
         return Concluded(report=report, diagnosis=diag, facts=facts)
 
     def runbook(self, report: Report, kind: str | None) -> Runbook | None:

@@ -23,6 +23,8 @@ def report_text(report: Report) -> str:
             out.append(f"  change: {change.summary}" + (f" <{change.link}>" if change.link else ""))
         if report.runbook is not None:
             out.append(f"  runbook: {report.runbook.name} — {report.runbook.path}")
+        if report.owners:
+            out.append(f"  Owners: {', '.join(report.owners)}")
         out.append("")
     if len(report.hypotheses) > 1:
         out.append("Other hypotheses:")

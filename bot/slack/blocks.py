@@ -392,6 +392,8 @@ def _root_cause_units(report: Report, links: LinkBuilder) -> list[list[Block]]:
         if report.runbook is not None:
             book = report.runbook
             lines.append(f"Runbook: {code_span(book.path, 200)} — {untrusted(book.description, 300)}")
+        if report.owners:
+            lines.append("Owners: " + untrusted(", ".join(report.owners), 300))
         units = [[section("\n".join(lines))]]
     others = [h for h in report.hypotheses if rc is None or h != rc]
     if others:

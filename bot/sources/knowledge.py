@@ -153,6 +153,38 @@ class Knowledge:
         return found[name]
 
 
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _clock(value: Any) -> str:
+    """An `HH:MM` time; YAML reads an unquoted 01:30 as the base-60 number 90, which is turned back."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value // 60:02d}:{value % 60:02d}"
+    return str(value or "")
+
+
+def _windows(value: Any) -> list[dict[str, Any]]:
+    """`expected_load` checked: each window's `days` (default every day), `from` and `to` (HH:MM UTC), and
+    `signals` (default: load and resources)."""
+    if not isinstance(value, list):
+        raise ValueError("`expected_load` must be a list of windows")
+    out: list[dict[str, Any]] = []
+    for w in value:
+        if not isinstance(w, dict):
+            raise ValueError("each `expected_load` window is a mapping with `from` and `to`")
+        days = [d.lower()[:3] for d in _strings(w.get("days"), "days")] or list(_DAYS)
+        if any(d not in _DAYS for d in days):
+            raise ValueError(f"`days` must be among {', '.join(_DAYS)}")
+        start, end = _clock(w.get("from")), _clock(w.get("to"))
+        if not _HHMM.match(start) or not _HHMM.match(end):
+            raise ValueError('an `expected_load` window needs `from` and `to` as "HH:MM" (UTC)')
+        out.append(
+            {"days": days, "from": start, "to": end, "signals": list(_strings(w.get("signals"), "signals"))}
+        )
+    return out
+
+
 def _steering_file(path: Path) -> SteeringFile:
     meta, _ = front_matter(path.read_text(encoding="utf-8"))
     title = meta.get("title")
@@ -165,6 +197,6 @@ def _steering_file(path: Path) -> SteeringFile:
     for key in ("deploy_principals", "owners"):
         if key in facts:
             facts[key] = list(_strings(facts[key], key))
-    if "expected_load" in facts and not isinstance(facts["expected_load"], list):
-        raise ValueError("`expected_load` must be a list of windows")
+    if "expected_load" in facts:
+        facts["expected_load"] = _windows(facts["expected_load"])
     return SteeringFile(path.stem, title, path, _strings(meta.get("applies_to"), "applies_to"), always, facts)
