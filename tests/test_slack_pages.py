@@ -256,3 +256,12 @@ def test_console_links_fields_in_any_order_and_from_to_text_are_read() -> None:
     parsed = read_page_message(v2, at)
     assert parsed is not None and (parsed.page.alarm_name, parsed.page.state) == ("web-5xx", "ALARM")
     assert json.loads(json.dumps(parsed.facts))["account"] == ACCOUNT
+
+
+def test_a_forged_or_stale_slack_delivery_is_counted_with_its_reason(s: Stack) -> None:
+    event = _chatbot(s.channel, now_ts(), "CloudWatch Alarm | web-5xx | eu-west-1", "", [("State", "ALARM")])
+    assert s.sender.event(event, wrong_secret=True).status == 401
+    assert s.sender.event(event, stale_seconds=3600).status in (400, 401)
+    counts = s.surface.intake.refusals.snapshot()
+    assert counts.get("slack 401: invalid signature") == 1 and sum(counts.values()) == 2, counts
+    assert s.investigations.opened == []

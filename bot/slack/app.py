@@ -218,7 +218,7 @@ class Work:
             elif ref is not None and event.get("subtype") in _PERSON_SUBTYPES and event.get("user"):
                 self._steer(body, event, ref)
         except BadInput as err:
-            log.warning("Slack event %s refused: %s", body.get("event_id"), err)
+            self.pages.refusals.refused("slack", 400, str(err))
             return refusal(err)
         return None
 

@@ -216,10 +216,12 @@ class _Router:
             return _json(start_response, 500, {"error": "internal error", "error_id": error_id})
 
     def _count(self, environ: Environ, status: int, reason: str) -> None:
-        """Count and log a webhook delivery refused with `status` (every refusal is counted, none is silent)."""
+        """Count and log a webhook or Slack delivery refused with `status` (every refusal is counted, none is
+        silent)."""
         path = str(environ.get("PATH_INFO", ""))
-        if self.intake is not None and path in WEBHOOK_PATHS:
-            self.intake.refusals.refused(path.rsplit("/", 1)[-1], status, reason)
+        if self.intake is not None and (path in WEBHOOK_PATHS or path == EVENTS_PATH):
+            source = "slack" if path == EVENTS_PATH else path.rsplit("/", 1)[-1]
+            self.intake.refusals.refused(source, status, reason)
 
     def _answer(
         self, environ: Environ, start_response: StartResponse, status: int, answer: dict[str, Any]
