@@ -97,3 +97,26 @@ def test_another_monitors_alert_source_is_searched_in_the_estate() -> None:
         dimensions={"source": "i-0abc1234def567890", "check": "ping"},
     )
     assert alarmed_service(page, None, _estate()) == "web"
+
+
+def test_a_target_group_says_which_service_behind_a_shared_load_balancer() -> None:
+    def behind(name: str, tg: str) -> ServiceInfo:
+        res = ServiceResources(service=name, load_balancer="app/shop/50dc6c495c0c9188", target_group=tg)
+        return ServiceInfo(name=name, kind="ecs", resources=res)
+
+    estate = Estate(
+        services={
+            "checkout": behind("checkout", "targetgroup/checkout/943f017f100becff"),
+            "search": behind("search", "targetgroup/search/6d0ecf831eec9f09"),
+        }
+    )
+    both = _page(
+        alarm_name="shop-5xx",
+        dimensions={
+            "LoadBalancer": "app/shop/50dc6c495c0c9188",
+            "TargetGroup": "targetgroup/search/6d0ecf831eec9f09",
+        },
+    )
+    assert alarmed_service(both, None, estate) == "search"
+    balancer_only = _page(alarm_name="shop-5xx", dimensions={"LoadBalancer": "app/shop/50dc6c495c0c9188"})
+    assert alarmed_service(balancer_only, None, estate) is None  # it fronts both: neither is made the culprit
