@@ -492,7 +492,7 @@ def _read_page_message(
 
 
 _PD_CLAIM = re.compile(r"\b(?:incident|triggered|escalated|reopened)\b", re.IGNORECASE)
-_AWS_CLAIM = re.compile(r"\balarm\b|\bALARM\b|INSUFFICIENT_DATA", re.IGNORECASE)
+_AWS_CLAIM = re.compile(r"\balarm\b|INSUFFICIENT_DATA", re.IGNORECASE)
 
 
 def claims_page(event: Mapping[str, Any], *, own_bot_ids: Collection[str] = ()) -> bool:

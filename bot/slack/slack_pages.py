@@ -50,8 +50,9 @@ def complete_from_alert(parsed: ParsedPage, api: PagerDutyApi | None) -> ParsedP
 def silence_notice(page: Page) -> str:
     """What the channel is told of an alarm gone silent whose silence is not known to be trouble."""
     metric = " ".join(x for x in (page.namespace, page.metric) if x) or "its metric"
+    since = " since it was OK" if (page.previous_state or "").upper() == "OK" else ""
     return (
-        f":grey_question: *{untrusted(page.alarm_name or page.title, 255)}* has no data since it was OK "
+        f":grey_question: *{untrusted(page.alarm_name or page.title, 255)}* has no data{since} "
         f"({untrusted(metric, 255)}): {untrusted(page.reason or 'no reason given', 500)}\n"
         "Not investigated: this metric going silent is not known to mean trouble "
         "(`SILENCE_MEANS_TROUBLE` lists the metrics whose silence is investigated)."
