@@ -22,6 +22,8 @@ SERVER = str(REPO_ROOT / "tests" / "fixtures" / "mcp_server.py")
 #: Only a hang guard: starting a Python MCP server takes seconds on a loaded machine.
 GUARD_S = 90.0
 MODEL = "claude-sonnet-4-6"
+#: What the HTTP fixture server asks of every request.
+AUTH = {"Authorization": "Bearer fixture-token"}
 
 
 def stdio(name: str = "ops", **kw: Any) -> McpServer:
@@ -56,7 +58,9 @@ def test_mcp_tools_round_trip_read_only_and_flagged(
     fake_anthropic: FakeAnthropic, request: pytest.FixtureRequest, transport: str
 ) -> None:
     server = (
-        stdio() if transport == "stdio" else McpServer(name="ops", url=request.getfixturevalue("http_url"))
+        stdio()
+        if transport == "stdio"
+        else McpServer(name="ops", url=request.getfixturevalue("http_url"), headers=AUTH)
     )
 
     def offered(body: dict[str, Any]) -> None:
@@ -111,12 +115,14 @@ def test_the_allow_list_offers_a_write_tool(fake_anthropic: FakeAnthropic) -> No
     assert out.calls[0].ok and out.calls[0].result == "opened ticket: pricing msgpack"
 
 
-def test_failed_servers_are_left_out_and_named() -> None:
+def test_failed_servers_are_left_out_and_named(http_url: str) -> None:
     dead = McpServer(name="dead", command=sys.executable, args=["-c", "import sys; sys.exit(3)"])
     down = McpServer(name="down", url="http://127.0.0.1:9/mcp")
-    with mcp_tools([dead, down, stdio()], GUARD_S) as mcp:
+    refused = McpServer(name="refused", url=http_url)  # no token: 401
+    with mcp_tools([dead, down, refused, stdio()], GUARD_S) as mcp:
         assert {t.name.split("__")[0] for t in mcp.tools} == {"ops"}
-        assert [p.split(" ")[0] for p in mcp.problems] == ["dead", "down"]
+        assert [p.split(" ")[0] for p in mcp.problems] == ["dead", "down", "refused"]
+        assert mcp.problems[2] == "refused failed: MCPError: Server returned an error response"  # a 401
         assert all("its tools were not available" in n for n in mcp.notes())
 
 

@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,24 +87,30 @@ class _Sessions:
         self.stop = asyncio.Event()
         self.holds: list[concurrent.futures.Future[None]] = []
 
-    def _client(self, server: McpServer) -> Any:
+    async def _client(self, server: McpServer, stack: AsyncExitStack) -> Any:
+        """The SDK's client for `server` (entered on `stack`): stdio, or streamable HTTP with its headers."""
         from mcp import Client, StdioServerParameters
 
+        target: Any
         if server.command is not None:
-            target: Any = StdioServerParameters(command=server.command, args=server.args, env=server.env)
-        else:
+            target = StdioServerParameters(command=server.command, args=server.args, env=server.env)
+        elif server.headers:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
-            assert server.url is not None
-            http = httpx2.AsyncClient(headers=server.headers, timeout=self.timeout_s)
-            target = streamable_http_client(server.url, http_client=http) if server.headers else server.url
-        return Client(target, read_timeout_seconds=self.timeout_s)
+            http = await stack.enter_async_context(
+                httpx2.AsyncClient(headers=server.headers, timeout=self.timeout_s)
+            )
+            target = streamable_http_client(str(server.url), http_client=http)
+        else:
+            target = server.url
+        return await stack.enter_async_context(Client(target, read_timeout_seconds=self.timeout_s))
 
     async def _hold(self, server: McpServer, ready: concurrent.futures.Future[Any]) -> None:
         """Open the session, list its tools into `ready`, and keep it open until `stop`."""
         try:
-            async with self._client(server) as client:
+            async with AsyncExitStack() as stack:
+                client = await self._client(server, stack)
                 listed, cursor = [], None
                 while True:
                     page = await client.list_tools(cursor=cursor)
