@@ -415,22 +415,30 @@ class TopologyReader:
     def _ecs_config(self, wiring: Wiring) -> None:
         """Each ECS service's container environment, from the task definition it runs."""
         ecs = self._c.get("ecs")
+        running: list[tuple[str, str]] = []  # (service ARN, task definition ARN)
         for cluster_arn in ecs.list_clusters().get("clusterArns", []):
             arns = ecs.list_services(cluster=cluster_arn, maxResults=100).get("serviceArns", [])
             for i in range(0, len(arns), 10):
-                for svc in ecs.describe_services(cluster=cluster_arn, services=arns[i : i + 10]).get(
-                    "services", []
-                ):
-                    if not svc.get("taskDefinition"):
-                        continue
-                    td = ecs.describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
-                    values = [
-                        (svc["serviceArn"], str(env.get("value", "")))
-                        for container in td.get("containerDefinitions", [])
-                        for env in container.get("environment") or []
-                    ]
-                    with self._lock:
-                        wiring.values += values
+                described = ecs.describe_services(cluster=cluster_arn, services=arns[i : i + 10])
+                running += [
+                    (svc["serviceArn"], svc["taskDefinition"])
+                    for svc in described.get("services", [])
+                    if svc.get("taskDefinition")
+                ]
+
+        def environment(task_definition: str) -> list[str]:
+            td = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+            return [
+                str(env.get("value", ""))
+                for container in td.get("containerDefinitions", [])
+                for env in container.get("environment") or []
+            ]
+
+        unique = sorted({td for _, td in running})
+        with ThreadPoolExecutor(self._workers) as pool:  # one call per task definition: many on a big account
+            found = dict(zip(unique, pool.map(environment, unique), strict=True))
+        with self._lock:
+            wiring.values += [(svc, value) for svc, td in running for value in found[td]]
 
     def _lambda_config(self, wiring: Wiring) -> None:
         """Each function's environment variables, and the event-source mappings that feed functions."""
