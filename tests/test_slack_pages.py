@@ -265,3 +265,25 @@ def test_a_forged_or_stale_slack_delivery_is_counted_with_its_reason(s: Stack) -
     counts = s.surface.intake.refusals.snapshot()
     assert counts.get("slack 401: invalid signature") == 1 and sum(counts.values()) == 2, counts
     assert s.investigations.opened == []
+
+
+def test_an_unquoted_cloudwatch_title_names_the_alarm() -> None:
+    from bot.slack.parsers import read_page_message
+
+    event = _chatbot(
+        "C0INC",
+        "1772618400.000300",
+        ":rotating_light: ALARM: web-5xx in EU (Ireland)",
+        "Threshold Crossed: 1 out of the last 1 datapoints [57.0] was greater than the threshold (10.0).",
+        [("Metric", "AWS/ApplicationELB HTTPCode_Target_5XX_Count (LoadBalancer=app/web/50dc6c495c0c9188)")],
+    )
+    parsed = read_page_message(event, datetime(2026, 3, 4, 10, 0, tzinfo=UTC))
+    assert parsed is not None
+    page = parsed.page
+    assert (page.alarm_name, page.region, page.state, page.metric) == (
+        "web-5xx",
+        "eu-west-1",
+        "ALARM",
+        "HTTPCode_Target_5XX_Count",
+    )
+    assert page.reason and page.reason.startswith("Threshold Crossed")

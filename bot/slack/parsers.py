@@ -476,6 +476,7 @@ def _read_page_message(
         or _ALARM_ARN.search(text)
         or _SUBJECT.search(text)
         or any("/cloudwatch/" in link and _CONSOLE_ALARM.search(link) for link in content.links)
+        or (aws_brand and _title_alarm(content) is not None)
     )
 
     received = _utc(received_at) if isinstance(received_at, datetime) else datetime.now(UTC)
@@ -630,6 +631,18 @@ def _id_from_pipe_title(alarm: _AlarmId, content: _Content) -> None:
         alarm.fill(region=_region_from(part), account=m.group(1) if m else None)
 
 
+_EMOJI_LEAD = re.compile(r"^(?:\s*:[a-z0-9_+'-]{1,40}:)+\s*")
+
+
+def _title_alarm(content: _Content) -> CloudWatchTitle | None:
+    """An unquoted CloudWatch title (``ALARM: name in Region``) among the message's first texts."""
+    for text in content.texts[:6]:
+        title = cloudwatch_title(_EMOJI_LEAD.sub("", text))
+        if title is not None and title.name:
+            return title
+    return None
+
+
 def _alarm_id(content: _Content, subject: re.Match[str] | None) -> _AlarmId:
     """The alarm's name, region, account and ARN, from every clue the message gives."""
     text = content.joined
@@ -639,6 +652,8 @@ def _alarm_id(content: _Content, subject: re.Match[str] | None) -> _AlarmId:
     _id_from_pipe_title(alarm, content)
     if subject:
         alarm.fill(subject.group(2), _region_from(subject.group(3) or ""))
+    if not alarm.name and (title := _title_alarm(content)) is not None:
+        alarm.fill(title.name, title.region)
     if alarm.name:
         m = _ACCOUNT.search(text)
         alarm.fill(account=m.group(1) if m else None)
