@@ -4,6 +4,7 @@ guilty change, the desired count to scale out from, a policy's previous document
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,6 +57,29 @@ def test_the_engine_scales_out_from_the_observed_count(estates: Any, moto_server
     index, step = _apply_step(plan)
     assert step.action is Action.ASG_SET_DESIRED
     assert step.params == {"asg": "payslip-workers-asg", "desired": "3"}  # 2 observed, x1.5 rounded up
+    assert isinstance(bind(plan, index, 1), BoundAction)
+
+
+BLIND = Path(__file__).resolve().parents[1] / "bot" / "sandbox" / "scenarios" / "blind"
+
+
+def test_the_engine_binds_a_rerun_of_the_last_good_deploy(estates: Any, moto_server: Any) -> None:
+    """A bad release of a Lambda shipped by GitHub Actions, no alias version to go back to: re-run the deploy
+    run before it (the parent commit's), and its rollback re-runs the guilty one."""
+    estates.release()
+    found = investigate(
+        str(BLIND / "checking" / "promo-evaluator-importerror-two-hops.yaml"), moto=moto_server
+    )
+    plan = found.outcome.report.plan
+    assert plan is not None
+    index, step = _apply_step(plan)
+    assert step.action is Action.GITHUB_REDEPLOY
+    guilty = found.outcome.report.guilty_change
+    assert guilty is not None and guilty.source_id
+    assert step.params["repo"] == "mercato/promo-evaluator" and step.params["workflow"] == "deploy.yml"
+    assert step.params["ref"] == guilty.parent_commit and step.params["run_id"] != guilty.source_id
+    (undo,) = plan.phase(Phase.ROLLBACK)
+    assert undo.params["run_id"] == guilty.source_id
     assert isinstance(bind(plan, index, 1), BoundAction)
 
 

@@ -95,8 +95,10 @@ def plan_context(
     bound = _Bound()
     if reads is not None:
         _bind_writes(bound, reads, diag, info, gaps)
-    if github is not None and g is not None and g.source is ChangeSource.GITHUB and g.repo and g.source_id:
-        got = github.last_good_run(g.repo, g.source_id)
+    redeploy = diag.mitigation is Mitigation.ROLLBACK and not (res and res.ecs_service)
+    from_github = g is not None and g.source is ChangeSource.GITHUB and bool(g.repo and g.source_id)
+    if redeploy and from_github and github is not None and g is not None:
+        got = github.last_good_run(g.repo or "", g.source_id)
         _note(got.gap(), gaps)
         good = got.data or {}
         bound.workflow, bound.good_run, bound.bad_run = good.get("workflow"), good.get("run_id"), g.source_id

@@ -1,8 +1,9 @@
 """The action catalogue: the only production changes the bot makes, each with its risk and exact parameters.
 
-Every catalogue action sets one thing (a service's task definition, an alias's version, a parameter's value,
-a desired count) from what it is now to a value bound when the plan was made, or (a forced ECS deployment)
-replaces tasks without changing any setting. Its parameters come from the stored plan step -- never from a
+Every catalogue action sets one thing (a service's task definition, an alias's version, a function's settings, a
+parameter's value, a policy's document, the deploy run that ran last, a desired count) from what it is now to a
+value bound when the plan was made, or (a forced ECS deployment, an instance replacement) replaces what runs
+without changing any setting. Its parameters come from the stored plan step -- never from a
 person or a model later -- and `bind` refuses a step that names no catalogue action or lacks a parameter,
 with the manual steps instead. Nothing in the catalogue deletes anything.
 """
