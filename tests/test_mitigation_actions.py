@@ -23,7 +23,7 @@ from bot.analysis.plan import config_text, scaled_out
 from bot.domain import Action, Mitigation, Phase, Plan, PlanStep
 from bot.mitigation.audit import incident_audit
 from bot.mitigation.catalogue import CATALOGUE, BoundAction, bind
-from bot.mitigation.phases import apply, pre_validate, rollback
+from bot.mitigation.phases import apply, post_validate, pre_validate, rollback
 from bot.mitigation.writers import Writers
 from bot.sandbox.fake_github import FakeGitHub
 from bot.sandbox.fake_slack import FakeSlack, wait_for
@@ -32,7 +32,7 @@ from bot.sandbox.scenario import Scenario, load_scenario, resolve_scenario
 from bot.sandbox.world import simulate
 from bot.sources.aws.clients import AwsClients
 from bot.sources.aws.writes import AwsWriter, canonical
-from bot.sources.github import GithubSource
+from bot.sources.github import GithubSource, GithubWriter
 from bot.storage.tables import ActionStatus
 from tests import test_mitigation_slack as slack_tests
 from tests.fixtures_estate import T0
@@ -440,6 +440,30 @@ def test_rerun_the_last_good_deploy(
     assert [r.path for r in reruns] == [f"/repos/{repo}/actions/runs/{good}/rerun"]
     assert next(r for r in fake_github.repos[repo].runs if str(r.id) == good).run_attempt == 2
     assert aws.reactions.fixed_by == [f"{repo} redeployed at {found.data['head_sha'][:7]}"]
+
+
+def test_a_wrong_redeploy_does_not_recover_and_is_rolled_back(
+    estates: Any, monkeypatch: pytest.MonkeyPatch, fake_github: FakeGitHub
+) -> None:
+    scenario = derived("flagship-cache-deploy", "redeploy")
+    aws = estate_of(estates, monkeypatch, scenario)
+    seed_github(fake_github, simulate(scenario, T0))
+    fake_github.on_rerun = aws.reactions.redeployed
+    repo = "grocerly/mobile-bff"  # not the service that broke
+    runs = sorted(fake_github.repos[repo].runs, key=lambda r: r.created_at)
+    older, latest = str(runs[-2].id), str(runs[-1].id)
+    w = Writers(writers(aws).aws, GithubWriter("ghp_write", fake_github.base_url))
+    params = {"repo": repo, "workflow": "deploy.yml"}
+    bound = bind(plan_of(aws.alarm_name, Action.GITHUB_REDEPLOY, {**params, "run_id": older}), 2, 1)
+    assert isinstance(bound, BoundAction)
+    pre = pre_validate(w, bound)
+    assert pre.ok and pre.before == latest, pre.text
+    assert apply(w, bound).ok
+    post = post_validate(w, bound, within_s=0.6, poll_s=0.1)
+    assert not post.ok and "still ALARM" in post.text
+    back = rollback(w, bound, pre.before)
+    assert back.ok and back.calls == [f"github:ReRunWorkflowRun repo={repo}, run_id={latest}"]
+    assert w.latest_run(repo, "deploy.yml") == latest and aws.reactions.fixed_by == []
 
 
 def test_every_catalogue_action_is_clicked_through() -> None:
