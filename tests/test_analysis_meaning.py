@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.analysis.diagnose import Diagnosis, diagnose
 from bot.analysis.facts import Facts, InstanceFact, LogFact
 from bot.analysis.logs import Frame
-from bot.domain import Category, ChangeVia, Mitigation
+from bot.domain import Actor, ActorKind, Category, ChangeVia, Mitigation
 from tests.test_analysis_diagnose import chg, estate, facts, m, sig
 
 
@@ -191,3 +191,175 @@ def test_a_person_running_a_change_set_is_a_stack_release_not_a_hand_edit() -> N
     person = Actor(name="g.varga", kind=ActorKind.PERSON)
     assert door_of("ExecuteChangeSet", "cloudformation.amazonaws.com", person, {}) is ChangeVia.CLOUDFORMATION
     assert door_of("UpdateFunctionConfiguration", "lambda.amazonaws.com", person, {}) is ChangeVia.CONSOLE
+
+
+def _surge(*, cpu: float, errors: bool = False, slow_before_load: bool = False) -> Facts:
+    topo = estate(("web", "ecs", ("api",)), ("api", "ecs", ("db",)), ("db", "rds", ()))
+    signals = [
+        sig("web", "requests_per_min", -15, 5000, 12000),
+        sig("api", "requests_per_min", -15, 8000, 19000),
+        sig("api", "cpu_pct", -13, 38, cpu),
+        sig("api", "latency_p99_ms", -20 if slow_before_load else -13, 180, 410),
+        sig("web", "latency_p99_ms", -12, 300, 580),
+    ]
+    if errors:
+        signals.append(sig("web", "error_rate", -12, 0.002, 0.08))
+    deploy = chg("d1", -90, "github-actions", "api: deploy of sort order", service="api")
+    return facts(
+        topology=topo, alarm_service="web", alarm_signal="latency_p99_ms", signals=signals, changes=[deploy]
+    )
+
+
+def test_more_load_served_slower_with_headroom_and_no_failure_is_a_false_alarm() -> None:
+    d = diagnose(_surge(cpu=77), ["api", "web", "db"])
+    assert d.category is Category.FALSE_ALARM and d.mitigation is Mitigation.NONE, d.summary
+    assert "load rose" in d.summary and "23 points of headroom" in d.summary
+    assert any(r.change_id == "d1" for r in d.ruled_out), d.ruled_out
+
+
+def test_load_that_exhausts_a_resource_or_fails_requests_is_no_false_alarm() -> None:
+    for f in (_surge(cpu=97), _surge(cpu=77, errors=True), _surge(cpu=77, slow_before_load=True)):
+        d = diagnose(f, ["api", "web", "db"])
+        assert d.category is not Category.FALSE_ALARM, d.summary
+
+
+def test_a_database_log_quoting_a_query_a_job_added_hours_ago_blames_that_job() -> None:
+    topo = estate(
+        ("portal", "ecs", ("api",)),
+        ("api", "ecs", ("db",)),
+        ("recon", "lambda", ("db",)),
+        ("db", "rds", ()),
+    )
+    job = chg("j1", -300, "github-actions", "recon: deploy of 7c41d9e", service="recon").model_copy(
+        update={"added_lines": ("LEFT JOIN disputes d ON d.psp_ref = s.psp_ref", "return rows")}
+    )
+    api = chg("a1", -27, "github-actions", "api: deploy of e90a1b3", service="api")
+    slow = LogFact(
+        "db",
+        "duration: <*> ms statement: SELECT ...",
+        "WARN",
+        36,
+        0,
+        m(-18),
+        "duration: 81234 ms  statement: SELECT s.id FROM settlements s LEFT JOIN disputes d "
+        "ON d.psp_ref = s.psp_ref WHERE s.status IN ('captured')",
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="api",
+        alarm_signal="latency_p99_ms",
+        signals=[
+            sig("db", "cpu_pct", -20, 28, 99),
+            sig("db", "connections", -20, 160, 410),
+            sig("api", "latency_p99_ms", -17, 240, 6100),
+            sig("api", "error_rate", -17, 0.002, 0.07),
+        ],
+        changes=[job, api],
+        logs=[slow, _log("api", "GET /v1/payouts failed: QueryCanceled: statement timeout", -16)],
+    )
+    d = diagnose(f, ["db", "api", "portal", "recon"])
+    assert d.guilty is not None and d.guilty.id == "j1", d.summary
+    assert d.root_service == "recon" and d.category is Category.BAD_DEPLOYMENT
+    assert any("quotes code" in r for r in _reasons(d, "j1"))
+    # The same job without the quoted line is too long ago to blame.
+    plain = job.model_copy(update={"added_lines": ("return rows",)})
+    d2 = diagnose(facts(**{**_fields(f), "changes": [plain, api]}), ["db", "api", "portal", "recon"])
+    assert d2.guilty is None or d2.guilty.id != "j1", d2.summary
+
+
+def test_load_after_a_person_cut_capacity_is_no_false_alarm_but_autoscaling_reacting_is() -> None:
+    cut = chg(
+        "s1", -60, "scaling", "SetDesiredCapacity on api-asg by ops: desiredCapacity → 2", service="api"
+    )
+    f = _surge(cpu=77)
+    d = diagnose(facts(**{**_fields(f), "alarm_signal": "latency_p99_ms", "changes": [cut]}), ["api", "web"])
+    assert d.category is not Category.FALSE_ALARM, d.summary
+    by_aws = cut.model_copy(
+        update={"actor": Actor(name="autoscaling.amazonaws.com", kind=ActorKind.AWS_SERVICE)}
+    )
+    d2 = diagnose(
+        facts(**{**_fields(f), "alarm_signal": "latency_p99_ms", "changes": [by_aws]}), ["api", "web"]
+    )
+    assert d2.category is Category.FALSE_ALARM, d2.summary
+
+
+def test_capacity_set_hours_before_the_load_came_is_a_capacity_cause_to_scale_out() -> None:
+    topo = estate(
+        ("clockin", "ecs", ("events",)),
+        ("events", "sqs", ()),
+        ("processor", "lambda", ("events", "db")),
+        ("db", "rds", ()),
+    )
+    cap = chg(
+        "c1",
+        -700,
+        "console",
+        "PutFunctionConcurrency on processor: reservedConcurrentExecutions → 5",
+        service="processor",
+        action="PutFunctionConcurrency",
+    )
+    release = chg("d1", -27, "github-actions", "clockin: deploy of holidays", service="clockin")
+    f = facts(
+        topology=topo,
+        alarm_service="events",
+        alarm_signal="oldest_message_age_s",
+        signals=[
+            sig("clockin", "requests_per_min", -25, 900, 3800),
+            sig("processor", "throttles_per_min", -23, 0, 2500),
+            sig("events", "queue_depth", -24, 25, 61000),
+            sig("events", "oldest_message_age_s", -24, 3, 1380),
+        ],
+        changes=[cap, release],
+    )
+    d = diagnose(f, ["events", "processor", "clockin", "db"])
+    assert d.guilty is not None and d.guilty.id == "c1", d.summary
+    assert (d.category, d.mitigation) == (Category.CAPACITY, Mitigation.SCALE_OUT)
+    assert any("held until then" in r for r in _reasons(d, "c1"))
+    # The same setting made just before the throttling began, with no more load, broke it by itself.
+    just_before = chg(
+        "c2",
+        -25,
+        "console",
+        "PutFunctionConcurrency on processor: reservedConcurrentExecutions → 5",
+        service="processor",
+        action="PutFunctionConcurrency",
+    )
+    alone = facts(**{**_fields(f), "signals": f.signals[1:], "changes": [just_before]})
+    d2 = diagnose(alone, ["events", "processor", "clockin", "db"])
+    assert d2.category is Category.MANUAL_CHANGE, d2.summary
+
+
+def test_a_lock_report_quoting_a_new_query_with_its_values_filled_in_blames_the_job() -> None:
+    topo = estate(("api", "ecs", ("db",)), ("purge", "lambda", ("db",)), ("db", "rds", ()))
+    job = chg("j1", -545, "github-actions", "purge: deploy of 6d1f8b2", service="purge").model_copy(
+        update={"added_lines": ('cur.execute("DELETE FROM reminders WHERE sent_at < %s", (cutoff,))',)}
+    )
+    bump = chg("d1", -31, "github-actions", "api: deploy of f20c7aa", service="api")
+    report = _log(
+        "api",
+        "lock diagnostics: INSERT INTO reminders waiting 41s, blocked by trx 5829114 (user reminder_purge): "
+        "DELETE FROM reminders WHERE sent_at < '2026-09-07 08:00:00'",
+        -33,
+        level="WARN",
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="api",
+        signals=[sig("db", "cpu_pct", -36, 14, 71), sig("api", "error_rate", -35, 0.001, 0.27)],
+        changes=[job, bump],
+        logs=[report, _log("api", "Lock wait timeout exceeded; try restarting transaction", -35)],
+    )
+    d = diagnose(f, ["db", "api", "purge"])
+    assert d.guilty is not None and d.guilty.id == "j1", d.summary
+    assert d.root_service == "purge" and d.category is Category.BAD_DEPLOYMENT
+
+
+def test_a_backlog_that_grows_with_the_load_while_its_consumer_keeps_up_is_a_false_alarm() -> None:
+    f = _surge(cpu=62)
+    queue = [sig("api", "queue_depth", -14, 40, 7800), sig("api", "oldest_message_age_s", -14, 4, 210)]
+    d = diagnose(facts(**{**_fields(f), "signals": [*f.signals, *queue]}), ["api", "web"])
+    assert d.category is Category.FALSE_ALARM and "backlog" in d.summary, d.summary
+    # The same backlog while a consumer's throughput collapsed is no false alarm.
+    fell = sig("worker", "requests_per_min", -14, 300, 20)
+    d2 = diagnose(facts(**{**_fields(f), "signals": [*f.signals, *queue, fell]}), ["api", "web"])
+    assert d2.category is not Category.FALSE_ALARM, d2.summary

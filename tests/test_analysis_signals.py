@@ -72,3 +72,14 @@ def test_a_new_instance_is_judged_against_its_siblings() -> None:
     )
     fresh = next(s for s in states if s.instance == "i-new-1")
     assert minute(fresh.onset) == -10 and not fresh.sustained
+
+
+def test_jitter_just_above_a_two_level_baseline_is_not_where_a_step_began() -> None:
+    # A low-rate error series alternates between two levels, so its median absolute deviation is tiny and
+    # any reading on the upper level scores high; the departure still starts at the step, not in the jitter.
+    rng = random.Random(7)
+    levels = [(0.0019, 0.0019, 0.0027, 0.0019, 0.0027)[i % 5] * rng.uniform(0.95, 1.05) for i in range(170)]
+    levels[-8:] = [0.0027, 0.0028, 0.0035, 0.0027, 0.0027, 0.0026, 0.0028, 0.0027]
+    t, v = series([*levels, 0.04, 0.09, *[0.13] * 9], jitter=0.0)
+    s = assess_all({K("listings", "error_rate"): (t, v)}, PAGE, START)[0]
+    assert minute(s.onset) == -10 and minute(s.start) == -10, (minute(s.onset), minute(s.start))

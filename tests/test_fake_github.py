@@ -202,3 +202,17 @@ def test_auth_is_required(fake_github: FakeGitHub) -> None:
         gh.get_repo("acme/checkout")
     assert err.value.status == 401
     gh.close()
+
+
+def test_a_deploy_carries_the_lines_its_commit_added(fake_github: FakeGitHub) -> None:
+    from bot.sources.github import GithubSource
+    from tests.fixtures_fakes import GITHUB_TOKEN
+
+    _seed(fake_github)
+    fake_github.add_run("acme/checkout", "9f2c1e0", T0 + timedelta(minutes=11))
+    source = GithubSource(GITHUB_TOKEN, base_url=fake_github.base_url)
+    got = source.deploys("acme/checkout", T0, T0 + timedelta(hours=1))
+    assert got.ok and got.data is not None, got
+    (deploy,) = got.data
+    assert deploy.added_lines == ("POOL_SIZE = 5", "x", "y")
+    assert deploy.files == ("app/db.py", "README.md")

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from bot.analysis.changes import sets_capacity
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import SATURATION_SIGNALS, Facts
-from bot.analysis.symptoms import anomalous_instances, bad_status, is_boot_cpu, log_text, surges, symptoms
+from bot.analysis.symptoms import (
+    anomalous_instances,
+    bad_status,
+    is_boot_cpu,
+    load_came_after,
+    log_text,
+    surges,
+    symptoms,
+)
 from bot.domain import (
     Category,
     Change,
@@ -53,6 +62,14 @@ def categorise(
     why: list[str] = []
     exhausted = _exhausted(root, guilty, facts)
     if guilty is not None:
+        if (
+            root is not None
+            and root == guilty.service
+            and sets_capacity(guilty)
+            and load_came_after(epoch(guilty.at), facts, root) is not None
+        ):
+            why.append("the capacity it was left with held until the load came, then was too little")
+            return Category.CAPACITY, Mitigation.SCALE_OUT, why
         surged = any((s.start or s.onset or 0) >= epoch(guilty.at) for s in surges(facts))
         return (*_category_of_change(guilty, root, exhausted, surged, why), why)
     if root is None:

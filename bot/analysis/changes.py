@@ -154,6 +154,23 @@ def _only_capacity(action: str, request: Mapping[str, Any]) -> bool:
     return keys == {"desiredCount"}
 
 
+#: API actions that set how much capacity a service has (instances, tasks, concurrent executions).
+CAPACITY_ACTIONS = frozenset(
+    {"SetDesiredCapacity", "UpdateAutoScalingGroup", "PutFunctionConcurrency", "DeleteFunctionConcurrency"}
+)
+
+
+def sets_capacity(change: Change) -> bool:
+    """Whether someone (not AWS reacting to load) set how much capacity a service has."""
+    if change.actor is not None and change.actor.kind is ActorKind.AWS_SERVICE:
+        return False
+    return (
+        change.via is ChangeVia.SCALING
+        or change.action in CAPACITY_ACTIONS
+        or _only_capacity(change.action or "", change.request)
+    )
+
+
 def _names_of(actor: Actor) -> set[str]:
     """The actor's name and the role, user and session names in its ARN, lower-cased."""
     names = {actor.name.lower()}

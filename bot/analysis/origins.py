@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot.analysis.facts import Facts
 from bot.analysis.logs import mentions
-from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text, symptoms
+from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text, only_backlog
 from bot.domain import (
     ServiceKind,
 )
@@ -73,18 +73,13 @@ def _named_dependencies_first(facts: Facts, order: list[str], affected: dict[str
     return out
 
 
-#: A queue's symptoms that only say messages wait: the work behind it is slow, the queue is not broken.
-BACKLOG_SIGNALS = frozenset({"queue_depth", "oldest_message_age_s"})
-
-
 def _backlogs_after_their_clients(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
     """Symptom or cause: a queue whose only trouble is a backlog is a symptom of the failing service that
     works on it, so that service goes before the queue."""
     out = list(order)
     for queue in [o for o in order if facts.kind(o) is ServiceKind.SQS]:
-        own = {s.signal for s in symptoms(facts) if s.service == queue}
         clients = sorted((c for c in facts.callers(queue) if c in affected), key=lambda c: (affected[c], c))
-        if not own or not own <= BACKLOG_SIGNALS or not clients:
+        if not only_backlog(facts, queue) or not clients:
             continue
         first = clients[0]
         if out.index(first) > out.index(queue):

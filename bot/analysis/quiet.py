@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.analysis.facts import Facts, SignalState
-from bot.analysis.symptoms import is_boot_cpu, symptoms
+from bot.analysis.changes import sets_capacity
+from bot.analysis.facts import LOAD_SIGNALS, Facts, SignalState
+from bot.analysis.symptoms import BACKLOG_SIGNALS, SURGE_RATIO, is_boot_cpu, surges, symptoms
 
 #: Signals a user feels: failing or slow requests, too few healthy hosts. (Throttling is felt only through
 #: the errors or latency it causes; a throttled queue poll is simply retried.)
@@ -18,6 +19,17 @@ DAY = 86400
 
 #: A backlog already down by a fifth from its peak is draining.
 DRAINED_SHARE = 0.8
+
+#: Signals that say requests are failing or work is piling up, not merely slower.
+FAILING_SIGNALS = frozenset(
+    {"error_rate", "healthy_hosts", "throttles_per_min", "queue_depth", "oldest_message_age_s"}
+)
+#: A resource below this percentage still has headroom.
+HEADROOM_PCT = 90.0
+#: New error lines at least this many are failures, not background noise.
+ERROR_LINES = 5
+#: Slowness that began this long before the load rose is not explained by it (seconds).
+LOAD_LEAD = 120
 
 
 def false_alarm(facts: Facts, affected: dict[str, int]) -> str | None:
@@ -35,7 +47,7 @@ def _expected_work(facts: Facts, sustained: Sequence[SignalState]) -> str | None
     """Busy but fine: nothing a user feels departed, nothing climbs steadily, and the same work ran at this
     hour yesterday. Said with the headroom left."""
     if any(s.signal in USER_FACING_SIGNALS for s in sustained):
-        return None
+        return _busy_with_headroom(facts, sustained)
     draining = [
         s
         for s in sustained
@@ -61,6 +73,60 @@ def _expected_work(facts: Facts, sustained: Sequence[SignalState]) -> str | None
     )
     work = ", ".join(sorted({s.describe() for s in sustained}))
     return f"this is expected work: the same load ({work}) ran at this hour yesterday, and no user-facing signal departed{headroom}"
+
+
+def _busy_with_headroom(facts: Facts, sustained: Sequence[SignalState]) -> str | None:
+    """More load than usual, answered more slowly but without a failure and with headroom left: the alarm
+    fired on the load, not on a fault. Not when anything fails or piles up, a resource is (nearly) out,
+    memory creeps up, new errors are logged, or the slowness began before the load rose."""
+    load = surges(facts)
+    if not load or _capacity_touched(facts, {s.service for s in sustained}):
+        return None
+    rose = min((s.start or s.onset or 0) for s in load)
+    if any(s.signal in FAILING_SIGNALS - BACKLOG_SIGNALS for s in sustained):
+        return None
+    # A backlog that grew with the load, while nothing that works on it slowed down or fails, is the
+    # load waiting its turn; one that began before the load, or with some work's throughput falling, is not.
+    backlog = [s for s in sustained if s.signal in BACKLOG_SIGNALS]
+    if any((s.start or s.onset or 0) < rose - LOAD_LEAD for s in backlog) or (backlog and _work_fell(facts)):
+        return None
+    pct = [s for s in sustained if s.signal.endswith("_pct")]
+    if any(s.peak_value >= HEADROOM_PCT or (s.signal == "memory_pct" and s.ramp) for s in pct):
+        return None
+    slow = [s for s in sustained if s.signal in USER_FACING_SIGNALS]
+    if any((s.start or s.onset or 0) < rose - LOAD_LEAD for s in slow):
+        return None
+    if any(f.is_new and f.is_error and f.count >= ERROR_LINES for f in facts.logs):
+        return None
+    busiest = max(pct, key=lambda s: s.peak_value, default=None)
+    headroom = (
+        f"; the busiest resource, {busiest.service} {busiest.signal}, peaks at {busiest.peak_value:.0f}% "
+        f"({100 - busiest.peak_value:.0f} points of headroom)"
+        if busiest is not None
+        else ""
+    )
+    grew = ", ".join(sorted({s.describe() for s in load}))
+    slower = ", ".join(sorted({s.describe() for s in slow}))
+    queued = (
+        f"; the backlog ({', '.join(sorted({s.describe() for s in backlog}))}) grew with it and is being worked"
+        if backlog
+        else ""
+    )
+    return (
+        f"load rose ({grew}) and was served more slowly ({slower}) but without a failed request{queued}"
+        f"{headroom}: the alarm fired on busy, expected work, not on a fault"
+    )
+
+
+def _work_fell(facts: Facts) -> bool:
+    """Some service's throughput fell well below its baseline (a consumer that stopped working)."""
+    return any(s.signal in LOAD_SIGNALS and s.anomalous and s.ratio < 1 / SURGE_RATIO for s in facts.signals)
+
+
+def _capacity_touched(facts: Facts, services: set[str]) -> bool:
+    """Someone (not AWS reacting to load) set the capacity of a busy service before the load came: the load
+    then found what they left, and that is a capacity question, not a false alarm."""
+    return any(c.service in services and sets_capacity(c) for c in facts.changes)
 
 
 def _recurs_daily(facts: Facts, s: SignalState) -> bool:

@@ -70,7 +70,9 @@ def assess_signal(
     ramp = False
     if i_onset is not None and onset is not None:
         j = i_onset
-        while j > 0 and held[j - 1] >= START_LEVEL and departure(wv[j - 1]) > 0:
+        # Walking back, a point belongs to the departure only when it is itself a real move (half the size a
+        # departure must reach): jitter just above a quiet median is not where the departure began.
+        while j > 0 and held[j - 1] >= START_LEVEL and departure(wv[j - 1]) >= min_move / 2:
             j -= 1
         start = wt[j]
         sustained = sum(1 for k in range(max(0, len(real) - 3), len(real)) if held[k] >= THRESHOLD / 2) >= 2

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.analysis.changes import sets_capacity
 from bot.analysis.errors import families
 from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts
 from bot.analysis.logs import files_in, mentions
@@ -14,7 +15,9 @@ from bot.analysis.symptoms import (
     CLEARLY_LATER,
     anomalous_instances,
     error_logs,
+    load_came_after,
     log_text,
+    only_backlog,
     still_failing,
     surges,
     symptoms,
@@ -45,6 +48,10 @@ RAMP_LOOKBACK_MIN = 6 * 60.0
 
 #: A change may land this long after the onset and still be its cause (clock skew, slow rollout), seconds.
 AFTER_ONSET_GRACE = 120
+#: Code that runs on a schedule (a daily job) first bites when it runs: up to a day after it shipped.
+SCHEDULED_LOOKBACK_MIN = 26 * 60.0
+#: An added line must be at least this long (and of several words) to be recognised quoted in a log.
+QUOTED_LINE_CHARS = 24
 
 
 @dataclass(frozen=True)
@@ -64,26 +71,43 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     link = 0.0
     onset_ref: int | None = None
     ramp = False
+    runs_later = False
     if target is not None and target in affected:
         onset_ref = affected[target]
         ramp = any(s.ramp for s in symptoms(facts) if s.service == target)
+        quoted = _runs_code_it_added(c, facts, affected)
+        if quoted is not None:
+            runs_later, link = True, link + quoted.link
+            reasons.append(quoted.reason)
+        elif sets_capacity(c) and (rose := load_came_after(epoch(c.at), facts, target)) is not None:
+            runs_later = True
+            reasons.append(
+                f"it set {target}'s capacity {(rose - epoch(c.at)) / 60:.0f} min before the load rose, "
+                "and held until then"
+            )
+            if any(s.service == target and s.signal in SATURATION_SIGNALS for s in symptoms(facts)):
+                link += 0.25
+                reasons.append(f"{target} is out of that capacity now")
     else:
         tie = _tie_from_outside(c, facts, affected, origin)
         if tie is not None:
             target = target or tie.failing
             onset_ref, link = affected[tie.failing], tie.link
             reasons.append(tie.reason)
+            runs_later = tie.runs_later
     if onset_ref is None:
         return ChangeVerdict(c, 0.0, ("on a service that is not failing",), target)
     at = epoch(c.at)
     dt_min = (onset_ref - at) / 60.0
     if at > onset_ref + AFTER_ONSET_GRACE:
         return ChangeVerdict(c, 0.0, (f"it came {-dt_min:.0f} min after the errors began",), target)
-    lookback = RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
+    lookback = SCHEDULED_LOOKBACK_MIN if runs_later else RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
     if dt_min > lookback:
         return ChangeVerdict(c, 0.0, (f"it landed {dt_min:.0f} min before anything went wrong",), target)
     tau = RAMP_TAU_MIN if ramp else STEP_TAU_MIN
     proximity = math.exp(-max(dt_min, 0.0) / tau)
+    if runs_later:
+        proximity = max(proximity, 0.5)
     failing = (
         target if target in affected else next((a for a, t in affected.items() if t == onset_ref), target)
     )
@@ -140,7 +164,10 @@ def _victim_or_driver(
     earlier = [
         d
         for d in facts.downstream(target)[1:]
-        if d in affected and affected[d] < affected[target] and still_failing(facts, d)
+        if d in affected
+        and affected[d] < affected[target]
+        and still_failing(facts, d)
+        and not (facts.kind(d) is ServiceKind.SQS and only_backlog(facts, d))
     ]
     drove = _drove(c, facts, target, earlier)
     if drove is not None:
@@ -163,6 +190,8 @@ class _Tie:
     failing: str
     link: float
     reason: str
+    #: The change's code runs later than it shipped (on a schedule): when it shipped says little.
+    runs_later: bool = False
 
 
 def resource_names(c: Change) -> list[str]:
@@ -187,7 +216,11 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
         named = [n for n in names if mentions(text, n)]
         if named:
             return _Tie(failing, 0.45, f"the errors of {failing} name {named[0]}, which it changed")
-    tie = _took_shared_concurrency(c, facts, affected) or _changed_what_it_sends(c, facts, affected)
+    tie = (
+        _runs_code_it_added(c, facts, affected)
+        or _took_shared_concurrency(c, facts, affected)
+        or _changed_what_it_sends(c, facts, affected)
+    )
     if tie is not None:
         return tie
     if c.service is None:
@@ -205,6 +238,52 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
     if rising and not surges(facts) and (rising[0].start or rising[0].onset or 0) >= epoch(c.at) - 60:
         what = rising[0].signal
         return _Tie(origin, 0.3, f"{origin}, which {c.service} calls, ran out of {what} right after it")
+    return None
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+#: A string literal in code (a query, a message), and the placeholders a driver fills in.
+_LITERAL = re.compile(r"""(?:'([^']{12,})'|"([^"]{12,})")""")
+_PLACEHOLDER = re.compile(r"(%\(\w+\)s|%s|\?|\$\d+)")
+_FILLED = r"""(?:'[^']*'|"[^"]*"|[\w.:+-]+)"""
+
+
+def _quotable(c: Change) -> list[tuple[str, re.Pattern[str]]]:
+    """What of a change's added code could show up quoted in a log: whole long lines, and string literals
+    (queries) with their placeholders standing for any value."""
+    out: list[tuple[str, re.Pattern[str]]] = []
+    for line in c.added_lines:
+        if len(line.strip()) >= QUOTED_LINE_CHARS and len(re.findall(r"\w+", line)) >= 4:
+            out.append((_flat(line), re.compile(re.escape(_flat(line)))))
+        for m in _LITERAL.finditer(line):
+            literal = _flat(m.group(1) or m.group(2))
+            if len(re.findall(r"[a-z_]\w*", literal)) < 4:
+                continue
+            parts = _PLACEHOLDER.split(literal)
+            pattern = "".join(_FILLED if i % 2 else re.escape(part) for i, part in enumerate(parts))
+            out.append((literal, re.compile(pattern)))
+    return out
+
+
+def _runs_code_it_added(c: Change, facts: Facts, affected: dict[str, int]) -> _Tie | None:
+    """A failing service's own log quotes code a change added (a database's slow-statement log or a lock
+    report quoting a new query): the failure is the change's code running, whenever it first ran."""
+    quotable = _quotable(c)
+    if not quotable:
+        return None
+    for failing in sorted(affected, key=lambda a: (affected[a], a)):
+        if failing == c.service:
+            continue
+        text = _flat(log_text(facts, [failing]))
+        quoted = [what for what, pattern in quotable if pattern.search(text)]
+        if quoted:
+            who = c.service or "it"
+            longest = max(quoted, key=len)
+            reason = f"{failing}'s own log quotes code {who}'s change added (“{longest}”)"
+            return _Tie(failing, 0.5, reason, runs_later=True)
     return None
 
 

@@ -101,6 +101,32 @@ def surges(facts: Facts) -> list[SignalState]:
     ]
 
 
+#: A queue's symptoms that only say messages wait: the work behind it is slow, the queue is not broken.
+BACKLOG_SIGNALS = frozenset({"queue_depth", "oldest_message_age_s"})
+
+
+def only_backlog(facts: Facts, service: str) -> bool:
+    """Whether a failing service's only trouble is a backlog (messages waiting): a symptom of who works on
+    it, never where a failure starts."""
+    own = {s.signal for s in symptoms(facts) if s.service == service}
+    return bool(own) and own <= BACKLOG_SIGNALS
+
+
+#: A capacity setting that held this long before the load rose was not itself the break (seconds).
+HELD_BEFORE_LOAD = 10 * 60
+
+
+def load_came_after(at: int, facts: Facts, service: str) -> int | None:
+    """When load rose, if it rose well after `at` and `service` began failing only with it (else None):
+    what was set at `at` held until the load came."""
+    later = [t for s in surges(facts) if (t := s.start or s.onset) is not None and t >= at + HELD_BEFORE_LOAD]
+    if not later:
+        return None
+    rose = min(later)
+    own = [s.start or s.onset or 0 for s in symptoms(facts) if s.service == service]
+    return rose if own and min(own) >= rose - CLEARLY_LATER else None
+
+
 def bad_status(facts: Facts) -> dict[str, str]:
     return {
         st.service: st.message or st.state

@@ -83,6 +83,8 @@ class Change(Model):
     commit: str | None = None
     parent_commit: str | None = None
     files: tuple[str, ...] = ()
+    #: Lines a commit added (from its patch, capped): code and queries that may show up quoted in logs.
+    added_lines: tuple[str, ...] = ()
     request: dict[str, Any] = Field(default_factory=dict)
     cause: str | None = None
     link: str | None = None

@@ -6,6 +6,7 @@ reads github.com, GitHub Enterprise, or the sandbox's stand-in.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from github import Auth, Github, GithubException, GithubRetry
@@ -65,6 +66,7 @@ class GithubSource:
             sha = run.head_sha
             commit = r.get_commit(sha)
             files = tuple(f.filename for f in commit.files)
+            added = added_lines(f.patch or "" for f in commit.files)
             message = commit.commit.message.splitlines()[0] if commit.commit.message else ""
             author = commit.commit.author.name if commit.commit.author else None
             out.append(
@@ -81,6 +83,7 @@ class GithubSource:
                     commit=sha,
                     parent_commit=(commit.parents[0].sha if commit.parents else None),
                     files=files,
+                    added_lines=added,
                     link=run.html_url,
                 )
             )
@@ -111,6 +114,25 @@ class GithubSource:
             lambda: sorted(r.full_name for r in self._gh.get_user().get_repos()),
             _classify,
         )
+
+
+#: How many added lines of a commit are kept, and how long each may be.
+ADDED_LINES_KEPT = 400
+ADDED_LINE_CHARS = 300
+
+
+def added_lines(patches: Iterable[str]) -> tuple[str, ...]:
+    """The lines a commit's unified-diff patches add (without the `+`), stripped, non-empty, capped."""
+    out: list[str] = []
+    for patch in patches:
+        for line in patch.splitlines():
+            if line.startswith("+") and not line.startswith("+++"):
+                text = line[1:].strip()
+                if text:
+                    out.append(text[:ADDED_LINE_CHARS])
+                    if len(out) >= ADDED_LINES_KEPT:
+                        return tuple(out)
+    return tuple(out)
 
 
 def _why(exc: Exception) -> str:

@@ -301,6 +301,8 @@ def _rds(b: Build, new: NewService, built: datetime) -> None:
     )
     new.res.update(db_instance=name, memory_bytes=instance_class_memory(DB_CLASS))
     new.stack_rows.append(("Database", name, "AWS::RDS::DBInstance"))
+    # The database's own log (PostgreSQL's), exported to CloudWatch Logs as RDS does when log exports are on.
+    b.log_groups[name] = [f"/aws/rds/instance/{name}/postgresql"]
     arn = f"arn:aws:rds:{b.region}:{b.account}:db:{name}"
     for minutes, message, category in (
         (1, "DB instance created", "creation"),
