@@ -100,6 +100,27 @@ def estate(aws: AwsClients) -> Estate:
         Environment={"Variables": {"UPLOADS": "s3://acme-uploads/incoming/", "MODE": "fast"}},
         Tags={"service": "ingest"},
     )
+    s3.create_bucket(Bucket="acme-reports", CreateBucketConfiguration=location)  # untagged, used by reports
+    ecs = aws.get("ecs")
+    ecs.create_cluster(clusterName="prod")
+    family = ecs.register_task_definition(
+        family="reports",
+        containerDefinitions=[
+            {
+                "name": "app",
+                "image": "reports:1",
+                "memory": 512,
+                "environment": [{"name": "REPORTS_BUCKET", "value": "acme-reports"}],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(
+        cluster="prod",
+        serviceName="reports",
+        taskDefinition=family,
+        desiredCount=1,
+        tags=[{"key": "service", "value": "reports"}],
+    )
     found = TopologyReader(aws).discover()
     assert found.gaps == []
     return found
@@ -134,7 +155,14 @@ def test_each_dimension_finds_the_service_that_owns_its_resource(estate: Estate)
         (_page("AWS/SNS", "NumberOfNotificationsFailed", TopicName="order-events"), "orders"),
         (_page("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", StreamName="clickstream"), "analytics"),
         (_page("AWS/EC2", "StatusCheckFailed", InstanceId=instance), "legacy"),
-        (_page("AWS/S3", "4xxErrors", BucketName="acme-uploads", FilterId="all"), "ingest"),  # configured
+        (
+            _page("AWS/S3", "4xxErrors", BucketName="acme-uploads", FilterId="all"),
+            "ingest",
+        ),  # its function's env
+        (
+            _page("AWS/S3", "5xxErrors", BucketName="acme-reports", FilterId="all"),
+            "reports",
+        ),  # its task's env
     ]
     for page, service in cases:
         assert alarmed_service(page, None, estate) == service, page.dimensions

@@ -42,7 +42,8 @@ class ServiceInfo:
     launched: dict[str, datetime] = field(default_factory=dict)  # Name tag -> launch time
     arns: list[str] = field(default_factory=list)
     task_family: str | None = None
-    #: Resource names and ARNs the service's configuration names (its functions' environment): what it uses.
+    #: Resource names and ARNs the service's configuration names (function, container and instance
+    #: environments): what it uses.
     named: set[str] = field(default_factory=set)
 
     def res(self) -> ServiceResources:
@@ -483,9 +484,15 @@ class TopologyReader:
             res = info.res()
             names = [res.ecs_service, res.function, res.table, res.db_instance, res.queue, res.asg]
             owned[name] = (list(info.arns), [n for n in names if n])
-        for a, b in edges(wiring, ResourceIndex.build(owned)):
+        index = ResourceIndex.build(owned)
+        for a, b in edges(wiring, index):
             if (b, a) not in estate.edges:
                 estate.edges.add((a, b))
+        # what each service's configuration names: where an alarm on a resource no tag places may point
+        for holder, value in wiring.values:
+            owner = index.owner(holder)
+            if owner is not None and value.strip():
+                estate.services[owner].named.add(value.strip()[:2048])
 
     def _xray(self, estate: Estate, since: datetime, until: datetime) -> None:
         xray = self._c.get("xray")
