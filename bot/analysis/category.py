@@ -47,7 +47,7 @@ def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
             for s in symptoms(facts)
         ):
             return True
-    ran_out = {ErrorFamily.OUT_OF_MEMORY, ErrorFamily.OUT_OF_SPACE}
+    ran_out = {ErrorFamily.OUT_OF_MEMORY, ErrorFamily.OUT_OF_SPACE, ErrorFamily.OUT_OF_HANDLES}
     return any(
         ran_out.intersection(families(f"{lg.exception or ''} {lg.sample}"))
         for lg in facts.logs
@@ -80,7 +80,11 @@ def categorise(
         bad = _failing_alone(facts, root)
         if bad:
             why.append(f"only {', '.join(bad)} ran out; the rest of the fleet is healthy")
-            return Category.RESOURCE_EXHAUSTION, Mitigation.REPLACE_INSTANCE, why
+            # A full disk is the host's: a fresh instance. Memory or file handles are the process's: a restart
+            # frees them.
+            if ErrorFamily.OUT_OF_SPACE in families(log_text(facts, [root])):
+                return Category.RESOURCE_EXHAUSTION, Mitigation.REPLACE_INSTANCE, why
+            why.append("what ran out belongs to the process, which a restart gives back")
         return Category.RESOURCE_EXHAUSTION, Mitigation.RESTART, why
     return (*_shape_of_failure(root, facts, why), why)
 

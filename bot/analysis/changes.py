@@ -121,6 +121,8 @@ def door_of(
         return ChangeVia.SSM_SESSION
     if action == "PutParameter" or action == "DeleteParameter":
         return ChangeVia.PARAMETER
+    if event_source.startswith("appconfig.") and action == "StartDeployment":
+        return ChangeVia.PARAMETER  # a configuration (feature flag) rolled out, like a parameter write
     if _is_permission(action, event_source):
         return ChangeVia.IAM
     if action in ("SetDesiredCapacity", "UpdateAutoScalingGroup") or _only_capacity(action, request):

@@ -20,6 +20,7 @@ class ErrorFamily(StrEnum):
     TLS = "tls"  # certificates and handshakes
     OUT_OF_MEMORY = "out-of-memory"  # a process ran out of memory or was killed for it
     OUT_OF_SPACE = "out-of-space"  # a disk or volume is full
+    OUT_OF_HANDLES = "out-of-handles"  # a process ran out of file descriptors
     EXHAUSTED_POOL = "exhausted-pool"  # connections or slots ran out
 
 
@@ -50,6 +51,9 @@ _PATTERNS: dict[ErrorFamily, re.Pattern[str]] = {
     ),
     ErrorFamily.OUT_OF_SPACE: re.compile(
         r"no space left on device|enospc|disk (?:is )?full|diskfull|out of disk", re.IGNORECASE
+    ),
+    ErrorFamily.OUT_OF_HANDLES: re.compile(
+        r"\bemfile\b|\benfile\b|too many open files|file table overflow", re.IGNORECASE
     ),
     ErrorFamily.EXHAUSTED_POOL: re.compile(
         r"too many (?:clients|connections)|connection slots are reserved|pool (?:is )?exhausted"

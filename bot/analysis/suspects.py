@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.analysis.changes import sets_capacity
-from bot.analysis.errors import families
+from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts
 from bot.analysis.logs import files_in, mentions
 from bot.analysis.symptoms import (
@@ -72,6 +72,7 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     onset_ref: int | None = None
     ramp = False
     runs_later = False
+    slow_burn = False
     if target is not None and target in affected:
         onset_ref = affected[target]
         ramp = any(s.ramp for s in symptoms(facts) if s.service == target)
@@ -88,6 +89,8 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
             if any(s.service == target and s.signal in SATURATION_SIGNALS for s in symptoms(facts)):
                 link += 0.25
                 reasons.append(f"{target} is out of that capacity now")
+        elif c.is_deploy and _own_code_fails(c, facts, target):
+            slow_burn = True
     else:
         tie = _tie_from_outside(c, facts, affected, origin)
         if tie is not None:
@@ -101,13 +104,21 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     dt_min = (onset_ref - at) / 60.0
     if at > onset_ref + AFTER_ONSET_GRACE:
         return ChangeVerdict(c, 0.0, (f"it came {-dt_min:.0f} min after the errors began",), target)
-    lookback = SCHEDULED_LOOKBACK_MIN if runs_later else RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
+    lookback = (
+        SCHEDULED_LOOKBACK_MIN
+        if runs_later or slow_burn
+        else RAMP_LOOKBACK_MIN
+        if ramp
+        else STEP_LOOKBACK_MIN
+    )
     if dt_min > lookback:
         return ChangeVerdict(c, 0.0, (f"it landed {dt_min:.0f} min before anything went wrong",), target)
     tau = RAMP_TAU_MIN if ramp else STEP_TAU_MIN
     proximity = math.exp(-max(dt_min, 0.0) / tau)
     if runs_later:
         proximity = max(proximity, 0.5)
+    elif slow_burn:
+        proximity = max(proximity, 0.3)
     failing = (
         target if target in affected else next((a for a, t in affected.items() if t == onset_ref), target)
     )
@@ -135,6 +146,9 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
         if alone:
             link += 0.5
             reasons.append(f"only {c.instance}, the instance it touched, is failing")
+        elif bad and c.instance not in bad and len(bad) < len(_fleet(facts, target)):
+            link -= 0.5
+            reasons.append(f"it touched {c.instance}, but only {', '.join(bad)} is failing")
         elif len(bad) > 1 or len(streams) > 1:
             link -= 0.3
             reasons.append(f"every instance of {target} failed alike, not only {c.instance}")
@@ -241,6 +255,41 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
     return None
 
 
+#: Error families that come from outside a service's own code: what it calls, its network, its permissions.
+OUTSIDE_FAMILIES = frozenset(
+    {
+        ErrorFamily.UNREACHABLE,
+        ErrorFamily.NAME_RESOLUTION,
+        ErrorFamily.TLS,
+        ErrorFamily.THROTTLING,
+        ErrorFamily.AUTHORIZATION,
+        ErrorFamily.EXHAUSTED_POOL,
+    }
+)
+
+
+def _own_code_fails(c: Change, facts: Facts, service: str) -> bool:
+    """The service's new errors are thrown in files the release changed and say nothing about anything
+    outside it (a disk its code fills, memory it holds, an exception of its own): code that fails only as
+    something accumulates may bite hours after it shipped."""
+    changed = {f.lstrip("./") for f in c.files}
+    if not changed:
+        return False
+    for lg in error_logs(facts, service):
+        if not lg.is_new or not lg.frames:
+            continue
+        if set(families(f"{lg.exception or ''} {lg.sample}")) & OUTSIDE_FAMILIES:
+            continue
+        if any(fr.endswith(ch) or ch.endswith(fr) for fr in files_in(list(lg.frames)) for ch in changed):
+            return True
+    return False
+
+
+def _fleet(facts: Facts, service: str) -> list[str]:
+    """The service's running instances."""
+    return [i.name for i in facts.instances if i.service == service and i.terminated is None]
+
+
 def _flat(text: str) -> str:
     return " ".join(text.lower().split())
 
@@ -287,14 +336,20 @@ def _runs_code_it_added(c: Change, facts: Facts, affected: dict[str, int]) -> _T
     return None
 
 
-_RESERVATION = re.compile(r"reservedconcurrentexecutions\D*?(\d+)\s*(?:→|->)\s*(\d+)", re.IGNORECASE)
+_RESERVATION = re.compile(
+    r"reservedconcurrentexecutions\W*(\d+|\(?none\)?|null|unset)?\s*(?:→|->)\s*(\d+)", re.IGNORECASE
+)
 
 
 def _raises_reservation(c: Change) -> bool:
     """Whether the change reserves more of the account's Lambda concurrency for one function."""
     if c.action == "PutFunctionConcurrency":
         return True
-    return any(int(m[2]) > int(m[1]) for text in c.changed for m in _RESERVATION.finditer(text))
+    return any(
+        int(m[2]) > (int(m[1]) if m[1] and m[1].isdigit() else 0)
+        for text in c.changed
+        for m in _RESERVATION.finditer(text)
+    )
 
 
 def _took_shared_concurrency(c: Change, facts: Facts, affected: dict[str, int]) -> _Tie | None:

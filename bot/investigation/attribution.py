@@ -163,5 +163,13 @@ def _owner(c: Change, estate: Estate) -> tuple[str | None, str | None]:
             if part in (iid, label):
                 instance = label
     if service is None:
-        service = estate.service_of(" ".join(_words(c)))
+        service = estate.service_of(" ".join(_words(c))) or _by_family_name(c, estate)
     return service, instance
+
+
+def _by_family_name(c: Change, estate: Estate) -> str | None:
+    """A resource named after a service's family (an AppConfig application `seatmap` for `seatmap-api`):
+    the one service whose name starts with that name and a dash, when exactly one does."""
+    tokens = {t for t in re.split(r"[^a-z0-9-]+", (c.resource or "").lower()) if len(t) >= 4}
+    owners = {n for n in estate.services for t in tokens if n.lower().startswith(f"{t}-")}
+    return owners.pop() if len(owners) == 1 else None
