@@ -70,8 +70,8 @@ def test_no_service_is_made_up_from_the_alarm_name() -> None:
     assert alarmed_service(parsed.page, None, _estate()) is None
     said = unplaced(parsed.page, None)
     assert said == (
-        "no service in the estate matches BucketName=acme-media, StorageType=StandardStorage; "
-        "investigating from AWS/S3 BucketSizeBytes (BucketName=acme-media, StorageType=StandardStorage)"
+        "no service in the estate matches BucketName=acme-media, StorageType=StandardStorage, "
+        "so the whole estate is investigated (the alarm's metric: AWS/S3 BucketSizeBytes)"
     )
 
 
@@ -85,7 +85,7 @@ def test_a_composite_is_placed_by_a_name_the_estate_holds_or_says_it_is_not() ->
     assert alarmed_service(parsed.page, None, elsewhere) is None
     assert (
         unplaced(parsed.page, None)
-        == "no service in the estate matches this alarm; investigating from its metric"
+        == "no service in the estate matches this alarm, so the whole estate is investigated"
     )
 
 

@@ -43,7 +43,9 @@ def test_an_alarm_no_service_owns_is_said_so_and_still_investigated() -> None:
     assert "no service in the estate matches BucketName=nobodys-exports, StorageType=StandardStorage" in (
         placed[0].summary
     )
-    assert "investigating from AWS/S3 BucketSizeBytes" in placed[0].summary
+    assert (
+        "the whole estate is investigated (the alarm's metric: AWS/S3 BucketSizeBytes)" in placed[0].summary
+    )
     assert outcome.report is not None and outcome.facts.alarm_service == ""
     assert (
         len(outcome.estate.services) > 1

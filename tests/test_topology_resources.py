@@ -172,7 +172,6 @@ def test_a_resource_no_service_owns_or_names_is_said_so(estate: Estate) -> None:
     page = _page("AWS/S3", "BucketSizeBytes", BucketName="acme-untagged-logs", StorageType="StandardStorage")
     assert alarmed_service(page, None, estate) is None
     assert unplaced(page, None) == (
-        "no service in the estate matches BucketName=acme-untagged-logs, StorageType=StandardStorage; "
-        "investigating from AWS/S3 BucketSizeBytes "
-        "(BucketName=acme-untagged-logs, StorageType=StandardStorage)"
+        "no service in the estate matches BucketName=acme-untagged-logs, StorageType=StandardStorage, "
+        "so the whole estate is investigated (the alarm's metric: AWS/S3 BucketSizeBytes)"
     )

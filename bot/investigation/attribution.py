@@ -37,10 +37,11 @@ def unplaced(page: Page, alarm: AlarmInfo | None) -> str:
     metric = (alarm.metric if alarm is not None else None) or page.metric
     dims = {**page.dimensions, **(alarm.dimensions if alarm is not None else {})}
     where = ", ".join(f"{k}={v}" for k, v in sorted(dims.items())[:6])
-    what = " ".join(x for x in (page.namespace, metric) if x) or "its metric"
-    if where:
-        return f"no service in the estate matches {where}; investigating from {what} ({where})"
-    return f"no service in the estate matches this alarm; investigating from {what}"
+    what = " ".join(x for x in (page.namespace, metric) if x)
+    said = f" (the alarm's metric: {what})" if what else ""
+    return (
+        f"no service in the estate matches {where or 'this alarm'}, so the whole estate is investigated{said}"
+    )
 
 
 def _identifiers(value: str) -> set[str]:
