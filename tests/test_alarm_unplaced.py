@@ -4,6 +4,8 @@ investigation goes on to a report over the whole estate rather than stopping or 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.domain import Evidence, EvidenceKind, Page, PageSource
@@ -36,8 +38,26 @@ def test_an_alarm_no_service_owns_is_said_so_and_still_investigated() -> None:
             metric="BucketSizeBytes",
             dimensions={"BucketName": "nobodys-exports", "StorageType": "StandardStorage"},
         )
+        deps = box.deps()
+        # The bucket's own metric, as S3 publishes it; the alarm itself does not exist here, so only the
+        # page's namespace, metric and dimensions can find it.
+        deps.aws.get("cloudwatch").put_metric_data(
+            Namespace="AWS/S3",
+            MetricData=[
+                {
+                    "MetricName": "BucketSizeBytes",
+                    "Dimensions": [
+                        {"Name": "BucketName", "Value": "nobodys-exports"},
+                        {"Name": "StorageType", "Value": "StandardStorage"},
+                    ],
+                    "Timestamp": box.page.fired_at - timedelta(minutes=m),
+                    "Value": 1e9 + m,
+                }
+                for m in (3, 2, 1)
+            ],
+        )
         seen = _Found()
-        outcome = Investigator(box.deps()).investigate(page, seen)
+        outcome = Investigator(deps).investigate(page, seen)
     placed = [e for e in seen.found if e.kind is EvidenceKind.TOPOLOGY]
     assert len(placed) == 1 and placed[0].service is None
     assert "no service in the estate matches BucketName=nobodys-exports, StorageType=StandardStorage" in (
@@ -51,3 +71,5 @@ def test_an_alarm_no_service_owns_is_said_so_and_still_investigated() -> None:
         len(outcome.estate.services) > 1
     )  # the whole estate was read, nothing made up from the alarm's name
     assert "bucketbytesalarm" not in outcome.estate.services
+    chart = outcome.report.chart
+    assert chart is not None and [v for _, v in chart.points][-3:] == [1e9 + 3, 1e9 + 2, 1e9 + 1], chart

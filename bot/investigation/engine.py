@@ -173,6 +173,12 @@ class Investigator:
             alarm: AlarmInfo | None = run.result(alarm_f.result()) if alarm_f else None
             drawn = chart_f.result().data if chart_f else None  # a chart is a nicety: no gap for it
         service = alarmed_service(page, alarm, estate)
+        if not drawn and service is None and page.namespace and page.metric:
+            # No service and no readable alarm: what the page names is still read and drawn.
+            own = self.telemetry.metric_series(
+                page.namespace, page.metric, page.dimensions, now - CHART_WINDOW, now + timedelta(minutes=5)
+            ).data
+            drawn = (None, own) if own else None
         run.emit(
             Evidence(
                 kind=EvidenceKind.TOPOLOGY,

@@ -175,6 +175,22 @@ class Telemetry:
 
         return guarded("cloudwatch:GetMetricData", fetch, classify)  # type: ignore[arg-type]
 
+    def metric_series(
+        self, namespace: str, metric: str, dimensions: dict[str, str], start: datetime, end: datetime
+    ) -> ToolResult[list[tuple[datetime, float]]]:
+        """One metric by its namespace, name and dimensions over [start, end] (one-minute averages): what a
+        page names when its alarm cannot be read."""
+
+        def fetch() -> list[tuple[datetime, float]]:
+            dims = [{"Name": k, "Value": v} for k, v in sorted(dimensions.items())]
+            query = {"Namespace": namespace, "MetricName": metric, "Dimensions": dims}
+            queries = [{"Id": "m", "MetricStat": {"Metric": query, "Period": 60, "Stat": "Average"}}]
+            timestamps, values = self._metric_data(queries, start, end)
+            pairs = zip(timestamps.get("m", []), values.get("m", []), strict=False)
+            return sorted((t, v) for t, v in pairs if isinstance(t, datetime))
+
+        return guarded("cloudwatch:GetMetricData", fetch, classify)
+
     def log_lines(
         self,
         group: str,
