@@ -486,3 +486,61 @@ def test_an_appconfig_rollout_is_a_configuration_change_of_the_service_named_aft
     assert attribute([rollout], one)[0].service == "seatmap-api"
     two = Estate(services={n: ServiceInfo(name=n, kind="ecs") for n in (*names, "seatmap-web")})
     assert attribute([rollout], two)[0].service is None
+
+
+def test_a_role_policy_rewritten_hours_before_the_job_that_needs_it_ran_is_the_cause() -> None:
+    topo = estate(("jobs", "sqs", ()), ("invoicer", "lambda", ("jobs",)))
+    rewrite = chg(
+        "p1",
+        -200,
+        "iam",
+        "PutRolePolicy on role/invoicer-role by terraform",
+        service="invoicer",
+        action="PutRolePolicy",
+        resource="arn:aws:iam::1:role/invoicer-role",
+    )
+    release = chg("d1", -44, "github-actions", "invoicer: deploy of footer", service="invoicer")
+    denied = _log(
+        "invoicer",
+        "upload failed: An error occurred (AccessDenied) when calling the PutObject operation: User: "
+        "arn:aws:sts::1:assumed-role/invoicer-role/invoicer is not authorized to perform: s3:PutObject",
+        -20,
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="invoicer",
+        signals=[sig("invoicer", "error_rate", -20, 0.0, 1.0)],
+        changes=[rewrite, release],
+        logs=[denied],
+    )
+    d = diagnose(f, ["invoicer", "jobs"])
+    assert d.guilty is not None and d.guilty.id == "p1", d.summary
+    assert (d.category, d.mitigation) == (Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION)
+
+
+def test_a_dns_edit_whose_record_the_errors_name_is_the_cause_of_the_refused_connections() -> None:
+    topo = estate(("bff", "ecs", ("api",)), ("api", "ecs", ("db",)), ("db", "rds", ()))
+    edit = chg(
+        "r1",
+        -10,
+        "console",
+        "ChangeResourceRecordSets on hostedzone/Z042 by lars.b",
+        service="db",
+        action="ChangeResourceRecordSets",
+        resource="arn:aws:route53:::hostedzone/Z042",
+        changed=(
+            "db.bookings.internal. CNAME from db-1.abc.us-east-1.rds.amazonaws.com to pgb-nlb.elb.amazonaws.com",
+        ),
+    )
+    bump = chg("d1", -14, "github-actions", "bff: deploy of pino 8.17.1", service="bff")
+    refused = _log("api", "Error: connect ECONNREFUSED 10.40.12.87:5432 (db.bookings.internal)", -9)
+    f = facts(
+        topology=topo,
+        alarm_service="bff",
+        signals=[sig("api", "error_rate", -9, 0.002, 0.46), sig("bff", "error_rate", -8, 0.002, 0.38)],
+        changes=[edit, bump],
+        logs=[refused],
+    )
+    d = diagnose(f, ["api", "bff", "db"])
+    assert d.guilty is not None and d.guilty.id == "r1", d.summary
+    assert d.root_service == "db" and d.mitigation is Mitigation.REVERT_CONFIG

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bot.analysis.changes import sets_capacity
 from bot.analysis.errors import ErrorFamily, families
-from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts
+from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts, LogFact
 from bot.analysis.logs import files_in, mentions
 from bot.analysis.symptoms import (
     CLEARLY_LATER,
@@ -24,6 +24,7 @@ from bot.analysis.symptoms import (
 )
 from bot.domain import (
     Change,
+    ChangeVia,
     ServiceKind,
     epoch,
 )
@@ -71,54 +72,29 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     link = 0.0
     onset_ref: int | None = None
     ramp = False
-    runs_later = False
-    slow_burn = False
+    bites = NOW
     if target is not None and target in affected:
         onset_ref = affected[target]
         ramp = any(s.ramp for s in symptoms(facts) if s.service == target)
-        quoted = _runs_code_it_added(c, facts, affected)
-        if quoted is not None:
-            runs_later, link = True, link + quoted.link
-            reasons.append(quoted.reason)
-        elif sets_capacity(c) and (rose := load_came_after(epoch(c.at), facts, target)) is not None:
-            runs_later = True
-            reasons.append(
-                f"it set {target}'s capacity {(rose - epoch(c.at)) / 60:.0f} min before the load rose, "
-                "and held until then"
-            )
-            if any(s.service == target and s.signal in SATURATION_SIGNALS for s in symptoms(facts)):
-                link += 0.25
-                reasons.append(f"{target} is out of that capacity now")
-        elif c.is_deploy and _own_code_fails(c, facts, target):
-            slow_burn = True
+        bites, link = _when_it_bites(c, facts, affected, target, reasons)
     else:
         tie = _tie_from_outside(c, facts, affected, origin)
         if tie is not None:
             target = target or tie.failing
             onset_ref, link = affected[tie.failing], tie.link
             reasons.append(tie.reason)
-            runs_later = tie.runs_later
+            bites = LATER if tie.runs_later else NOW
     if onset_ref is None:
         return ChangeVerdict(c, 0.0, ("on a service that is not failing",), target)
     at = epoch(c.at)
     dt_min = (onset_ref - at) / 60.0
     if at > onset_ref + AFTER_ONSET_GRACE:
         return ChangeVerdict(c, 0.0, (f"it came {-dt_min:.0f} min after the errors began",), target)
-    lookback = (
-        SCHEDULED_LOOKBACK_MIN
-        if runs_later or slow_burn
-        else RAMP_LOOKBACK_MIN
-        if ramp
-        else STEP_LOOKBACK_MIN
-    )
+    lookback = SCHEDULED_LOOKBACK_MIN if bites != NOW else RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
     if dt_min > lookback:
         return ChangeVerdict(c, 0.0, (f"it landed {dt_min:.0f} min before anything went wrong",), target)
     tau = RAMP_TAU_MIN if ramp else STEP_TAU_MIN
-    proximity = math.exp(-max(dt_min, 0.0) / tau)
-    if runs_later:
-        proximity = max(proximity, 0.5)
-    elif slow_burn:
-        proximity = max(proximity, 0.3)
+    proximity = max(math.exp(-max(dt_min, 0.0) / tau), PROXIMITY_FLOOR[bites])
     failing = (
         target if target in affected else next((a for a, t in affected.items() if t == onset_ref), target)
     )
@@ -126,7 +102,53 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     locality = 1.0 if target == origin else 0.8 if target in affected else 0.9
     if target in affected:
         locality, link = _victim_or_driver(c, facts, target, affected, locality, link, reasons)
-    # Ties to the errors themselves.
+    link += _ties_to_errors(c, facts, affected, target, reasons)
+    score = proximity * locality + link
+    return ChangeVerdict(c, round(score, 4), tuple(reasons), target)
+
+
+#: When a change bites: right away (its time is what counts), later (on a schedule, when load comes, when a
+#: permission is first used: when it shipped says little), or slowly (something its code does accumulates).
+NOW, LATER, SLOWLY = "now", "later", "slowly"
+#: How close in time a change counts at the least, by when it bites.
+PROXIMITY_FLOOR = {NOW: 0.0, LATER: 0.5, SLOWLY: 0.3}
+
+
+def _when_it_bites(
+    c: Change, facts: Facts, affected: dict[str, int], target: str, reasons: list[str]
+) -> tuple[str, float]:
+    """When a change on a failing service bites, and the link that says so."""
+    quoted = _runs_code_it_added(c, facts, affected)
+    if quoted is not None:
+        reasons.append(quoted.reason)
+        return LATER, quoted.link
+    if sets_capacity(c) and (rose := load_came_after(epoch(c.at), facts, target)) is not None:
+        reasons.append(
+            f"it set {target}'s capacity {(rose - epoch(c.at)) / 60:.0f} min before the load rose, "
+            "and held until then"
+        )
+        if any(s.service == target and s.signal in SATURATION_SIGNALS for s in symptoms(facts)):
+            reasons.append(f"{target} is out of that capacity now")
+            return LATER, 0.25
+        return LATER, 0.0
+    if c.is_deploy and _own_code_fails(c, facts, target):
+        return SLOWLY, 0.0
+    denied = _denied_on_what_it_changed(c, facts, target)
+    if denied is not None:
+        reasons.append(
+            f"{target}'s access-denied errors name {denied}, which it changed: a permission bites the "
+            "first time it is used"
+        )
+        return LATER, 0.0
+    return NOW, 0.0
+
+
+def _ties_to_errors(
+    c: Change, facts: Facts, affected: dict[str, int], target: str | None, reasons: list[str]
+) -> float:
+    """What the errors themselves say of the change: its files in their stack traces, its commit, the one
+    instance it touched, the resource it changed."""
+    link = 0.0
     own_errors = error_logs(facts, target) if target else []
     frames = files_in([f for lg in own_errors for f in lg.frames])
     changed = {f.lstrip("./") for f in c.files}
@@ -140,18 +162,7 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
         link += 0.3
         reasons.append(f"the errors name commit {c.commit[:7]}")
     if c.instance and target:
-        bad = anomalous_instances(facts, target)
-        streams = {st for lg in own_errors if lg.is_new for st in lg.streams}
-        alone = bad == [c.instance] or (not bad and streams == {c.instance})
-        if alone:
-            link += 0.5
-            reasons.append(f"only {c.instance}, the instance it touched, is failing")
-        elif bad and c.instance not in bad and len(bad) < len(_fleet(facts, target)):
-            link -= 0.5
-            reasons.append(f"it touched {c.instance}, but only {', '.join(bad)} is failing")
-        elif len(bad) > 1 or len(streams) > 1:
-            link -= 0.3
-            reasons.append(f"every instance of {target} failed alike, not only {c.instance}")
+        link += _instance_tie(c.instance, facts, target, own_errors, reasons)
     if (
         c.resource
         and target
@@ -160,8 +171,25 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     ):
         link += 0.25
         reasons.append(f"the errors name {c.resource.split('/')[-1]}")
-    score = proximity * locality + link
-    return ChangeVerdict(c, round(score, 4), tuple(reasons), target)
+    return link
+
+
+def _instance_tie(
+    instance: str, facts: Facts, target: str, own_errors: list[LogFact], reasons: list[str]
+) -> float:
+    """A change to one instance: tied when that instance alone fails, cleared when another does."""
+    bad = anomalous_instances(facts, target)
+    streams = {st for lg in own_errors if lg.is_new for st in lg.streams}
+    if bad == [instance] or (not bad and streams == {instance}):
+        reasons.append(f"only {instance}, the instance it touched, is failing")
+        return 0.5
+    if bad and instance not in bad and len(bad) < len(_fleet(facts, target)):
+        reasons.append(f"it touched {instance}, but only {', '.join(bad)} is failing")
+        return -0.5
+    if len(bad) > 1 or len(streams) > 1:
+        reasons.append(f"every instance of {target} failed alike, not only {instance}")
+        return -0.3
+    return 0.0
 
 
 def _victim_or_driver(
@@ -218,11 +246,20 @@ def resource_names(c: Change) -> list[str]:
     return out
 
 
+_HOST = re.compile(r"(?<![\w.-])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+){2,}(?![\w-])")
+
+
+def host_names(c: Change) -> list[str]:
+    """The host names a change's details name (a DNS record, an endpoint it pointed somewhere)."""
+    text = " ".join(c.changed).lower()
+    return sorted({h.rstrip(".") for h in _HOST.findall(text) if re.search(r"[a-z]{2}", h)})
+
+
 def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin: str | None) -> _Tie | None:
     """A change whose own service is not failing, tied to one that is: the errors of a failing service name
     what it changed (its service, its resource), or it changed a client of the origin, whose resource then
     ran out with no more load than before."""
-    names = [*([c.service] if c.service else []), *resource_names(c)]
+    names = [*([c.service] if c.service else []), *resource_names(c), *host_names(c)]
     for failing in sorted(affected, key=lambda a: (affected[a], a)):
         if failing == c.service:
             continue
@@ -283,6 +320,18 @@ def _own_code_fails(c: Change, facts: Facts, service: str) -> bool:
         if any(fr.endswith(ch) or ch.endswith(fr) for fr in files_in(list(lg.frames)) for ch in changed):
             return True
     return False
+
+
+def _denied_on_what_it_changed(c: Change, facts: Facts, service: str) -> str | None:
+    """A permission change whose role, policy, key or bucket the service's authorization errors name."""
+    if c.via is not ChangeVia.IAM:
+        return None
+    denied = " ".join(
+        f"{lg.exception or ''} {lg.sample}"
+        for lg in error_logs(facts, service)
+        if lg.is_new and ErrorFamily.AUTHORIZATION in families(f"{lg.exception or ''} {lg.sample}")
+    )
+    return next((name for name in resource_names(c) if mentions(denied, name)), None)
 
 
 def _fleet(facts: Facts, service: str) -> list[str]:
