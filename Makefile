@@ -23,7 +23,7 @@ test: setup
 UNIT := $(wildcard tests/test_analysis_*.py) tests/test_anomaly.py tests/test_ranking.py tests/test_change_detail.py \
 	tests/test_slack_parsers.py tests/test_slack_blocks.py tests/test_slack_safety.py tests/test_steering.py \
 	tests/test_config.py tests/test_patterns.py tests/test_knowledge.py tests/test_llm_loop.py \
-	tests/test_alarm_events.py tests/test_scenario_actor.py tests/test_code_shape.py
+	tests/test_alarm_events.py tests/test_scenario_actor.py tests/test_code_shape.py tests/test_steering_facts.py
 unit: setup
 	.venv/bin/pytest -q -n 3 $(UNIT)
 
