@@ -601,36 +601,13 @@ def _scale_out(ctx: PlanContext, cause: str) -> _Draft:
     kind = ctx.kind or None
     more = None if d is None else str(scaled_out(d))
     how = "at least 50% more capacity" + ("" if d is None else f": desired {d} → {more}")
-    if ctx.ecs_service:
-        apply = _step(
-            Phase.APPLY,
-            f"Scale out {name} ({how})",
-            Action.SCALE_OUT,
-            mutating=True,
-            target=target,
-            kind=kind,
-            cluster=ctx.cluster,
-            service=ctx.ecs_service,
-            desired=more,
-        )
-    elif ctx.asg:
-        apply = _step(
-            Phase.APPLY,
-            f"Scale out {name} ({how})",
-            Action.ASG_SET_DESIRED,
-            mutating=True,
-            asg=ctx.asg,
-            desired=more,
-        )
+    if ctx.asg and not ctx.ecs_service:
+        action, where = Action.ASG_SET_DESIRED, {"asg": ctx.asg, "desired": more}
     else:
-        apply = _step(
-            Phase.APPLY,
-            f"Scale out {name} ({how})",
-            Action.SCALE_OUT,
-            mutating=True,
-            target=target,
-            kind=kind,
-        )
+        action, where = Action.SCALE_OUT, {"target": target, "kind": kind}
+        if ctx.ecs_service:
+            where |= {"cluster": ctx.cluster, "service": ctx.ecs_service, "desired": more}
+    apply = _step(Phase.APPLY, f"Scale out {name} ({how})", action, mutating=True, **where)
     steps = [
         _step(
             Phase.PREPARE,

@@ -20,10 +20,8 @@ DAY = 86400
 #: A backlog already down by a fifth from its peak is draining.
 DRAINED_SHARE = 0.8
 
-#: Signals that say requests are failing or work is piling up, not merely slower.
-FAILING_SIGNALS = frozenset(
-    {"error_rate", "healthy_hosts", "throttles_per_min", "queue_depth", "oldest_message_age_s"}
-)
+#: Signals that say requests are failing, not merely slower (a backlog is judged on its own).
+FAILING_SIGNALS = frozenset({"error_rate", "healthy_hosts", "throttles_per_min"})
 #: A resource below this percentage still has headroom.
 HEADROOM_PCT = 90.0
 #: New error lines at least this many are failures, not background noise.
@@ -80,10 +78,13 @@ def _busy_with_headroom(facts: Facts, sustained: Sequence[SignalState]) -> str |
     fired on the load, not on a fault. Not when anything fails or piles up, a resource is (nearly) out,
     memory creeps up, new errors are logged, or the slowness began before the load rose."""
     load = surges(facts)
-    if not load or _capacity_touched(facts, {s.service for s in sustained}):
+    busy = {s.service for s in sustained}
+    # Someone (not AWS reacting to load) set a busy service's capacity before the load came: the load then
+    # found what they left, a capacity question rather than a false alarm.
+    if not load or any(c.service in busy and sets_capacity(c) for c in facts.changes):
         return None
     rose = min((s.start or s.onset or 0) for s in load)
-    if any(s.signal in FAILING_SIGNALS - BACKLOG_SIGNALS for s in sustained):
+    if any(s.signal in FAILING_SIGNALS for s in sustained):
         return None
     # A backlog that grew with the load, while nothing that works on it slowed down or fails, is the
     # load waiting its turn; one that began before the load, or with some work's throughput falling, is not.
@@ -121,12 +122,6 @@ def _busy_with_headroom(facts: Facts, sustained: Sequence[SignalState]) -> str |
 def _work_fell(facts: Facts) -> bool:
     """Some service's throughput fell well below its baseline (a consumer that stopped working)."""
     return any(s.signal in LOAD_SIGNALS and s.anomalous and s.ratio < 1 / SURGE_RATIO for s in facts.signals)
-
-
-def _capacity_touched(facts: Facts, services: set[str]) -> bool:
-    """Someone (not AWS reacting to load) set the capacity of a busy service before the load came: the load
-    then found what they left, and that is a capacity question, not a false alarm."""
-    return any(c.service in services and sets_capacity(c) for c in facts.changes)
 
 
 def _recurs_daily(facts: Facts, s: SignalState) -> bool:

@@ -461,12 +461,11 @@ def _read_page_message(
         return None
     if not _is_bot(event):
         return None
-    own = {str(b) for b in own_bot_ids}
-    if own and (_s(event.get("bot_id")) in own or _s(event.get("app_id")) in own):
+    if _ours(event, own_bot_ids):
         return None
 
     content = _read_message(event)
-    sender = " ".join([_sender_name(event), *(n.lower() for n in content.names)])
+    sender = _sender(event, content)
     text = content.joined
     pd_links = [m.group(0) for link in content.links if (m := _PD_INCIDENT_URL.match(link))]
     pd_brand = "pagerduty" in sender
@@ -492,6 +491,17 @@ def _read_page_message(
     return None
 
 
+def _ours(event: Mapping[str, Any], own_bot_ids: Collection[str]) -> bool:
+    """Whether the message is this bot's own post."""
+    own = {str(b) for b in own_bot_ids}
+    return bool(own) and (_s(event.get("bot_id")) in own or _s(event.get("app_id")) in own)
+
+
+def _sender(event: Mapping[str, Any], content: _Content) -> str:
+    """Who posted it, lower-case: the bot's name and the names its blocks give."""
+    return " ".join([_sender_name(event), *(n.lower() for n in content.names)])
+
+
 _PD_CLAIM = re.compile(r"\b(?:incident|triggered|escalated|reopened)\b", re.IGNORECASE)
 _AWS_CLAIM = re.compile(r"\balarm\b|INSUFFICIENT_DATA", re.IGNORECASE)
 
@@ -507,11 +517,10 @@ def claims_page(event: Mapping[str, Any], *, own_bot_ids: Collection[str] = ()) 
             or event.get("subtype") not in (None, "bot_message")
         ):
             return False
-        own = {str(b) for b in own_bot_ids}
-        if own and (_s(event.get("bot_id")) in own or _s(event.get("app_id")) in own):
+        if _ours(event, own_bot_ids):
             return False
         content = _read_message(event)
-        sender = " ".join([_sender_name(event), *(n.lower() for n in content.names)])
+        sender = _sender(event, content)
         text = content.joined
         if "pagerduty" in sender:
             return bool(_PD_CLAIM.search(text))
