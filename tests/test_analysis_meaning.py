@@ -544,3 +544,88 @@ def test_a_dns_edit_whose_record_the_errors_name_is_the_cause_of_the_refused_con
     d = diagnose(f, ["api", "bff", "db"])
     assert d.guilty is not None and d.guilty.id == "r1", d.summary
     assert d.root_service == "db" and d.mitigation is Mitigation.REVERT_CONFIG
+
+
+def test_a_database_the_platform_failed_over_as_its_callers_broke_is_the_origin_not_their_deploy() -> None:
+    topo = estate(("web", "ecs", ("orders",)), ("orders", "ecs", ("orders-db",)), ("orders-db", "rds", ()))
+    deploy = chg("d1", -8, "github-actions", "orders: deploy of a new response field", service="orders")
+    f = facts(
+        topology=topo,
+        alarm_service="web",
+        signals=[
+            sig("orders", "error_rate", -6, 0.002, 0.5),
+            sig("web", "error_rate", -5, 0.002, 0.3),
+            sig("orders-db", "connections", -3, 90, 140),
+        ],
+        changes=[deploy],
+        logs=[
+            _log("orders-db", "RDS event (failover): Multi-AZ instance failover started.", -6, level="WARN"),
+            _log("orders", "Connection to orders-db.cx1.us-east-2.rds.amazonaws.com:5432 refused", -6),
+        ],
+    )
+    d = diagnose(f, ["orders", "orders-db", "web"])
+    assert d.guilty is None and d.root_service == "orders-db", d.summary
+    assert (d.category, d.mitigation) == (Category.INFRASTRUCTURE_FAILURE, Mitigation.WAIT)
+    assert not d.inconclusive
+    assert any("the platform acted on orders-db" in r for r in _reasons(d, "d1"))
+    # what its callers say of it, beside its own event
+    assert any("refused" in lg.sample for lg in d.key_logs)
+
+
+def test_the_same_deploy_is_guilty_when_nothing_happened_to_the_database() -> None:
+    topo = estate(("web", "ecs", ("orders",)), ("orders", "ecs", ("orders-db",)), ("orders-db", "rds", ()))
+    deploy = chg("d1", -8, "github-actions", "orders: deploy of a new response field", service="orders")
+    f = facts(
+        topology=topo,
+        alarm_service="web",
+        signals=[sig("orders", "error_rate", -6, 0.002, 0.5), sig("web", "error_rate", -5, 0.002, 0.3)],
+        changes=[deploy],
+        logs=[
+            _log("orders-db", "checkpoint complete: wrote 812 buffers", -6, level="WARN"),
+            _log("orders", "NullPointerException in OrderDto.giftNote", -6),
+        ],
+    )
+    d = diagnose(f, ["orders", "orders-db", "web"])
+    assert d.guilty is not None and d.guilty.id == "d1", d.summary
+
+
+def _read_at_start(*, new_tasks_die: bool) -> Facts:
+    topo = estate(("portal", "ecs", ("render",)), ("render", "ecs", ()))
+    param = chg(
+        "p1",
+        -78,
+        "parameter",
+        "PutParameter /render/prod/WORKERS 3 -> 12",
+        service="render",
+        action="PutParameter",
+    )
+    tasks = [
+        InstanceFact("render", "task a", m(-200), None),
+        InstanceFact("render", "task b", m(-22), m(-14) if new_tasks_die else None),
+        InstanceFact("render", "task c", m(-22), m(-11) if new_tasks_die else None),
+        InstanceFact("render", "task d", m(-14), None),
+    ]
+    return facts(
+        topology=topo,
+        alarm_service="portal",
+        signals=[
+            sig("render", "error_rate", -17, 0.002, 0.15),
+            sig("render", "memory_pct", -19, 50, 85),
+            sig("portal", "error_rate", -16, 0.002, 0.1),
+        ],
+        changes=[param],
+        instances=tasks,
+        logs=[_log("render", "Essential container in task exited: OutOfMemoryError (exit code 137)", -17)],
+    )
+
+
+def test_a_setting_read_at_start_bites_when_the_tasks_that_first_read_it_start_and_die() -> None:
+    d = diagnose(_read_at_start(new_tasks_die=True), ["render", "portal"])
+    assert d.guilty is not None and d.guilty.id == "p1", d.summary
+    assert (d.category, d.mitigation) == (Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG)
+    assert any("the first to read it, keep dying" in r for r in d.reasons)
+
+
+def test_a_setting_changed_long_before_is_not_tied_when_the_new_tasks_live() -> None:
+    d = diagnose(_read_at_start(new_tasks_die=False), ["render", "portal"])
+    assert d.guilty is None, d.summary

@@ -135,6 +135,17 @@ FIDELITY: dict[str, Any] = {
             resource=f"arn:aws:rds:{REGION}:{ACCOUNT}:pg:orders-pg16",
             detail="max_connections 1000 -> 200 (ApplyMethod immediate)",
         ),
+        {
+            "at": -12,
+            "logs": {
+                "service": "orders-db",
+                "level": "WARN",
+                "rate_per_min": 2,
+                "until": -10,
+                "message": "RDS-EVENT-0221 DB instance has reached the storage-full threshold",
+            },
+        },
+        {"at": -9, "instances": {"service": "api", "launched": 1, "terminated": 1, "every_minutes": 4}},
     ],
     "page": {"source": "pagerduty", "service": "api", "signal": "error_rate", "name": "api 5xx", "at": 0},
     "truth": {
@@ -428,3 +439,44 @@ def test_the_same_scenario_gives_the_same_changes(estates: Estates, world: World
     estates.release()
     second = _what_changed(estates.get(world))  # type: ignore[arg-type]
     assert first == second
+
+
+def test_an_rds_event_written_in_the_database_log_is_also_in_describe_events(
+    est: AwsEstate, world: World
+) -> None:
+    got = est.client("rds").describe_events(
+        SourceIdentifier="orders-db",
+        SourceType="db-instance",
+        StartTime=world.time(-13),
+        EndTime=world.time(0),
+    )["Events"]
+    storage = [e for e in got if "storage-full" in e["Message"]]
+    assert [e["Message"] for e in storage] == ["DB instance has reached the storage-full threshold"]
+    assert storage[0]["EventCategories"] == ["low storage"]
+    assert world.time(-12) <= storage[0]["Date"] <= world.time(-11)
+
+
+def test_task_churn_on_an_ecs_service_shows_in_its_service_events(est: AwsEstate, world: World) -> None:
+    svc = est.client("ecs").describe_services(cluster="fid-prod", services=["api"])["services"][0]
+    said = [e["message"] for e in svc["events"] if e["createdAt"] >= world.time(-10)]
+    assert sum("has stopped 1 running tasks" in m for m in said) == 3, said  # at -9, -5 and -1
+    assert sum("has started 1 tasks" in m for m in said) == 3, said
+
+
+def test_the_engine_reads_rds_events_and_task_comings_and_goings(
+    est: AwsEstate, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.sources.aws.clients import AwsClients
+    from bot.sources.aws.telemetry import Telemetry
+    from bot.sources.aws.topology import TopologyReader
+
+    for key, value in est.env().items():
+        monkeypatch.setenv(key, value)
+    clients = AwsClients(est.region, max_attempts=1, endpoint_url=est.endpoint_url)
+    events = Telemetry(clients).rds_events("orders-db", world.time(-50), world.time(0)).data or []
+    said = [r.message for r in events]
+    assert "RDS event (failover): Multi-AZ instance failover started." in said
+    assert "RDS event (low storage): DB instance has reached the storage-full threshold" in said
+    api = TopologyReader(clients).cached(world.time(-90), world.time(0)).services["api"]
+    churned = [t for t, at in api.stopped.items() if at >= world.time(-10)]
+    assert len(churned) == 3 and all(t.startswith("task ") and t in api.launched for t in churned)

@@ -131,6 +131,9 @@ def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category
             f"{root}'s errors are authorization failures: a permission changed, where no record showed it"
         )
         return Category.PERMISSION_CHANGE, Mitigation.REVERT_PERMISSION
+    if ErrorFamily.PLATFORM in said and facts.kind(root) in DATASTORES:
+        why.append(f"the platform failed {root} over or restarted it, and is already recovering it")
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.WAIT
     own = [s for s in symptoms(facts) if s.service == root]
     saturated = [s for s in own if s.signal in SATURATION_SIGNALS and not is_boot_cpu(s, facts)]
     surged = bool(surges(facts))

@@ -14,11 +14,19 @@ from bot.analysis.category import categorise
 from bot.analysis.checks import settling_check
 from bot.analysis.expected import expected_load
 from bot.analysis.facts import Facts, LogFact, SignalState
+from bot.analysis.logs import mentions
 from bot.analysis.origins import origins
 from bot.analysis.quiet import false_alarm
 from bot.analysis.ruling import rule_out
 from bot.analysis.suspects import CHANGE_THRESHOLD, ChangeVerdict, score_change
-from bot.analysis.symptoms import affected_services, anomalous_instances, is_boot_cpu, key_of, symptoms
+from bot.analysis.symptoms import (
+    affected_services,
+    anomalous_instances,
+    is_boot_cpu,
+    key_of,
+    platform_events,
+    symptoms,
+)
 from bot.domain import (
     Category,
     Change,
@@ -32,6 +40,9 @@ from bot.domain import (
 #: A diagnosis with no guilty change and at most this confidence points two ways (another service began
 #: failing no later than the one named): it is reported as inconclusive, with the check that settles each.
 INCONCLUSIVE_AT = 0.5
+#: The platform's own record of acting on the origin (a failover, a reboot) as the failure began is direct
+#: evidence: at least this sure.
+PLATFORM_CONFIDENCE = 0.7
 
 
 @dataclass
@@ -82,6 +93,8 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
     guilty = guilty_v.change if guilty_v is not None else None
     category, mitigation, why = categorise(root, guilty, facts, affected)
     confidence = _confidence(guilty_v, root, order, affected)
+    if guilty_v is None and root in platform_events(facts):
+        confidence = max(confidence, PLATFORM_CONFIDENCE)
     ruled = rule_out(facts, verdicts, guilty, root, category)
     key_signals, key_logs = _key_signals_and_logs(facts, root, ruled, affected)
     reasons = [*(guilty_v.reasons if guilty_v else ()), *why]
@@ -156,6 +169,19 @@ def _key_signals_and_logs(
     )
     fresh = [lg for lg in own_logs if lg.is_new or lg.count > 3 * max(lg.baseline_count, 1)]
     key_logs = (fresh + [lg for lg in own_logs if lg not in fresh])[:5]
+    if fresh and root is not None:  # what its callers' errors say of it, beside what it says itself
+        naming = sorted(
+            (
+                lg
+                for lg in facts.logs
+                if lg.service in facts.callers(root)
+                and lg.is_error
+                and lg.is_new
+                and mentions(lg.sample, root)
+            ),
+            key=lambda lg: (-lg.count, lg.template),
+        )
+        key_logs = (fresh[:2] + naming[:1] + [lg for lg in key_logs if lg not in fresh[:2]])[:5]
     if not fresh and root is not None and root not in affected:  # a change here broke others: their errors
         victims = sorted(
             (lg for lg in facts.logs if lg.service in affected and lg.is_error and lg.is_new),

@@ -22,6 +22,9 @@ class ErrorFamily(StrEnum):
     OUT_OF_SPACE = "out-of-space"  # a disk or volume is full
     OUT_OF_HANDLES = "out-of-handles"  # a process ran out of file descriptors
     EXHAUSTED_POOL = "exhausted-pool"  # connections or slots ran out
+    PLATFORM = (
+        "platform"  # the platform acted on the resource: a failover, a reboot, a host replaced or retired
+    )
 
 
 _PATTERNS: dict[ErrorFamily, re.Pattern[str]] = {
@@ -58,6 +61,13 @@ _PATTERNS: dict[ErrorFamily, re.Pattern[str]] = {
     ErrorFamily.EXHAUSTED_POOL: re.compile(
         r"too many (?:clients|connections)|connection slots are reserved|pool (?:is )?exhausted"
         r"|connection is not available|max_connections|remaining connection slots",
+        re.IGNORECASE,
+    ),
+    ErrorFamily.PLATFORM: re.compile(
+        r"\bmulti-az\b|\bfailover (?:started|completed|in progress|initiated|to db instance)|cross az failover"
+        r"|\bdb instance (?:shutdown|restarted|rebooted)|\breboot(?:ed|ing)? (?:of )?(?:the )?(?:db|database|instance)"
+        r"|hardware (?:issue|failure|degradation|problem)|instance retirement|underlying (?:host|hardware)"
+        r"|host (?:is being )?replac|scheduled maintenance|\brds-event-\d+",
         re.IGNORECASE,
     ),
     ErrorFamily.UNREACHABLE: re.compile(

@@ -656,6 +656,8 @@ def _failover(ctx: PlanContext, cause: str) -> _Draft:
 
 
 def _wait(ctx: PlanContext, cause: str) -> _Draft:
+    if ctx.kind == "rds":
+        return _wait_for_database(ctx)
     svc = _svc(ctx)
     steps = [
         _step(Phase.PREPARE, f"Subscribe to {svc}'s status page and open a ticket with the provider"),
@@ -674,6 +676,32 @@ def _wait(ctx: PlanContext, cause: str) -> _Draft:
         steps,
         f"Add a fallback or second provider for {svc}, with circuit breakers and timeouts on every call.",
     )
+
+
+def _wait_for_database(ctx: PlanContext) -> _Draft:
+    """AWS is already failing the database over or restarting it: watch it finish and the clients reconnect."""
+    svc = _svc(ctx)
+    pre, post = _checks(ctx)
+    steps = [
+        _step(
+            Phase.PREPARE,
+            f"Follow {svc}'s RDS events until the failover or restart completes "
+            f"(`aws rds describe-events --source-type db-instance --source-identifier {svc} --duration 60`)",
+        ),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Once {svc} is available, restart only the callers whose connection pools still hold dead "
+            "connections (errors that persist after the event completed)",
+        ),
+        post,
+        _step(Phase.ROLLBACK, "Nothing to undo: no setting was changed"),
+    ]
+    fix = (
+        f"Make {svc}'s clients survive a failover: validate pooled connections, a short DNS TTL and "
+        "connection lifetime, retries with backoff, or RDS Proxy in front of the database."
+    )
+    return _Draft(steps, fix)
 
 
 def _nothing(ctx: PlanContext, cause: str) -> _Draft:

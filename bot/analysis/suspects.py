@@ -13,11 +13,13 @@ from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts, LogFact
 from bot.analysis.logs import files_in, mentions
 from bot.analysis.symptoms import (
     CLEARLY_LATER,
+    HELD_BEFORE_LOAD,
     anomalous_instances,
     error_logs,
     load_came_after,
     log_text,
     only_backlog,
+    platform_events,
     still_failing,
     surges,
     symptoms,
@@ -29,6 +31,8 @@ from bot.domain import (
     epoch,
 )
 
+#: Two onsets this close (seconds) are the same moment: metric points and log lines fall a minute apart.
+SAME_MINUTE = 90
 #: A change counts as the cause from this score on.
 CHANGE_THRESHOLD = 0.55
 
@@ -133,6 +137,13 @@ def _when_it_bites(
         return LATER, 0.0
     if c.is_deploy and _own_code_fails(c, facts, target):
         return SLOWLY, 0.0
+    started = _read_when_tasks_start(c, facts, target)
+    if started is not None:
+        reasons.append(
+            f"{target}'s tasks that started {(started - epoch(c.at)) / 60:.0f} min after it, the first to read "
+            "it, keep dying, and the failure began with them"
+        )
+        return LATER, 0.2
     denied = _denied_on_what_it_changed(c, facts, target)
     if denied is not None:
         reasons.append(
@@ -203,12 +214,15 @@ def _victim_or_driver(
 ) -> tuple[float, float]:
     """A failing service whose own dependency failed first (or failed alike for an unchanged caller) is a
     victim, not an origin — unless the change drove that dependency over. The new (locality, link)."""
+    platform = platform_events(facts)
     earlier = [
         d
         for d in facts.downstream(target)[1:]
         if d in affected
-        and affected[d] < affected[target]
-        and still_failing(facts, d)
+        and (
+            (affected[d] < affected[target] and still_failing(facts, d))
+            or (d in platform and affected[d] <= affected[target] + SAME_MINUTE)
+        )
         and not (facts.kind(d) is ServiceKind.SQS and only_backlog(facts, d))
     ]
     drove = _drove(c, facts, target, earlier)
@@ -216,7 +230,13 @@ def _victim_or_driver(
         reasons.append(drove)
         return locality, link + 0.3
     if earlier:
-        reasons.append(f"{', '.join(earlier)}, which {target} calls, was failing before it")
+        acted_on = [d for d in earlier if d in platform]
+        if acted_on:
+            reasons.append(
+                f"the platform acted on {', '.join(acted_on)}, which {target} calls, as it began failing"
+            )
+        else:
+            reasons.append(f"{', '.join(earlier)}, which {target} calls, was failing before it")
         return 0.3, link
     alike = _failed_alike_elsewhere(facts, target, affected)
     if alike is not None:
@@ -301,6 +321,7 @@ OUTSIDE_FAMILIES = frozenset(
         ErrorFamily.THROTTLING,
         ErrorFamily.AUTHORIZATION,
         ErrorFamily.EXHAUSTED_POOL,
+        ErrorFamily.PLATFORM,
     }
 )
 
@@ -320,6 +341,33 @@ def _own_code_fails(c: Change, facts: Facts, service: str) -> bool:
         if any(fr.endswith(ch) or ch.endswith(fr) for fr in files_in(list(lg.frames)) for ch in changed):
             return True
     return False
+
+
+#: Settings stores a service reads when a task or instance starts (not on every request).
+_READ_AT_START = frozenset({"PutSecretValue", "UpdateSecret"})
+#: A failure that began this long after new tasks started began with them (seconds).
+STARTED_WITH = 15 * 60
+
+
+def _read_when_tasks_start(c: Change, facts: Facts, service: str) -> int | None:
+    """A setting read when a task starts bites only when new tasks start: when the first tasks of `service`
+    to start well after the change keep dying and its failure began with them (not before), when they
+    started; else None."""
+    if c.via is not ChangeVia.PARAMETER and c.action not in _READ_AT_START:
+        return None
+    at = epoch(c.at)
+    after = [
+        i for i in facts.instances if i.service == service and (i.launched or 0) >= at + HELD_BEFORE_LOAD
+    ]
+    if not any(i.terminated is not None for i in after):
+        return None
+    first = min(i.launched or 0 for i in after)
+    broke = [
+        s.start or s.onset or 0
+        for s in symptoms(facts)
+        if s.service == service and s.signal not in SATURATION_SIGNALS - {"throttles_per_min"}
+    ] + [lg.first_seen for lg in error_logs(facts, service) if lg.is_new]
+    return first if broke and first <= min(broke) <= first + STARTED_WITH else None
 
 
 def _denied_on_what_it_changed(c: Change, facts: Facts, service: str) -> str | None:
@@ -466,8 +514,9 @@ def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str 
     ran out of a resource right after the change, with no more load than before."""
     if surges(facts):
         return None
+    acted_on = platform_events(facts)  # the platform, not the change, explains what it did to a dependency
     for dep in earlier:
-        if dep not in facts.callees(target):
+        if dep not in facts.callees(target) or dep in acted_on:
             continue
         for s in symptoms(facts):
             start = s.start or s.onset or 0

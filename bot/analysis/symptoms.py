@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, SYMPTOM_SIGNALS, Facts, LogFact, SignalState
 from bot.domain import (
     SignalKey,
@@ -47,7 +48,8 @@ def is_boot_cpu(s: SignalState, facts: Facts) -> bool:
 
 
 def affected_services(facts: Facts) -> dict[str, int]:
-    """Failing services and the start of their earliest symptom (boot CPU on fresh instances left out)."""
+    """Failing services and the start of their earliest symptom (boot CPU on fresh instances left out). A
+    service the platform acted on (a failover, a reboot) as it or its callers began failing fails from then."""
     onsets: dict[str, int] = {}
     for s in symptoms(facts):
         if is_boot_cpu(s, facts):
@@ -56,7 +58,29 @@ def affected_services(facts: Facts) -> dict[str, int]:
         assert t is not None
         if s.service not in onsets or t < onsets[s.service]:
             onsets[s.service] = t
+    for svc, t in platform_events(facts).items():
+        near = [onsets[n] for n in (svc, *facts.callers(svc)) if n in onsets]
+        if near and t >= min(near) - PLATFORM_LEAD:
+            onsets[svc] = min(t, onsets.get(svc, t))
     return onsets
+
+
+#: The platform acting on a service this long before the first symptom near it may still be why (seconds).
+PLATFORM_LEAD = 10 * 60
+
+
+def platform_events(facts: Facts) -> dict[str, int]:
+    """Services the platform acted on in the incident (a failover, a reboot, a host replaced or retired, as
+    their own new log lines or events say), with the earliest such line of each."""
+    out: dict[str, int] = {}
+    for lg in facts.logs:
+        if not lg.is_new or lg.service in facts.ignored_services:
+            continue
+        if facts.window_start is not None and lg.first_seen < facts.window_start:
+            continue
+        if ErrorFamily.PLATFORM in families(f"{lg.template} {lg.sample}"):
+            out[lg.service] = min(lg.first_seen, out.get(lg.service, lg.first_seen))
+    return out
 
 
 def error_logs(facts: Facts, service: str) -> list[LogFact]:

@@ -256,6 +256,10 @@ def logs(src: Sources, run: Run, w: Window, info: ServiceInfo, split: datetime) 
         for rec in [*base, *recent]:
             level, text = split_level(rec.message)
             lines.append(Line(rec.time, level, text, _stream_label(rec.stream, info)))
+    db = info.res().db_instance
+    if db:  # what RDS recorded of the instance itself (a failover, a reboot) reads beside its own log
+        for rec in run.result(src.telemetry.rds_events(db, w.since, w.now)) or []:
+            lines.append(Line(rec.time, "WARN", rec.message, rec.stream))
     out = Harvest()
     for t in mine_templates(lines, epoch(split)):
         out.logs.append(
@@ -316,9 +320,11 @@ def _repo_for(service: str, repos: list[str]) -> str | None:
 
 
 def instances_of(estate: Estate) -> list[InstanceFact]:
-    """Every named instance and when it launched."""
+    """Every named instance or task, when it launched and when it stopped."""
     return [
-        InstanceFact(name, label, epoch(launched), None)
+        InstanceFact(
+            name, label, epoch(launched), epoch(info.stopped[label]) if label in info.stopped else None
+        )
         for name, info in sorted(estate.services.items())
         for label, launched in sorted(info.launched.items())
     ]

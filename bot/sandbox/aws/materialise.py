@@ -52,7 +52,13 @@ from bot.sandbox.aws.materialise_calls import initial_settings
 from bot.sandbox.aws.materialise_services import build_service, build_shared
 from bot.sandbox.aws.materialise_stacks import open_stack
 from bot.sandbox.aws.materialise_state import AMI, BUILT_BEFORE, CFG, DEPLOY_ROLE, RELEASED_BEFORE, Build
-from bot.sandbox.aws.materialise_telemetry import page_alarm, write_logs, write_metrics, write_traces
+from bot.sandbox.aws.materialise_telemetry import (
+    page_alarm,
+    write_logs,
+    write_metrics,
+    write_rds_events,
+    write_traces,
+)
 from bot.sandbox.aws.materialise_timeline import play_timeline, trail_background
 from bot.sandbox.aws.materialise_wiring import event_sources
 from bot.sandbox.aws.reactions import Reactions, bad_instance_names, broken_state
@@ -330,6 +336,7 @@ def _build(b: Build, traces_per_minute: int, trace_minutes: int) -> None:
         play_timeline(b)
         b.at(b.t(0))
         write_logs(b)
+        write_rds_events(b)
         write_traces(b, traces_per_minute, trace_minutes)
     write_metrics(b)
     page_alarm(b)

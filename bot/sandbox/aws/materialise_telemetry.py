@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import statistics
 from datetime import timedelta
 from typing import Any
 
 from bot.sandbox.aws.cloudwatch import alarm_reason, metric_key
+from bot.sandbox.aws.fillins import RdsEvent
 from bot.sandbox.aws.logs_insights import LogRecord
 from bot.sandbox.aws.materialise_state import Build
 from bot.sandbox.aws.xray import MinuteStats, trace_documents
@@ -58,6 +60,38 @@ def write_logs(b: Build) -> None:
             delay = 600 + b.rng.randrange(2400)
             b.ingestion[(group, stream, t)] = delay
             recs.append(LogRecord(group, stream, t, t + delay, m))
+
+
+#: An RDS event as a scenario writes it in the database's log (`RDS-EVENT-0049 Multi-AZ instance failover ...`).
+_RDS_EVENT = re.compile(r"^RDS-EVENT-\d{4}\s*[:-]?\s*(.+)$", re.DOTALL)
+#: The category RDS files an event under, by what its message says (first match wins).
+_RDS_CATEGORIES = (
+    ("failover", "failover"),
+    ("reboot", "availability"),
+    ("restart", "availability"),
+    ("shutdown", "availability"),
+    ("maintenance", "maintenance"),
+    ("storage", "low storage"),
+    ("recover", "recovery"),
+    ("fail", "failure"),
+)
+
+
+def write_rds_events(b: Build) -> None:
+    """An RDS event a scenario writes in a database's log is also where AWS records it: `DescribeEvents`,
+    once per message, at its first line."""
+    seen: set[tuple[str, str]] = set()
+    for line in b.world.logs:
+        m = _RDS_EVENT.match(line.message)
+        if b.sc.service(line.service).kind != "rds" or m is None or (line.service, line.message) in seen:
+            continue
+        seen.add((line.service, line.message))
+        message = m.group(1).strip()
+        category = next((c for word, c in _RDS_CATEGORIES if word in message.lower()), "notification")
+        arn = f"arn:aws:rds:{b.region}:{b.account}:db:{line.service}"
+        b.rds_events.events.append(
+            RdsEvent(line.service, "db-instance", message, (category,), b.t(line.minute), arn)
+        )
 
 
 def _stream_for(b: Build, line: LogLine, kind: str, lambda_streams: dict[tuple[str, int], str]) -> str:

@@ -36,6 +36,44 @@ def play_timeline(b: Build) -> None:
             apply_change(b, obj, when)
     for act in sorted(b.world.activities, key=lambda a: (a.minute, a.description)):
         _activity(b, act)
+    _ecs_task_churn(b)
+
+
+def _ecs_task_churn(b: Build) -> None:
+    """Tasks an ECS service stops and replaces (a scenario's `instances` churn on an ecs service): the service
+    events ECS writes for each (the reason is the scenario's logs' to tell, as a stopped task's is)."""
+    for ev in sorted(b.sc.events, key=lambda e: e.at):
+        churn = ev.instances
+        if churn is None or b.sc.service(churn.service).kind != "ecs":
+            continue
+        name, minute = churn.service, float(ev.at)
+        while minute < 0:
+            when = b.t(minute)
+            tasks = b.ecs_tasks[name]
+            gone = tasks[: churn.terminated]
+            new = [b.stable_hex(f"churn:{name}:{when.isoformat()}:{i}", 32) for i in range(churn.launched)]
+            if gone:
+                stopped = " ".join(f"(task {t})" for t in gone)
+                b.ecs_events[name].append(
+                    (
+                        when,
+                        b.stable_uuid(f"stop:{name}:{when}"),
+                        f"(service {name}) has stopped {len(gone)} running tasks: {stopped}.",
+                    )
+                )
+            if new:
+                started = " ".join(f"(task {t})" for t in new)
+                b.ecs_events[name].append(
+                    (
+                        when + timedelta(seconds=20),
+                        b.stable_uuid(f"start:{name}:{when}"),
+                        f"(service {name}) has started {len(new)} tasks: {started}.",
+                    )
+                )
+            b.ecs_tasks[name] = tasks[len(gone) :] + new
+            if not churn.every_minutes:
+                break
+            minute += churn.every_minutes
 
 
 def _launch(b: Build, inst: Instance) -> None:

@@ -231,6 +231,33 @@ class Telemetry:
                 kwargs["nextToken"] = token
         return sorted(out.values(), key=lambda r: (r.time, r.stream, r.message))
 
+    def rds_events(self, db_instance: str, start: datetime, end: datetime) -> ToolResult[list[LogRecord]]:
+        """What RDS itself recorded of a DB instance in [start, end] (`DescribeEvents`): failovers, reboots,
+        maintenance, failures, as records whose message names the event's categories."""
+
+        def fetch() -> list[LogRecord]:
+            rds = self._c.get("rds")
+            kwargs: dict[str, Any] = {
+                "SourceType": "db-instance",
+                "SourceIdentifier": db_instance,
+                "StartTime": start,
+                "EndTime": end,
+            }
+            out: list[LogRecord] = []
+            while True:
+                page = rds.describe_events(**kwargs)
+                for ev in page.get("Events", []):
+                    cats = ", ".join(ev.get("EventCategories") or []) or "notification"
+                    when = int(ev["Date"].timestamp())
+                    out.append(
+                        LogRecord(when, f"RDS event ({cats}): {ev.get('Message', '')}", db_instance, "rds")
+                    )
+                if not page.get("Marker"):
+                    return sorted(out, key=lambda r: (r.time, r.message))
+                kwargs["Marker"] = page["Marker"]
+
+        return guarded(f"rds:DescribeEvents:{db_instance}", fetch, classify)
+
     def alarm(self, name: str) -> ToolResult[AlarmInfo]:
         """The alarm called `name`, with its metric and dimensions."""
 

@@ -6,6 +6,7 @@ answering questions)."""
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +40,8 @@ class ServiceInfo:
     repo: str | None = None
     log_groups: list[str] = field(default_factory=list)
     instances: dict[str, str] = field(default_factory=dict)  # Name tag -> instance id
-    launched: dict[str, datetime] = field(default_factory=dict)  # Name tag -> launch time
+    launched: dict[str, datetime] = field(default_factory=dict)  # Name tag (or `task <id>`) -> launch time
+    stopped: dict[str, datetime] = field(default_factory=dict)  # the same -> when it went away
     arns: list[str] = field(default_factory=list)
     task_family: str | None = None
     #: Resource names and ARNs the service's configuration names (function, container and instance
@@ -255,6 +257,7 @@ class TopologyReader:
                         info.task_family = (
                             svc.get("taskDefinition", "").rsplit("/", 1)[-1].split(":")[0] or None
                         )
+                        _task_comings_and_goings(info, svc.get("events", []))
 
     def _asg(self, estate: Estate) -> None:
         asg = self._c.get("autoscaling")
@@ -513,3 +516,19 @@ def _node_name(node: dict[str, Any]) -> str:
     if node.get("Type") == "remote" and "." in name:
         return vendor(name) or name
     return name
+
+
+_TASKS_SAID = re.compile(r"has (started|stopped) \d+ (?:running )?tasks?:((?:\s*\(task [\w-]+\))+)")
+
+
+def _task_comings_and_goings(info: ServiceInfo, events: list[dict[str, Any]]) -> None:
+    """When the service's tasks started and stopped, as its ECS service events say (`has started 2 tasks:
+    (task a) (task b).`): tasks are instances of the service that come and go."""
+    for ev in events:
+        said = _TASKS_SAID.search(str(ev.get("message", "")))
+        when = ev.get("createdAt")
+        if said is None or not isinstance(when, datetime):
+            continue
+        into = info.launched if said.group(1) == "started" else info.stopped
+        for task in re.findall(r"\(task ([\w-]+)\)", said.group(2)):
+            into[f"task {task[:12]}"] = when
