@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     status_pages: dict[str, str] = Field(default_factory=dict)
 
     # Investigation tuning.
-    lookback_minutes: int = 26 * 60
+    #: How far back changes are read: a setting or a cap can sit for days (a weekend) before it bites.
+    change_lookback_minutes: int = Field(default=72 * 60, ge=60)
     gather_concurrency: int = 8
     page_concurrency: int = Field(
         default=8, description="page workflows (announcing pages in their threads) one process runs at once"

@@ -283,7 +283,7 @@ def test_load_after_a_person_cut_capacity_is_no_false_alarm_but_autoscaling_reac
     assert d2.category is Category.FALSE_ALARM, d2.summary
 
 
-def test_capacity_set_hours_before_the_load_came_is_a_capacity_cause_to_scale_out() -> None:
+def test_a_cap_set_hours_before_the_load_came_is_the_cause_and_is_reverted_like_any_setting() -> None:
     topo = estate(
         ("clockin", "ecs", ("events",)),
         ("events", "sqs", ()),
@@ -313,8 +313,23 @@ def test_capacity_set_hours_before_the_load_came_is_a_capacity_cause_to_scale_ou
     )
     d = diagnose(f, ["events", "processor", "clockin", "db"])
     assert d.guilty is not None and d.guilty.id == "c1", d.summary
-    assert (d.category, d.mitigation) == (Category.CAPACITY, Mitigation.SCALE_OUT)
+    # A function's reserved concurrency is a setting (a cap): put back what it was.
+    assert (d.category, d.mitigation) == (Category.MANUAL_CHANGE, Mitigation.REVERT_CONFIG)
     assert any("held until then" in r for r in _reasons(d, "c1"))
+    # Tasks taken away by hand hours before the load: too little capacity when the load came.
+    tasks = chg(
+        "c3",
+        -700,
+        "scaling",
+        "UpdateService on processor: desiredCount → 2",
+        service="processor",
+        action="UpdateService",
+        request={"cluster": "prod", "service": "processor", "desiredCount": 2},
+    )
+    cut = facts(**{**_fields(f), "changes": [tasks, release]})
+    d3 = diagnose(cut, ["events", "processor", "clockin", "db"])
+    assert d3.guilty is not None and d3.guilty.id == "c3", d3.summary
+    assert (d3.category, d3.mitigation) == (Category.CAPACITY, Mitigation.SCALE_OUT)
     # The same setting made just before the throttling began, with no more load, broke it by itself.
     just_before = chg(
         "c2",
@@ -629,3 +644,110 @@ def test_a_setting_read_at_start_bites_when_the_tasks_that_first_read_it_start_a
 def test_a_setting_changed_long_before_is_not_tied_when_the_new_tasks_live() -> None:
     d = diagnose(_read_at_start(new_tasks_die=False), ["render", "portal"])
     assert d.guilty is None, d.summary
+
+
+def test_a_parameter_path_belongs_to_the_service_it_names_first() -> None:
+    from bot.sources.aws.topology import Estate, ServiceInfo
+
+    est = Estate(services={n: ServiceInfo(n) for n in ("home-api", "trending", "orders", "orders-db")})
+    arn = "arn:aws:ssm:us-west-2:1:parameter/home-api/prod/flags/trending_rail_percent"
+    assert est.service_of(arn) == "home-api"
+    assert est.service_of("/orders-db/prod/max_connections") == "orders-db"  # the longest of those first
+
+
+def test_a_flag_that_sends_far_more_calls_to_a_table_drove_its_throttling() -> None:
+    topo = estate(("home", "ecs", ("rails",)), ("rails", "dynamodb", ()), ("builder", "lambda", ("rails",)))
+    flag = chg(
+        "f1",
+        -4,
+        "parameter",
+        "PutParameter /home/prod/flags/rail_percent",
+        service="home",
+        action="PutParameter",
+    )
+    builder = chg("d1", -15, "github-actions", "builder: deploy of candidate filter", service="builder")
+    f = facts(
+        topology=topo,
+        alarm_service="home",
+        signals=[
+            sig("rails", "requests_per_min", -3, 3600, 34000),  # the calls the flag sends, not users
+            sig("rails", "throttles_per_min", -3, 0, 15000),
+            sig("home", "latency_p99_ms", -2, 210, 2500),
+        ],
+        changes=[flag, builder],
+    )
+    d = diagnose(f, ["rails", "home", "builder"])
+    assert d.guilty is not None and d.guilty.id == "f1", d.summary
+    assert any("rails, which home calls, ran out of throughput" in r for r in d.reasons)
+    # The same throttling under a surge of the users' own traffic is not the flag's doing.
+    users = facts(
+        **{**_fields(f), "signals": [*f.signals, sig("home", "requests_per_min", -3, 36000, 90000)]}
+    )
+    assert diagnose(users, ["rails", "home", "builder"]).guilty is None
+
+
+def test_a_reboot_aws_made_itself_is_an_infrastructure_failure_waited_out() -> None:
+    topo = estate(("wallet", "ecs", ("ledger-db",)), ("ledger-db", "rds", ()))
+    reboot = chg(
+        "r1",
+        -4,
+        "console",
+        "RebootDBInstance on ledger-db by rds.amazonaws.com (with failover)",
+        service="ledger-db",
+        action="RebootDBInstance",
+        actor=Actor(name="rds.amazonaws.com", kind=ActorKind.AWS_SERVICE),
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="wallet",
+        signals=[sig("wallet", "error_rate", -3, 0.002, 0.4)],
+        changes=[reboot],
+        logs=[_log("wallet", "Connection to ledger-db.x.rds.amazonaws.com:5432 reset", -3)],
+    )
+    d = diagnose(f, ["wallet", "ledger-db"])
+    assert (d.category, d.mitigation) == (Category.INFRASTRUCTURE_FAILURE, Mitigation.WAIT), d.summary
+    person = reboot.model_copy(update={"actor": Actor(name="j.doe", kind=ActorKind.PERSON)})
+    d2 = diagnose(facts(**{**_fields(f), "changes": [person]}), ["wallet", "ledger-db"])
+    assert d2.category is Category.MANUAL_CHANGE, d2.summary
+
+
+def _memory_release(*, ramp: bool) -> Facts:
+    topo = estate(("quote", "ecs", ("pricing",)), ("pricing", "ecs", ()))
+    release = chg("d1", -14, "github-actions", "pricing: deploy of rightsizing", service="pricing")
+    return facts(
+        topology=topo,
+        alarm_service="quote",
+        signals=[
+            sig("pricing", "memory_pct", -12, 55, 97, ramp=ramp, start=-13 if ramp else None),
+            sig("pricing", "error_rate", -10, 0.002, 0.2),
+            sig("quote", "error_rate", -9, 0.002, 0.1),
+        ],
+        changes=[release],
+        logs=[_log("pricing", "Essential container in task exited: OutOfMemoryError (exit code 137)", -10)],
+    )
+
+
+def test_a_release_killed_for_memory_in_a_step_is_a_bad_deployment_and_a_climb_is_exhaustion() -> None:
+    step = diagnose(_memory_release(ramp=False), ["pricing", "quote"])
+    assert step.guilty is not None and step.category is Category.BAD_DEPLOYMENT, step.summary
+    climb = diagnose(_memory_release(ramp=True), ["pricing", "quote"])
+    assert climb.guilty is not None and climb.category is Category.RESOURCE_EXHAUSTION, climb.summary
+
+
+def test_cpu_that_rose_with_the_load_and_kept_headroom_is_ruled_out() -> None:
+    topo = estate(("edge", "ecs", ("search",)), ("search", "ecs", ("db",)), ("db", "rds", ()))
+    f = facts(
+        topology=topo,
+        alarm_service="edge",
+        signals=[
+            sig("search", "cpu_pct", -25, 45, 99),
+            sig("search", "error_rate", -20, 0.001, 0.09),
+            sig("db", "cpu_pct", -40, 30, 61, ramp=True),
+            sig("edge", "error_rate", -19, 0.001, 0.05),
+        ],
+    )
+    d = diagnose(f, ["search", "db", "edge"])
+    assert any(
+        r.signal is not None and r.signal.service == "db" and "headroom" in r.reason for r in d.ruled_out
+    )
+    assert not any(r.signal is not None and r.signal.service == "search" for r in d.ruled_out)

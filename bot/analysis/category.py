@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.analysis.changes import sets_capacity
+from bot.analysis.changes import sets_capacity, sets_reservation
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import SATURATION_SIGNALS, Facts
 from bot.analysis.symptoms import (
@@ -15,6 +15,7 @@ from bot.analysis.symptoms import (
     symptoms,
 )
 from bot.domain import (
+    ActorKind,
     Category,
     Change,
     ChangeVia,
@@ -55,6 +56,45 @@ def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
     )
 
 
+def _accumulated(root: str | None, guilty: Change, facts: Facts) -> bool:
+    """Something built up after a change until it ran out: memory or a leakable resource climbing steadily,
+    or a disk or the file handles running out (they only fill up). Memory running out in a step (a lower
+    limit, more work per request) is the change's own fault, not a build-up."""
+    if any(s.service == root and s.signal == "memory_pct" and s.ramp for s in symptoms(facts)):
+        return True
+    if root is not None:
+        near = {root, *facts.callees(root)}
+        if any(
+            s.service in near
+            and s.signal in LEAKABLE_SIGNALS
+            and s.ramp
+            and (s.start or 0) >= epoch(guilty.at) - 120
+            for s in symptoms(facts)
+        ):
+            return True
+    filled = {ErrorFamily.OUT_OF_SPACE, ErrorFamily.OUT_OF_HANDLES}
+    return any(
+        filled.intersection(families(f"{lg.exception or ''} {lg.sample}"))
+        for lg in facts.logs
+        if lg.service == root
+    )
+
+
+#: What AWS does to a resource on its own (maintenance, a hardware fault), recorded as the service's call.
+_PLATFORM_ACTIONS = frozenset(
+    {"RebootDBInstance", "FailoverDBCluster", "RebootDBCluster", "RebootInstances", "RebootCacheCluster"}
+)
+
+
+def _platform_acted(change: Change) -> bool:
+    """A reboot or failover an AWS service made itself (not a person, not a pipeline)."""
+    return (
+        change.actor is not None
+        and change.actor.kind is ActorKind.AWS_SERVICE
+        and (change.action in _PLATFORM_ACTIONS or ErrorFamily.PLATFORM in families(change.summary))
+    )
+
+
 def categorise(
     root: str | None, guilty: Change | None, facts: Facts, affected: dict[str, int]
 ) -> tuple[Category, Mitigation, list[str]]:
@@ -66,12 +106,20 @@ def categorise(
             root is not None
             and root == guilty.service
             and sets_capacity(guilty)
+            and not sets_reservation(guilty)
             and load_came_after(epoch(guilty.at), facts, root) is not None
         ):
             why.append("the capacity it was left with held until the load came, then was too little")
             return Category.CAPACITY, Mitigation.SCALE_OUT, why
+        if _platform_acted(guilty):
+            who = guilty.actor.name if guilty.actor else "AWS"
+            why.append(
+                f"{who} did it itself (a reboot, a failover): the platform acting, not a person's change"
+            )
+            return Category.INFRASTRUCTURE_FAILURE, Mitigation.WAIT, why
         surged = any((s.start or s.onset or 0) >= epoch(guilty.at) for s in surges(facts))
-        return (*_category_of_change(guilty, root, exhausted, surged, why), why)
+        accumulated = _accumulated(root, guilty, facts)
+        return (*_category_of_change(guilty, root, accumulated, surged, why), why)
     if root is None:
         return Category.FALSE_ALARM, Mitigation.NONE, why
     if facts.kind(root) is ServiceKind.EXTERNAL or root in bad_status(facts):

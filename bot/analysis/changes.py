@@ -162,14 +162,30 @@ CAPACITY_ACTIONS = frozenset(
 )
 
 
+#: Properties (of a stack's resources) that set how much capacity a service has.
+_CAPACITY_PROPERTIES = re.compile(
+    r"\b(?:ReservedConcurrentExecutions|DesiredCount|DesiredCapacity|MinSize|MaxSize|MinCapacity|MaxCapacity)\b"
+)
+
+
 def sets_capacity(change: Change) -> bool:
-    """Whether someone (not AWS reacting to load) set how much capacity a service has."""
+    """Whether someone (not AWS reacting to load) set how much capacity a service has: a scaling call, or a
+    stack update of a capacity property."""
     if change.actor is not None and change.actor.kind is ActorKind.AWS_SERVICE:
         return False
     return (
         change.via is ChangeVia.SCALING
         or change.action in CAPACITY_ACTIONS
         or _only_capacity(change.action or "", change.request)
+        or any(_CAPACITY_PROPERTIES.search(line) for line in change.changed)
+    )
+
+
+def sets_reservation(change: Change) -> bool:
+    """Whether the change sets a Lambda function's reserved concurrency: a setting (a cap) of the function,
+    reverted like any setting, not instances or tasks added."""
+    return change.action in ("PutFunctionConcurrency", "DeleteFunctionConcurrency") or any(
+        "ReservedConcurrentExecutions" in line for line in change.changed
     )
 
 

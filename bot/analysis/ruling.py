@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.analysis.facts import LOAD_SIGNALS, Facts
+from bot.analysis.facts import LOAD_SIGNALS, SYMPTOM_SIGNALS, Facts, SignalState
 from bot.analysis.suspects import CHANGE_THRESHOLD, ChangeVerdict
 from bot.analysis.symptoms import SURGE_RATIO, is_boot_cpu, key_of
 from bot.domain import (
@@ -14,6 +14,19 @@ from bot.domain import (
     RuledOut,
     SignalKey,
 )
+
+#: A resource used up to this share (percent) still has headroom.
+HEADROOM_PCT = 80.0
+
+
+def _busy_with_headroom(facts: Facts, s: SignalState, root: str | None) -> bool:
+    """CPU or memory of a service other than the origin that rose but kept headroom, while nothing of that
+    service's own failed or slowed: busy, not broken."""
+    if s.service == root or s.signal not in ("cpu_pct", "memory_pct") or s.peak_value >= HEADROOM_PCT:
+        return False
+    return not any(
+        x.service == s.service and x.anomalous and x.signal in SYMPTOM_SIGNALS for x in facts.signals
+    )
 
 
 def rule_out(
@@ -65,6 +78,16 @@ def rule_out(
                 RuledOut(
                     subject=f"CPU spike on {s.service} ({s.describe()})",
                     reason="it ended while the errors continued",
+                    signal=key_of(s),
+                )
+            )
+        elif _busy_with_headroom(facts, s, root):
+            seen.add((s.service, s.instance))
+            out.append(
+                RuledOut(
+                    subject=f"{s.signal.removesuffix('_pct').upper()} rising on {s.service} ({s.describe()})",
+                    reason=f"it kept headroom (at most {s.peak_value:.0f}%) and {s.service}'s own requests "
+                    "did not fail or slow down",
                     signal=key_of(s),
                 )
             )

@@ -53,8 +53,9 @@ RAMP_LOOKBACK_MIN = 6 * 60.0
 
 #: A change may land this long after the onset and still be its cause (clock skew, slow rollout), seconds.
 AFTER_ONSET_GRACE = 120
-#: Code that runs on a schedule (a daily job) first bites when it runs: up to a day after it shipped.
-SCHEDULED_LOOKBACK_MIN = 26 * 60.0
+#: A change that bites later (code on a schedule, a cap when the load comes, a permission on first use, a
+#: setting when tasks next start) may do so days after it was made: up to three days, a weekend.
+LATER_LOOKBACK_MIN = 72 * 60.0
 #: An added line must be at least this long (and of several words) to be recognised quoted in a log.
 QUOTED_LINE_CHARS = 24
 
@@ -94,7 +95,7 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     dt_min = (onset_ref - at) / 60.0
     if at > onset_ref + AFTER_ONSET_GRACE:
         return ChangeVerdict(c, 0.0, (f"it came {-dt_min:.0f} min after the errors began",), target)
-    lookback = SCHEDULED_LOOKBACK_MIN if bites != NOW else RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
+    lookback = LATER_LOOKBACK_MIN if bites != NOW else RAMP_LOOKBACK_MIN if ramp else STEP_LOOKBACK_MIN
     if dt_min > lookback:
         return ChangeVerdict(c, 0.0, (f"it landed {dt_min:.0f} min before anything went wrong",), target)
     tau = RAMP_TAU_MIN if ramp else STEP_TAU_MIN
@@ -307,7 +308,7 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
         if s.service == origin and s.signal in SATURATION_SIGNALS and s.ratio > 1 and s.instance is None
     ]
     if rising and not surges(facts) and (rising[0].start or rising[0].onset or 0) >= epoch(c.at) - 60:
-        what = rising[0].signal
+        what = _resource(rising[0].signal)
         return _Tie(origin, 0.3, f"{origin}, which {c.service} calls, ran out of {what} right after it")
     return None
 
@@ -511,8 +512,9 @@ def _changed_itself(service: str, facts: Facts, onset: int) -> bool:
 
 def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str | None:
     """Why a change on a client explains its dependency failing first: the dependency it calls directly
-    ran out of a resource right after the change, with no more load than before."""
-    if surges(facts):
+    ran out of a resource right after the change, with no more load coming in than before (more calls on
+    the dependency alone are what the change drove)."""
+    if any(s.service not in earlier for s in surges(facts)):
         return None
     acted_on = platform_events(facts)  # the platform, not the change, explains what it did to a dependency
     for dep in earlier:
@@ -526,8 +528,18 @@ def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str 
                 and s.ratio > 1
                 and start >= epoch(c.at) - 60
             ):
-                return f"{dep}, which {target} calls, ran out of {s.signal} right after it"
+                return f"{dep}, which {target} calls, ran out of {_resource(s.signal)} right after it"
     return None
+
+
+def _resource(signal: str) -> str:
+    """What a saturation signal says ran out, in words."""
+    return {
+        "throttles_per_min": "throughput (it throttles)",
+        "cpu_pct": "CPU",
+        "memory_pct": "memory",
+        "queue_depth": "consumers (its queue grows)",
+    }.get(signal, signal)
 
 
 def _failed_alike_elsewhere(facts: Facts, target: str, affected: dict[str, int]) -> str | None:

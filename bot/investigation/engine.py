@@ -51,6 +51,9 @@ class Deps:
     github: GithubSource | None = None
     status: StatusPages | None = None
     lookback: timedelta = timedelta(hours=26)  # a day, plus the same hours yesterday to compare with
+    #: How far back changes are read (never less than `lookback`): a cap or a setting read at start-up can
+    #: sit for days before it bites.
+    change_lookback: timedelta = timedelta(hours=72)
     concurrency: int = 8
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     #: Skills and steering files; the repository's own folders when not given.
@@ -219,7 +222,8 @@ class Investigator:
         run = Run(page=page, listener=listener, findings=list(scoped.findings), gaps=list(scoped.gaps))
         window_start = steering.since if steering is not None else None
         with ThreadPoolExecutor(self.deps.concurrency) as pool:
-            harvest = gather_all(pool, self.sources, run, ReadWindow(estate, since, now), window_start)
+            window = ReadWindow(estate, since, now, min(since, now - self.deps.change_lookback))
+            harvest = gather_all(pool, self.sources, run, window, window_start)
         facts = Facts(
             alarm_service=scoped.service or "",
             page_time=epoch(now),

@@ -133,6 +133,13 @@ class Window:
     estate: Estate
     since: datetime
     now: datetime
+    #: Changes (CloudTrail, deploys) are read from here: further back than metrics and logs.
+    changes_since: datetime | None = None
+
+    @property
+    def changes_from(self) -> datetime:
+        """Where reading changes starts."""
+        return self.changes_since or self.since
 
 
 def metrics(src: Sources, run: Run, w: Window, info: ServiceInfo) -> Harvest:
@@ -176,7 +183,7 @@ def _metric_finding(s: SignalState) -> Evidence:
 def cloudtrail(src: Sources, run: Run, w: Window) -> Harvest:
     """Write events from CloudTrail (attributed to services later, against the estate), each with what it
     changed as far as AWS kept it (a stack update's change set); a detail that cannot be read is a gap."""
-    changes: list[Change] = run.result(src.changes.cloudtrail(w.since, w.now)) or []
+    changes: list[Change] = run.result(src.changes.cloudtrail(w.changes_from, w.now)) or []
     with ThreadPoolExecutor(DETAIL_READS) as pool:
         return Harvest(changes=list(pool.map(lambda c: run.result(src.changes.detail(c)) or c, changes)))
 
@@ -186,7 +193,7 @@ def deploys(src: Sources, run: Run, w: Window, repo: str, services: list[str]) -
     if src.github is None:
         return Harvest()
     out = Harvest()
-    for c in run.result(src.github.deploys(repo, w.since, w.now)) or []:
+    for c in run.result(src.github.deploys(repo, w.changes_from, w.now)) or []:
         for svc in services:
             out.changes.append(c.model_copy(update={"service": svc, "summary": f"{svc}: {c.summary}"}))
     return out

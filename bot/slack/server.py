@@ -27,6 +27,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from types import FrameType
 from typing import Any
 from urllib.parse import parse_qsl
@@ -382,6 +383,7 @@ def default_deps(settings: Settings) -> Deps:
         github=github,
         status=StatusPages(settings.status_pages) if settings.status_pages else None,
         concurrency=settings.gather_concurrency,
+        change_lookback=timedelta(minutes=settings.change_lookback_minutes),
     )
 
 

@@ -96,14 +96,20 @@ class AwsChanges:
         definition before it, the parameter's versions); a failed result when that cannot be read."""
         return self._details.of(change)
 
-    def cloudtrail(self, since: datetime, until: datetime, limit: int = 500) -> ToolResult[list[Change]]:
-        """Write (management) events in [since, until] from CloudTrail, newest first."""
+    def cloudtrail(self, since: datetime, until: datetime, limit: int = 2000) -> ToolResult[list[Change]]:
+        """Write (management) events in [since, until] from CloudTrail, newest first (reads are left out by
+        CloudTrail itself: `ReadOnly=false`)."""
         return guarded("cloudtrail:LookupEvents", lambda: self._cloudtrail(since, until, limit), classify)
 
     def _cloudtrail(self, since: datetime, until: datetime, limit: int) -> list[Change]:
         ct = self._c.get("cloudtrail")
         out: list[Change] = []
-        kwargs: dict[str, Any] = {"StartTime": since, "EndTime": until, "MaxResults": 50}
+        kwargs: dict[str, Any] = {
+            "StartTime": since,
+            "EndTime": until,
+            "MaxResults": 50,
+            "LookupAttributes": [{"AttributeKey": "ReadOnly", "AttributeValue": "false"}],
+        }
         seen = 0
         while seen < limit:
             page = ct.lookup_events(**kwargs)

@@ -78,19 +78,20 @@ class Estate:
         return Topology(services=tuple(out))
 
     def service_of(self, text: str) -> str | None:
-        """The service a resource id, ARN, instance or name belongs to (longest service name that matches)."""
+        """The service a resource id, ARN, instance or name belongs to: the service name that comes first in
+        it (a path names its owner first: `/home-api/prod/flags/trending_rail`), the longest of those."""
         low = text.lower()
         for name, info in sorted(self.services.items()):
             if text in info.arns or text in info.instances or text in info.instances.values():
                 return name
-        matches = [n for n in self.services if _token_in(n, low)]
-        return max(matches, key=lambda n: (len(n), n)) if matches else None
+        found = {n: at for n in self.services if (at := _token_at(n, low)) is not None}
+        return min(found, key=lambda n: (found[n], -len(n), n)) if found else None
 
 
-def _token_in(name: str, text: str) -> bool:
-    import re
-
-    return re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", text) is not None
+def _token_at(name: str, text: str) -> int | None:
+    """Where `name` first stands as a whole token in `text` (None when it does not)."""
+    m = re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", text)
+    return m.start() if m else None
 
 
 def _tags(
@@ -399,7 +400,7 @@ class TopologyReader:
         with self._lock:
             names = list(estate.services)
         for group in groups:
-            owner = [n for n in names if _token_in(n, group.lower())]
+            owner = [n for n in names if _token_at(n, group.lower()) is not None]
             if owner:
                 best = max(owner, key=lambda n: (len(n), n))
                 with self._lock:
