@@ -751,3 +751,123 @@ def test_cpu_that_rose_with_the_load_and_kept_headroom_is_ruled_out() -> None:
         r.signal is not None and r.signal.service == "db" and "headroom" in r.reason for r in d.ruled_out
     )
     assert not any(r.signal is not None and r.signal.service == "search" for r in d.ruled_out)
+
+
+def test_autoscaling_adding_capacity_is_a_response_not_the_cause_of_the_saturation() -> None:
+    topo = estate(("bff", "ecs", ("tiles",)), ("tiles", "asg", ()))
+    scale_out = chg(
+        "s1",
+        -4,
+        "scaling",
+        "SetDesiredCapacity on tiles-asg by autoscaling.amazonaws.com: desiredCapacity → 10",
+        service="tiles",
+        action="SetDesiredCapacity",
+        actor=Actor(name="autoscaling.amazonaws.com", kind=ActorKind.AWS_SERVICE),
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="bff",
+        signals=[
+            sig("tiles", "requests_per_min", -200, 1000, 2600, ramp=True),
+            sig("tiles", "cpu_pct", -3, 57, 99),
+            sig("tiles", "latency_p99_ms", -3, 40, 900),
+            sig("bff", "latency_p99_ms", -2, 120, 1100),
+        ],
+        changes=[scale_out],
+    )
+    d = diagnose(f, ["tiles", "bff"])
+    assert d.guilty is None and d.root_service == "tiles", d.summary
+    assert (d.category, d.mitigation) == (Category.CAPACITY, Mitigation.SCALE_OUT)
+    assert "a response, not a cause" in _reasons(d, "s1")[0]
+
+
+def test_a_throttling_blip_long_over_is_not_where_a_later_failure_began() -> None:
+    topo = estate(("invoices", "ecs", ("render",)), ("render", "lambda", ()))
+    timeout = chg(
+        "t1",
+        -23,
+        "cloudformation",
+        "ExecuteChangeSet on stack/render",
+        service="render",
+        action="ExecuteChangeSet",
+        changed=("AWS::Lambda::Function RenderFunction Timeout 60 → 10",),
+        ships_code=False,
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="invoices",
+        signals=[
+            sig("render", "throttles_per_min", -96, 0, 14, sustained=False),
+            sig("render", "error_rate", -22, 0.0, 0.18),
+            sig("invoices", "error_rate", -21, 0.002, 0.14),
+        ],
+        changes=[timeout],
+    )
+    d = diagnose(f, ["render", "invoices"])
+    assert d.guilty is not None and d.guilty.id == "t1", d.summary
+    assert d.category is Category.CONFIG_CHANGE
+
+
+def test_callers_rejecting_a_dependencys_certificate_point_at_it_though_it_looks_healthy() -> None:
+    topo = estate(("payments", "ecs", ("ledger",)), ("payouts", "lambda", ("ledger",)), ("ledger", "asg", ()))
+    f = facts(
+        topology=topo,
+        alarm_service="payments",
+        signals=[sig("payments", "error_rate", -5, 0.002, 1.0), sig("payouts", "error_rate", -5, 0.0, 1.0)],
+        logs=[
+            _log("payments", 'Post "https://ledger.acme.internal/v1": x509: certificate has expired', -5),
+            _log(
+                "payouts",
+                "SSLError: certificate verify failed: certificate has expired (ledger.acme.internal)",
+                -5,
+            ),
+        ],
+    )
+    d = diagnose(f, ["payments", "payouts", "ledger"])
+    assert d.root_service == "ledger", d.summary
+
+
+def test_instances_that_reach_nothing_all_in_one_zone_are_that_zones_failure() -> None:
+    topo = estate(
+        ("web", "ecs", ("search",)),
+        ("search", "asg", ("ranking", "meta-db")),
+        ("ranking", "ecs", ()),
+        ("meta-db", "rds", ()),
+    )
+    ranking = chg("d1", -6, "github-actions", "ranking: deploy of cache warm-up", service="ranking")
+    zones = ["us-east-1a", "us-east-1b", "us-east-1c"] * 2
+    fleet = [InstanceFact("search", f"i-{n}", m(-900), None, zones[n - 1]) for n in range(1, 7)]
+    f = facts(
+        topology=topo,
+        alarm_service="web",
+        signals=[
+            sig("search", "error_rate", -4, 0.002, 0.5, instance="i-3"),
+            sig("search", "error_rate", -4, 0.002, 0.5, instance="i-6"),
+            sig("search", "error_rate", -4, 0.002, 0.17),
+            sig("meta-db", "latency_p50_ms", -60, 2, 9),
+            sig("web", "error_rate", -3, 0.003, 0.1),
+        ],
+        changes=[ranking],
+        instances=fleet,
+        logs=[
+            _log(
+                "search",
+                "ranking call failed: ConnectTimeoutError: connect to ranking.acme.internal timed out",
+                -4,
+            ),
+            _log(
+                "search", 'connection to server at "meta-db.x.rds.amazonaws.com" failed: timeout expired', -4
+            ),
+        ],
+    )
+    d = diagnose(f, ["meta-db", "search", "ranking", "web"])
+    assert d.guilty is None and d.root_service == "search", d.summary
+    assert (d.category, d.mitigation, d.zone) == (
+        Category.INFRASTRUCTURE_FAILURE,
+        Mitigation.FAILOVER,
+        "us-east-1c",
+    )
+    spread = list(fleet)
+    spread[5] = InstanceFact("search", "i-6", m(-900), None, "us-east-1a")  # the failing two in two zones
+    d2 = diagnose(facts(**{**_fields(f), "instances": spread}), ["meta-db", "search", "ranking", "web"])
+    assert d2.mitigation is Mitigation.REPLACE_INSTANCE and d2.zone is None, d2.summary

@@ -8,6 +8,7 @@ from bot.analysis.facts import SATURATION_SIGNALS, Facts
 from bot.analysis.symptoms import (
     anomalous_instances,
     bad_status,
+    failing_zone,
     is_boot_cpu,
     load_came_after,
     log_text,
@@ -189,6 +190,13 @@ def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category
         why.append("load rose and the service ran out of headroom")
         return Category.CAPACITY, Mitigation.SCALE_OUT
     bad_instances = _failing_alone(facts, root)
+    zone = failing_zone(facts, root)
+    if zone is not None:
+        why.append(
+            f"{', '.join(bad_instances)} are failing, all in {zone}, while every instance elsewhere is healthy: "
+            "that zone, not the instances"
+        )
+        return Category.INFRASTRUCTURE_FAILURE, Mitigation.FAILOVER
     if bad_instances:
         why.append(f"only {', '.join(bad_instances)} is failing; the rest of the fleet is healthy")
         return Category.INFRASTRUCTURE_FAILURE, Mitigation.REPLACE_INSTANCE

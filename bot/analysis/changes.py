@@ -181,6 +181,19 @@ def sets_capacity(change: Change) -> bool:
     )
 
 
+def reacts_to_load(change: Change) -> bool:
+    """Auto Scaling (an AWS service) changing a service's capacity under its policy, in reaction to load."""
+    return (
+        change.actor is not None
+        and change.actor.kind is ActorKind.AWS_SERVICE
+        and (
+            change.via is ChangeVia.SCALING
+            or change.action in CAPACITY_ACTIONS
+            or _only_capacity(change.action or "", change.request)
+        )
+    )
+
+
 def sets_reservation(change: Change) -> bool:
     """Whether the change sets a Lambda function's reserved concurrency: a setting (a cap) of the function,
     reverted like any setting, not instances or tasks added."""

@@ -22,6 +22,7 @@ from bot.analysis.suspects import CHANGE_THRESHOLD, ChangeVerdict, score_change
 from bot.analysis.symptoms import (
     affected_services,
     anomalous_instances,
+    failing_zone,
     is_boot_cpu,
     key_of,
     platform_events,
@@ -63,6 +64,8 @@ class Diagnosis:
     change_verdicts: list[ChangeVerdict] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     instance: str | None = None
+    #: The availability zone to move away from, when the failure is that zone's.
+    zone: str | None = None
     inconclusive: bool = False
 
 
@@ -114,6 +117,7 @@ def diagnose(facts: Facts, metric_ranking: Sequence[str]) -> Diagnosis:
         change_verdicts=verdicts,
         reasons=reasons,
         instance=_instance(facts, guilty, category, root),
+        zone=failing_zone(facts, root) if root and mitigation is Mitigation.FAILOVER else None,
         inconclusive=guilty is None
         and category is not Category.FALSE_ALARM
         and confidence <= INCONCLUSIVE_AT,

@@ -121,6 +121,7 @@ class InstanceFact:
     name: str
     launched: int | None = None
     terminated: int | None = None
+    zone: str | None = None  # its availability zone
 
 
 @dataclass

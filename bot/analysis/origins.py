@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import Facts
 from bot.analysis.logs import mentions
-from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text, only_backlog
+from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text, only_backlog, reaches_nothing
 from bot.domain import (
     ServiceKind,
 )
@@ -29,6 +30,7 @@ def origins(facts: Facts, metric_ranking: Sequence[str], affected: dict[str, int
     order = _metric_origin(metric_ranking, affected, facts)
     order = _named_dependencies_first(facts, _earlier_callers_first(facts, order, affected), affected)
     order = _backlogs_after_their_clients(facts, order, affected)
+    order = _cut_off_first(facts, order, affected)
     for svc in sorted(bad_status(facts)):
         callers = [c for c in facts.callers(svc) if c in affected]
         if svc in facts.ignored_services or not callers:
@@ -59,17 +61,33 @@ def _earlier_callers_first(facts: Facts, order: list[str], affected: dict[str, i
 
 def _named_dependencies_first(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
     """What an error says: a failing service whose new errors name a dependency it calls that is failing
-    too (or is a third party) is that dependency's victim, so the dependency goes before it."""
+    too (or is a third party, or whose certificate they reject) is that dependency's victim, so the
+    dependency goes before it."""
     out = list(order)
     for caller in list(out):
         text = log_text(facts, [caller])
+        rejects_certificate = ErrorFamily.TLS in families(text)
         for dep in facts.callees(caller):
             if dep not in out or out.index(dep) < out.index(caller):
                 continue
             failing = dep in affected and affected[dep] <= affected.get(caller, affected[dep]) + CLEARLY_LATER
-            if (failing or facts.kind(dep) is ServiceKind.EXTERNAL) and mentions(text, dep):
+            if (failing or rejects_certificate or facts.kind(dep) is ServiceKind.EXTERNAL) and mentions(
+                text, dep
+            ):
                 out.remove(dep)
                 out.insert(out.index(caller), dep)
+    return out
+
+
+def _cut_off_first(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """A failing service that can reach none of what it calls, while those fail nothing of their own, is
+    where the failure starts: it goes before what it calls."""
+    out = list(order)
+    for svc in [o for o in order if o in affected and reaches_nothing(facts, o)]:
+        deps = [d for d in facts.callees(svc) if d in out and out.index(d) < out.index(svc)]
+        if deps:
+            out.remove(svc)
+            out.insert(min(out.index(d) for d in deps), svc)
     return out
 
 

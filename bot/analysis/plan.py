@@ -66,6 +66,7 @@ class PlanContext:
     parameter: str | None = None
     parameter_old: str | None = None
     parameter_new: str | None = None
+    zone: str | None = None  # the availability zone to move away from
     instance: str | None = None  # the bad instance's Name tag
     instance_id: str | None = None
     resource: str | None = None
@@ -637,6 +638,8 @@ def _scale_out(ctx: PlanContext, cause: str) -> _Draft:
 
 
 def _failover(ctx: PlanContext, cause: str) -> _Draft:
+    if ctx.zone:
+        return _leave_zone(ctx, ctx.zone)
     pre, post = _checks(ctx)
     svc = _svc(ctx)
     # The catalogue has no failover action: a human runs these, after approval.
@@ -653,6 +656,37 @@ def _failover(ctx: PlanContext, cause: str) -> _Draft:
         ),
     ]
     return _Draft(steps, f"Practise failover of {svc} regularly and automate it behind health checks.")
+
+
+def _leave_zone(ctx: PlanContext, zone: str) -> _Draft:
+    """One availability zone is failing: move the service's traffic and instances out of it."""
+    pre, post = _checks(ctx)
+    svc = _svc(ctx)
+    where = f"`{ctx.asg}`" if ctx.asg else f"{svc}'s Auto Scaling group"
+    steps = [
+        _step(
+            Phase.PREPARE,
+            f"Check the AWS Health Dashboard for {zone}, and that the other zones have room for {svc}'s load",
+        ),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Shift {svc}'s traffic away from {zone} (an ARC zonal shift on its load balancer), and take {zone} "
+            f"out of {where}'s subnets so replacements start elsewhere",
+            mutating=True,
+            target=ctx.service,
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            f"End the zonal shift and give {where} back its {zone} subnet once {zone} is healthy",
+            mutating=True,
+            target=ctx.service,
+        ),
+    ]
+    return _Draft(
+        steps, f"Enable zonal autoshift for {svc}'s load balancer and keep a zone's worth of headroom."
+    )
 
 
 def _wait(ctx: PlanContext, cause: str) -> _Draft:

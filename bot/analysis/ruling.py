@@ -13,8 +13,11 @@ from bot.domain import (
     ChangeVia,
     RuledOut,
     SignalKey,
+    epoch,
 )
 
+#: Changes older than this (seconds before the page) that explain nothing are left out of what is told.
+WORTH_TELLING = 26 * 3600
 #: A resource used up to this share (percent) still has headroom.
 HEADROOM_PCT = 80.0
 
@@ -47,6 +50,8 @@ def rule_out(
             continue
         if c.via is ChangeVia.API:
             continue
+        if v.score == 0 and facts.page_time - epoch(c.at) > WORTH_TELLING:
+            continue  # days old and no part of it: read to be sure, not worth a line
         reason = (
             "; ".join(v.reasons) if v.score < CHANGE_THRESHOLD else f"a weaker explanation ({v.score:.2f})"
         )

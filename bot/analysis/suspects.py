@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.analysis.changes import sets_capacity
+from bot.analysis.changes import reacts_to_load, sets_capacity
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts, LogFact
 from bot.analysis.logs import files_in, mentions
@@ -20,6 +20,7 @@ from bot.analysis.symptoms import (
     log_text,
     only_backlog,
     platform_events,
+    reaches_nothing,
     still_failing,
     surges,
     symptoms,
@@ -72,6 +73,10 @@ class ChangeVerdict:
 
 def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str | None) -> ChangeVerdict:
     """Score one change: close before the onset, on the failing service, and tied to its errors."""
+    if reacts_to_load(c):
+        return ChangeVerdict(
+            c, 0.0, ("AWS changing capacity under its scaling policy: a response, not a cause",), c.service
+        )
     reasons: list[str] = []
     target = c.service
     link = 0.0
@@ -282,8 +287,8 @@ def _tie_from_outside(c: Change, facts: Facts, affected: dict[str, int], origin:
     ran out with no more load than before."""
     names = [*([c.service] if c.service else []), *resource_names(c), *host_names(c)]
     for failing in sorted(affected, key=lambda a: (affected[a], a)):
-        if failing == c.service:
-            continue
+        if failing == c.service or reaches_nothing(facts, failing):
+            continue  # a service that reaches nothing names everything it calls
         text = log_text(facts, [failing])
         named = [n for n in names if mentions(text, n)]
         if named:

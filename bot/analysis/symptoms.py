@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, SYMPTOM_SIGNALS, Facts, LogFact, SignalState
+from bot.analysis.logs import mentions
 from bot.domain import (
     SignalKey,
 )
@@ -50,14 +51,19 @@ def is_boot_cpu(s: SignalState, facts: Facts) -> bool:
 def affected_services(facts: Facts) -> dict[str, int]:
     """Failing services and the start of their earliest symptom (boot CPU on fresh instances left out). A
     service the platform acted on (a failover, a reboot) as it or its callers began failing fails from then."""
-    onsets: dict[str, int] = {}
+    began: dict[str, list[tuple[int, bool]]] = {}
     for s in symptoms(facts):
         if is_boot_cpu(s, facts):
             continue
         t = s.start if s.start is not None else s.onset
         assert t is not None
-        if s.service not in onsets or t < onsets[s.service]:
-            onsets[s.service] = t
+        began.setdefault(s.service, []).append((t, s.sustained))
+    onsets: dict[str, int] = {}
+    for svc, starts in began.items():
+        lasting = [t for t, sustained in starts if sustained]
+        # A blip that was over long before the lasting failure began is not where it started.
+        keep = [t for t, sustained in starts if sustained or not lasting or t >= min(lasting) - BLIP_BEFORE]
+        onsets[svc] = min(keep)
     for svc, t in platform_events(facts).items():
         near = [onsets[n] for n in (svc, *facts.callers(svc)) if n in onsets]
         if near and t >= min(near) - PLATFORM_LEAD:
@@ -65,6 +71,8 @@ def affected_services(facts: Facts) -> dict[str, int]:
     return onsets
 
 
+#: A symptom that was over this long (seconds) before a service's lasting failure began was another blip.
+BLIP_BEFORE = 30 * 60
 #: The platform acting on a service this long before the first symptom near it may still be why (seconds).
 PLATFORM_LEAD = 10 * 60
 
@@ -95,6 +103,33 @@ def log_text(facts: Facts, services: Sequence[str]) -> str:
         if lg.service in services and (lg.is_new or lg.count > 3 * max(lg.baseline_count, 1))
     ]
     return "\n".join(parts).lower()
+
+
+def failing_zone(facts: Facts, service: str) -> str | None:
+    """The one availability zone all of a service's failing instances are in, when two or more fail there
+    and every healthy instance is in another zone: that zone, not the instances, is at fault."""
+    bad = set(anomalous_instances(facts, service))
+    fleet = [i for i in facts.instances if i.service == service and i.terminated is None]
+    zones = {i.zone for i in fleet if i.name in bad}
+    healthy = {i.zone for i in fleet if i.name not in bad}
+    if len(bad) < 2 or len(zones) != 1 or None in zones or not healthy or zones & healthy:
+        return None
+    return zones.pop()
+
+
+def reaches_nothing(facts: Facts, service: str) -> bool:
+    """The service times out or is refused on two or more of the services it calls while they fail no
+    requests of their own: its own network (an instance, a zone) is at fault, not what it calls."""
+    unreachable = "\n".join(
+        f"{lg.sample}\n{lg.exception or ''}"
+        for lg in facts.logs
+        if lg.service == service
+        and lg.is_new
+        and ErrorFamily.UNREACHABLE in families(f"{lg.sample} {lg.exception or ''}")
+    ).lower()
+    named = [d for d in facts.callees(service) if mentions(unreachable, d)]
+    failing = {s.service for s in symptoms(facts) if s.signal == "error_rate" and s.sustained}
+    return len(named) >= 2 and not failing.intersection(named)
 
 
 def anomalous_instances(facts: Facts, service: str) -> list[str]:

@@ -330,7 +330,11 @@ def instances_of(estate: Estate) -> list[InstanceFact]:
     """Every named instance or task, when it launched and when it stopped."""
     return [
         InstanceFact(
-            name, label, epoch(launched), epoch(info.stopped[label]) if label in info.stopped else None
+            name,
+            label,
+            epoch(launched),
+            epoch(info.stopped[label]) if label in info.stopped else None,
+            info.zones.get(label),
         )
         for name, info in sorted(estate.services.items())
         for label, launched in sorted(info.launched.items())

@@ -117,6 +117,7 @@ def plan_context(
         parameter_old=param_old,
         parameter_new=param_new,
         instance=instance,
+        zone=diag.zone,
         instance_id=(info.instances.get(instance) if info and instance else None),
         resource=g.resource if g else None,
         change_action=g.action if g and g.source is ChangeSource.CLOUDTRAIL else None,

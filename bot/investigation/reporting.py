@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from bot.analysis.diagnose import Diagnosis
 from bot.analysis.facts import Facts
 from bot.analysis.plan import PlanContext, build_plan
+from bot.analysis.ruling import WORTH_TELLING
 from bot.domain import (
     Category,
     Change,
@@ -22,6 +23,7 @@ from bot.domain import (
     Page,
     Report,
     TimelineEntry,
+    epoch,
     utc,
 )
 
@@ -164,7 +166,8 @@ def timeline(facts: Facts, diag: Diagnosis, page: Page) -> list[TimelineEntry]:
     for c in facts.changes:
         guilty = diag.guilty is not None and c.id == diag.guilty.id
         told = c.source in (ChangeSource.GITHUB, ChangeSource.CLOUDTRAIL) and c.via is not ChangeVia.API
-        if guilty or told:
+        recent = facts.page_time - epoch(c.at) <= WORTH_TELLING
+        if guilty or (told and recent):
             entries.append(TimelineEntry(at=c.at, text=c.summary, change_id=c.id))
     for name, t in sorted(diag.affected.items(), key=lambda kv: (kv[1], kv[0])):
         entries.append(TimelineEntry(at=utc(t), text=f"{name} starts failing"))

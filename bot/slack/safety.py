@@ -19,7 +19,8 @@ ZWJ = "\u200d"
 BACKTICK_STANDIN = "\u02cb"  # MODIFIER LETTER GRAVE ACCENT
 ELLIPSIS = "…"
 
-_BROADCAST = re.compile(r"@(channel|here|everyone|group)\b", re.IGNORECASE)
+#: No word boundary after it: a cut (`@CHANNEL00` truncated to `@CHANNEL…`) must not make one.
+_BROADCAST = re.compile(r"@(channel|here|everyone|group)", re.IGNORECASE)
 _SPECIAL_OPEN = re.compile(r"<([!@#])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,4}$")

@@ -42,6 +42,7 @@ class ServiceInfo:
     instances: dict[str, str] = field(default_factory=dict)  # Name tag -> instance id
     launched: dict[str, datetime] = field(default_factory=dict)  # Name tag (or `task <id>`) -> launch time
     stopped: dict[str, datetime] = field(default_factory=dict)  # the same -> when it went away
+    zones: dict[str, str] = field(default_factory=dict)  # Name tag -> availability zone
     arns: list[str] = field(default_factory=list)
     task_family: str | None = None
     #: Resource names and ARNs the service's configuration names (function, container and instance
@@ -291,6 +292,9 @@ class TopologyReader:
                         info.instances[label] = inst["InstanceId"]
                         if inst.get("LaunchTime"):
                             info.launched[label] = inst["LaunchTime"]
+                        zone = (inst.get("Placement") or {}).get("AvailabilityZone")
+                        if zone:
+                            info.zones[label] = zone
 
     def _lambda(self, estate: Estate) -> None:
         lam = self._c.get("lambda")
