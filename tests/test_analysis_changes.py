@@ -53,6 +53,20 @@ def _role(role: str, session: str) -> dict[str, Any]:
             "repo:acme/api",
         ),
         (_role("platform-admins", "maria"), "Mozilla/5.0 (Macintosh)", None, ActorKind.PERSON, "maria"),
+        (  # a role session calling from an AWS host (an EC2 runner's kernel): automation
+            _role("platform-kms-janitor", "kms-janitor"),
+            "aws-cli/2.22.4 Python/3.12.6 Linux/6.8.0-1017-aws botocore/2.4.5",
+            None,
+            ActorKind.PIPELINE,
+            "kms-janitor",
+        ),
+        (  # the same client on a laptop: nothing says who
+            _role("platform-kms-janitor", "kms-janitor"),
+            "aws-cli/2.22.4 Python/3.12.6 Darwin/23.1.0",
+            None,
+            ActorKind.UNKNOWN,
+            "kms-janitor",
+        ),
     ],
 )
 def test_who_made_a_change(

@@ -871,3 +871,149 @@ def test_instances_that_reach_nothing_all_in_one_zone_are_that_zones_failure() -
     spread[5] = InstanceFact("search", "i-6", m(-900), None, "us-east-1a")  # the failing two in two zones
     d2 = diagnose(facts(**{**_fields(f), "instances": spread}), ["meta-db", "search", "ranking", "web"])
     assert d2.mitigation is Mitigation.REPLACE_INSTANCE and d2.zone is None, d2.summary
+
+
+def test_an_ingress_rule_naming_its_source_belongs_to_the_database_that_source_calls_on_that_port() -> None:
+    from bot.domain import ChangeSource
+    from bot.investigation.attribution import attribute
+    from bot.sources.aws.topology import Estate, ServiceInfo
+
+    est = Estate(
+        services={
+            n: ServiceInfo(name=n, kind=k)
+            for n, k in (("sync", "ecs"), ("billing-db", "rds"), ("cache", "ecs"))
+        },
+        edges={("sync", "billing-db"), ("sync", "cache")},
+    )
+    request = {
+        "GroupId": "sg-07b3e5d1c9a24f6e1",
+        "IpPermissions": [{"FromPort": 3306, "UserIdGroupPairs": [{"Description": "sync app tier"}]}],
+    }
+    revoke = chg(
+        "r1",
+        -30,
+        "console",
+        "RevokeSecurityGroupIngress",
+        action="RevokeSecurityGroupIngress",
+        resource="arn:aws:ec2:us-east-1:1:security-group/sg-07b3e5d1c9a24f6e1",
+        request=request,
+    ).model_copy(update={"source": ChangeSource.CLOUDTRAIL})
+    assert attribute([revoke], est)[0].service == "billing-db"
+    web = revoke.model_copy(
+        update={
+            "request": {
+                **request,
+                "IpPermissions": [{"FromPort": 8080, "UserIdGroupPairs": [{"Description": "sync"}]}],
+            }
+        }
+    )
+    assert attribute([web], est)[0].service == "sync"  # two services it calls: not one to name
+
+
+def test_a_kms_key_belongs_to_the_one_service_configured_with_it() -> None:
+    from bot.domain import ChangeSource
+    from bot.investigation.attribution import attribute
+    from bot.sources.aws.topology import Estate, ServiceInfo
+
+    key = "arn:aws:kms:us-east-1:1:key/0d7e4a2b-6c91-4f3e-a8d5-2b19e7c04f6a"
+    est = Estate(
+        services={
+            "payouts-api": ServiceInfo("payouts-api", "ecs"),
+            "payout-requests": ServiceInfo("payout-requests", "sqs", named={key}),
+        }
+    )
+    disable = chg("k1", -10, "console", "DisableKey", action="DisableKey", resource=key).model_copy(
+        update={"source": ChangeSource.CLOUDTRAIL}
+    )
+    assert attribute([disable], est)[0].service == "payout-requests"
+
+
+def test_a_change_whose_resource_the_users_of_its_service_quote_is_tied_to_their_errors() -> None:
+    topo = estate(("api", "ecs", ("requests",)), ("requests", "sqs", ("worker",)), ("worker", "lambda", ()))
+    key = "arn:aws:kms:us-east-1:1:key/0d7e4a2b-6c91-4f3e-a8d5-2b19e7c04f6a"
+    disable = chg(
+        "k1",
+        -6,
+        "console",
+        "DisableKey on the queue's key",
+        service="requests",
+        action="DisableKey",
+        resource=key,
+    )
+    upsert = chg("d1", -9, "github-actions", "worker: deploy of idempotent upsert", service="worker")
+    f = facts(
+        topology=topo,
+        alarm_service="api",
+        signals=[
+            sig("api", "error_rate", -1, 0.002, 0.58),
+            sig("requests", "oldest_message_age_s", -1, 3, 400),
+        ],
+        changes=[disable, upsert],
+        logs=[
+            _log(
+                "api",
+                "SendMessage failed: KMS.DisabledException: arn:aws:kms:us-east-1:1:key/0d7e4a2b-6c91-4f3e-a8d5-2b19e7c04f6a is disabled",
+                -1,
+            )
+        ],
+    )
+    d = diagnose(f, ["api", "requests", "worker"])
+    assert d.guilty is not None and d.guilty.id == "k1", d.summary
+    assert any("which use requests, name 0d7e4a2b" in r for r in d.reasons)
+
+
+def test_a_setting_a_pipeline_changed_by_hand_is_configuration_not_a_manual_change() -> None:
+    topo = estate(("gw", "ecs", ("score",)), ("score", "lambda", ()))
+    janitor = Actor(name="kms-janitor", kind=ActorKind.PIPELINE)
+    cut = chg(
+        "c1",
+        -5,
+        "console",
+        "ScheduleKeyDeletion",
+        service="score",
+        action="ScheduleKeyDeletion",
+        actor=janitor,
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="gw",
+        signals=[sig("score", "error_rate", -4, 0.0, 0.3), sig("gw", "error_rate", -3, 0.002, 0.2)],
+        changes=[cut],
+    )
+    d = diagnose(f, ["score", "gw"])
+    assert (d.category, d.mitigation) == (Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG), d.summary
+    person = cut.model_copy(update={"actor": Actor(name="s.adeyemi", kind=ActorKind.PERSON)})
+    assert (
+        diagnose(facts(**{**_fields(f), "changes": [person]}), ["score", "gw"]).category
+        is Category.MANUAL_CHANGE
+    )
+
+
+def test_a_database_whose_connections_fell_away_as_its_callers_failed_is_tied_to_its_change() -> None:
+    topo = estate(("api", "ecs", ("db",)), ("worker", "lambda", ("db",)), ("db", "rds", ()))
+    sg = chg(
+        "s1",
+        -18,
+        "cloudformation",
+        "ExecuteChangeSet on stack/db",
+        service="db",
+        action="ExecuteChangeSet",
+        changed=("AWS::EC2::SecurityGroupIngress DbIngressFromApi: Remove",),
+        ships_code=False,
+    )
+    bump = chg("d1", -26, "github-actions", "api: deploy of a driver bump", service="api")
+    times = [m(-120 + i) for i in range(121)]
+    conns = [80.0 if t < m(-17) else 18.0 for t in times]
+    f = facts(
+        topology=topo,
+        alarm_service="api",
+        signals=[sig("api", "error_rate", -16, 0.002, 0.46), sig("worker", "error_rate", -15, 0.0, 0.3)],
+        changes=[sg, bump],
+        series={("db", "connections"): (times, conns)},
+        logs=[_log("api", 'connection to server at "10.42.17.88", port 5432 failed: timeout expired', -16)],
+    )
+    d = diagnose(f, ["api", "worker", "db"])
+    assert d.guilty is not None and d.guilty.id == "s1", d.summary
+    steady = facts(**{**_fields(f), "series": {("db", "connections"): (times, [80.0] * len(times))}})
+    unchanged = diagnose(steady, ["api", "worker", "db"]).guilty
+    assert unchanged is None or unchanged.id != "s1"

@@ -235,6 +235,13 @@ def _category_of_change(
             return Category.CAPACITY, Mitigation.SCALE_OUT
         why.append("the capacity cut itself broke it: no more load than before")
         return Category.MANUAL_CHANGE, Mitigation.SCALE_OUT
+    if (
+        guilty.actor is not None
+        and guilty.actor.kind is ActorKind.PIPELINE
+        and via is not ChangeVia.SSM_SESSION
+    ):
+        why.append(f"{guilty.actor.name}, a pipeline, made it: configuration, not a person's hand edit")
+        return Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG
     if via is ChangeVia.SSM_SESSION:
         if root and guilty.instance:
             return Category.MANUAL_CHANGE, Mitigation.REPLACE_INSTANCE

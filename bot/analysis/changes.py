@@ -66,6 +66,13 @@ def _tokens(text: str) -> set[str]:
     return {t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t}
 
 
+#: A client running on AWS's own hosts (an EC2 kernel, a container or function runtime, a build service): a
+#: role session calling from there (not a person's SSO role) is automation.
+_AWS_HOST = re.compile(
+    r"linux/\S*(?:-aws\b|\.amzn)|exec-env/aws_(?:ecs|lambda)|exec-env/(?:codebuild|githubactions)"
+)
+
+
 def actor_of(identity: Mapping[str, Any], user_agent: str = "", username: str | None = None) -> Actor:
     """Who made a CloudTrail-recorded change, from its `userIdentity` and `userAgent`."""
     kind_field = str(identity.get("type", ""))
@@ -92,7 +99,7 @@ def actor_of(identity: Mapping[str, Any], user_agent: str = "", username: str | 
     if role.startswith("AWSReservedSSO_") or kind_field in ("IAMUser", "Root"):
         person = not (words & PIPELINE_WORDS) or kind_field == "Root"
         return Actor(name=str(name), kind=ActorKind.PERSON if person else ActorKind.PIPELINE, arn=arn)
-    if words & PIPELINE_WORDS:
+    if words & PIPELINE_WORDS or (session and _AWS_HOST.search(agent)):
         return Actor(name=str(name), kind=ActorKind.PIPELINE, arn=arn)
     if _console(agent) or "mozilla/" in agent:
         return Actor(name=str(name), kind=ActorKind.PERSON, arn=arn)

@@ -24,6 +24,7 @@ from bot.analysis.symptoms import (
     still_failing,
     surges,
     symptoms,
+    traffic_fell,
 )
 from bot.domain import (
     Change,
@@ -34,6 +35,8 @@ from bot.domain import (
 
 #: Two onsets this close (seconds) are the same moment: metric points and log lines fall a minute apart.
 SAME_MINUTE = 90
+#: Errors that quote the very resource a change touched (a key id, a role, a bucket) tie them this strongly.
+NAMED_TIE = 0.45
 #: A change counts as the cause from this score on.
 CHANGE_THRESHOLD = 0.55
 
@@ -180,14 +183,16 @@ def _ties_to_errors(
         reasons.append(f"the errors name commit {c.commit[:7]}")
     if c.instance and target:
         link += _instance_tie(c.instance, facts, target, own_errors, reasons)
-    if (
-        c.resource
-        and target
-        and not c.is_deploy
-        and mentions(log_text(facts, [target]), c.resource.split("/")[-1])
-    ):
-        link += 0.25
-        reasons.append(f"the errors name {c.resource.split('/')[-1]}")
+    if c.resource and target and not c.is_deploy:
+        short = c.resource.split("/")[-1]
+        if mentions(log_text(facts, [target]), short):
+            link += NAMED_TIE
+            reasons.append(f"the errors name {short}")
+        else:  # those who use what it changed (a queue's producers, naming its key) say so too
+            users = [a for a in affected if a != target and target in facts.callees(a)]
+            if users and mentions(log_text(facts, users), short):
+                link += NAMED_TIE
+                reasons.append(f"the errors of {', '.join(users)}, which use {target}, name {short}")
     return link
 
 
@@ -570,6 +575,8 @@ def _cut_off_from_callers(service: str, facts: Facts, affected: dict[str, int]) 
     if not callers:
         return None
     first = affected[callers[0]]
+    if traffic_fell(facts, service, first):
+        return _Tie(callers[0], 0.45, f"{callers[0]}'s traffic to {service} fell away as it began failing")
     for s in facts.signals:
         when = s.start or s.onset
         if (

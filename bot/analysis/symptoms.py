@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 from bot.analysis.errors import ErrorFamily, families
@@ -115,6 +116,24 @@ def failing_zone(facts: Facts, service: str) -> str | None:
     if len(bad) < 2 or len(zones) != 1 or None in zones or not healthy or zones & healthy:
         return None
     return zones.pop()
+
+
+#: Traffic that fell to this share of what it was has fallen away.
+FELL_TO = 0.5
+
+
+def traffic_fell(facts: Facts, service: str, at: int) -> bool:
+    """Whether the service's traffic (requests, or a database's connections) fell away from `at` on: the
+    median since then is at most half the median of the hour before."""
+    for signal in (*sorted(LOAD_SIGNALS), "connections"):
+        times, values = facts.series.get((service, signal), ([], []))
+        before = [v for t, v in zip(times, values, strict=False) if at - 3600 <= t < at - 120]
+        after = [v for t, v in zip(times, values, strict=False) if t >= at]
+        if len(before) >= 5 and len(after) >= 3:
+            was, now = statistics.median(before), statistics.median(after)
+            if was > 0 and now <= FELL_TO * was:
+                return True
+    return False
 
 
 def reaches_nothing(facts: Facts, service: str) -> bool:

@@ -163,9 +163,46 @@ def _owner(c: Change, estate: Estate) -> tuple[str | None, str | None]:
         for label, iid in estate.services[owner].instances.items():
             if part in (iid, label):
                 instance = label
+    if service is not None:
+        service = _rule_destination(c, service, estate) or service
     if service is None:
-        service = estate.service_of(" ".join(_words(c))) or _by_family_name(c, estate)
+        service = (
+            estate.service_of(" ".join(_words(c)))
+            or _by_configuration(c, estate)
+            or _by_family_name(c, estate)
+        )
     return service, instance
+
+
+#: Ports databases and caches listen on: an ingress rule for one of them guards a datastore.
+_DATASTORE_PORTS = frozenset({3306, 5432, 1433, 1521, 5439, 6379, 11211, 27017})
+
+
+def _rule_destination(c: Change, named: str, estate: Estate) -> str | None:
+    """An ingress rule names its source (the caller's group, its description); the group it changes belongs to
+    what the source calls on that port: the one database it calls for a database port, else the one service it
+    calls. None when that is not one service."""
+    if c.action not in ("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"):
+        return None
+    request = json.dumps(c.request).lower()
+    ports = {int(p) for p in re.findall(r'"fromport":\s*"?(\d+)', request)}
+    callees = sorted(b for a, b in estate.edges if a == named)
+    if ports & _DATASTORE_PORTS:
+        callees = [d for d in callees if d in estate.services and estate.services[d].kind == "rds"]
+    return callees[0] if len(callees) == 1 else None
+
+
+def _by_configuration(c: Change, estate: Estate) -> str | None:
+    """The one service configured with what the change touched (a queue or function encrypted with the KMS
+    key it disabled): the key is that service's."""
+    wanted = {r.strip() for r in (c.resource or "").split(",") if r.strip()}
+    wanted |= {w.rsplit("/", 1)[-1] for w in wanted if "/" in w}
+    owners = {
+        name
+        for name, info in estate.services.items()
+        if any(v in wanted or v.rsplit("/", 1)[-1] in wanted for v in info.named)
+    }
+    return owners.pop() if len(owners) == 1 else None
 
 
 def _by_family_name(c: Change, estate: Estate) -> str | None:

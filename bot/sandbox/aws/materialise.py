@@ -48,7 +48,7 @@ from bot.sandbox.aws.cloudtrail import CloudTrailStore
 from bot.sandbox.aws.cloudwatch import CloudWatchStore
 from bot.sandbox.aws.ecs_lists import sorted_task_definitions
 from bot.sandbox.aws.gateway import Gaps, Gateway, Handler
-from bot.sandbox.aws.materialise_calls import initial_settings
+from bot.sandbox.aws.materialise_calls import initial_encryption, initial_settings
 from bot.sandbox.aws.materialise_services import build_service, build_shared
 from bot.sandbox.aws.materialise_stacks import open_stack
 from bot.sandbox.aws.materialise_state import AMI, BUILT_BEFORE, CFG, DEPLOY_ROLE, RELEASED_BEFORE, Build
@@ -331,6 +331,7 @@ def _build(b: Build, traces_per_minute: int, trace_minutes: int) -> None:
             build_service(b, spec, built)
             open_stack(b, spec)
             initial_settings(b, spec)
+            initial_encryption(b, spec)
         b.at(built)
         event_sources(b)
         play_timeline(b)

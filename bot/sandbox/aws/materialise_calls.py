@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.sandbox.aws.fillins import RdsEvent
 from bot.sandbox.aws.materialise_actors import event_source, resource_type
+from bot.sandbox.aws.materialise_services import encryption_key
 from bot.sandbox.aws.materialise_settings import (
     TYPE_OF_ACTION,
     ApiCall,
@@ -146,6 +147,16 @@ def initial_settings(b: Build, spec: ServiceSpec) -> None:
         seen |= {(rtype, e.name) for e in edits}
         if edits:
             apply_settings(b, spec, rtype, settings_of(edits, live_settings(b, spec, rtype), new=False))
+
+
+def initial_encryption(b: Build, spec: ServiceSpec) -> None:
+    """A queue or function whose KMS key a change acts on was encrypted with that key all along, as AWS
+    shows it: the queue's `KmsMasterKeyId`, the function's `KMSKeyArn` (its environment's key)."""
+    key = encryption_key(b, spec)
+    if key and spec.kind == "sqs":  # a function gets its key when it is created
+        b.at(b.settled)
+        url = b.c("sqs").get_queue_url(QueueName=spec.name)["QueueUrl"]
+        b.c("sqs").set_queue_attributes(QueueUrl=url, Attributes={"KmsMasterKeyId": key})
 
 
 def _name_in(resource: str | None, kind: str) -> str | None:

@@ -239,6 +239,16 @@ def _asg(b: Build, new: NewService, built: datetime) -> None:
     b.log_groups[name] = [f"/ec2/{name}"]
 
 
+def encryption_key(b: Build, spec: ServiceSpec) -> str | None:
+    """The KMS key a change on the service acts on: what the service is encrypted with (a queue's messages,
+    a function's environment), as AWS would show it all along."""
+    for ev in sorted(b.world.changes(), key=lambda e: e.at):
+        ch = ev.change
+        if ch is not None and ch.service == spec.name and ch.resource and ":kms:" in ch.resource:
+            return ch.resource.split(",")[0].split(" ")[0]
+    return None
+
+
 def _lambda(b: Build, new: NewService, built: datetime) -> None:
     name = new.name
     b.at(b.t(b.world.start) - RELEASED_BEFORE)
@@ -253,6 +263,7 @@ def _lambda(b: Build, new: NewService, built: datetime) -> None:
         MemorySize=512,
         Timeout=30,
         Environment={"Variables": environment(b, new.spec)},
+        **({"KMSKeyArn": key} if (key := encryption_key(b, new.spec)) else {}),
     )
     b.c("lambda").create_alias(FunctionName=name, Name="live", FunctionVersion="1")
     new.res.update(function=name)

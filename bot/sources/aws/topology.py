@@ -311,6 +311,8 @@ class TopologyReader:
                 with self._lock:
                     info.arns.append(fn["FunctionArn"])
                     info.named.update(str(v) for v in variables.values() if v)
+                    if fn.get("KMSKeyArn"):  # the key its environment is encrypted with
+                        info.named.add(fn["KMSKeyArn"])
 
     def _dynamodb(self, estate: Estate) -> None:
         ddb = self._c.get("dynamodb")
@@ -344,8 +346,12 @@ class TopologyReader:
             if name:
                 info = self._service(estate, name, "sqs")
                 self._set_resources(info, queue=url.rsplit("/", 1)[-1])
+                attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["KmsMasterKeyId"])
+                key = (attrs.get("Attributes") or {}).get("KmsMasterKeyId")
                 with self._lock:
                     info.arns.append(url)
+                    if key:  # the key its messages are encrypted with
+                        info.named.add(key)
 
     def _tagged(self, estate: Estate, tags: dict[str, str], arn: str) -> None:
         """A resource of a kind that has no metrics of its own here (bucket, topic, stream): its owner's ARN."""
