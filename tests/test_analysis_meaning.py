@@ -1017,3 +1017,54 @@ def test_a_database_whose_connections_fell_away_as_its_callers_failed_is_tied_to
     steady = facts(**{**_fields(f), "series": {("db", "connections"): (times, [80.0] * len(times))}})
     unchanged = diagnose(steady, ["api", "worker", "db"]).guilty
     assert unchanged is None or unchanged.id != "s1"
+
+
+def test_a_dependency_already_failing_hours_before_a_callers_deploy_was_not_driven_by_it() -> None:
+    topo = estate(("gw", "ecs", ("broker",)), ("broker", "asg", ()))
+    deploy = chg("d1", -8, "github-actions", "gw: deploy of a CSP header", service="gw")
+    f = facts(
+        topology=topo,
+        alarm_service="gw",
+        signals=[
+            sig("broker", "memory_pct", -600, 40, 97, ramp=True, start=-840),
+            sig("broker", "cpu_pct", -6, 30, 95),
+            sig("gw", "error_rate", -5, 0.002, 0.2),
+        ],
+        changes=[deploy],
+    )
+    d = diagnose(f, ["broker", "gw"])
+    assert d.guilty is None and d.root_service == "broker", d.summary
+
+
+def test_a_mild_slowdown_after_a_consumers_own_setting_is_not_where_its_throwing_began() -> None:
+    topo = estate(
+        ("shop", "ecs", ("checkout",)),
+        ("checkout", "ecs", ("events",)),
+        ("events", "sqs", ("consumer",)),
+        ("consumer", "lambda", ()),
+    )
+    batch = chg(
+        "p1",
+        -78,
+        "parameter",
+        "PutParameter /consumer/prod/BATCH_SIZE 10 -> 25",
+        service="consumer",
+        action="PutParameter",
+    )
+    release = chg("d1", -23, "github-actions", "checkout: deploy of OrderPlaced v2", service="checkout")
+    frames = (Frame("fulfilment/mapping.py", 61, "to_pick"),)
+    f = facts(
+        topology=topo,
+        alarm_service="events",
+        signals=[
+            sig("consumer", "latency_p99_ms", -72, 650, 880),  # 1.35x: a shift the batch size made
+            sig("consumer", "error_rate", -21, 0.0, 1.0),
+            sig("events", "queue_depth", -20, 25, 1960),
+        ],
+        changes=[batch, release],
+        logs=[
+            _log("consumer", "KeyError: 'shipping_address' while handling OrderPlaced", -21, frames=frames)
+        ],
+    )
+    d = diagnose(f, ["consumer", "events", "checkout", "shop"])
+    assert d.guilty is not None and d.guilty.id == "d1", d.summary

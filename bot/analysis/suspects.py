@@ -183,16 +183,19 @@ def _ties_to_errors(
         reasons.append(f"the errors name commit {c.commit[:7]}")
     if c.instance and target:
         link += _instance_tie(c.instance, facts, target, own_errors, reasons)
-    if c.resource and target and not c.is_deploy:
-        short = c.resource.split("/")[-1]
-        if mentions(log_text(facts, [target]), short):
+    services = {s.name.lower() for s in facts.topology.services}
+    # A service's own name in errors says nothing of a change: only what it touched by its own name does.
+    touched = [n for n in resource_names(c) if n.lower() not in services]
+    if touched and target and not c.is_deploy:
+        users = [a for a in affected if a != target and target in facts.callees(a)]
+        own = next((n for n in touched if mentions(log_text(facts, [target]), n)), None)
+        theirs = next((n for n in touched if users and mentions(log_text(facts, users), n)), None)
+        if own is not None:
             link += NAMED_TIE
-            reasons.append(f"the errors name {short}")
-        else:  # those who use what it changed (a queue's producers, naming its key) say so too
-            users = [a for a in affected if a != target and target in facts.callees(a)]
-            if users and mentions(log_text(facts, users), short):
-                link += NAMED_TIE
-                reasons.append(f"the errors of {', '.join(users)}, which use {target}, name {short}")
+            reasons.append(f"the errors name {own}")
+        elif theirs is not None:  # those who use what it changed (a queue's producers, naming its key)
+            link += NAMED_TIE
+            reasons.append(f"the errors of {', '.join(users)}, which use {target}, name {theirs}")
     return link
 
 
@@ -236,7 +239,7 @@ def _victim_or_driver(
         )
         and not (facts.kind(d) is ServiceKind.SQS and only_backlog(facts, d))
     ]
-    drove = _drove(c, facts, target, earlier)
+    drove = _drove(c, facts, target, [d for d in earlier if affected[d] >= epoch(c.at) - SAME_MINUTE])
     if drove is not None:
         reasons.append(drove)
         return locality, link + 0.3
@@ -482,11 +485,17 @@ def _took_shared_concurrency(c: Change, facts: Facts, affected: dict[str, int]) 
 
 
 def _feeds(producer: str, consumer: str, facts: Facts) -> bool:
-    """Whether `producer` hands work to `consumer`: it calls it, or both work on the same queue."""
+    """Whether `producer` hands work to `consumer`: it calls it, it puts work on a queue that delivers to it,
+    or both work on the same queue."""
     if consumer in facts.callees(producer):
         return True
-    shared = set(facts.callees(producer)) & set(facts.callees(consumer))
-    return any(facts.kind(q) is ServiceKind.SQS for q in shared)
+    queues = [q for q in facts.callees(producer) if facts.kind(q) is ServiceKind.SQS]
+    return any(consumer in facts.callees(q) or q in facts.callees(consumer) for q in queues)
+
+
+#: A change of a consumer's own this close before it began throwing could explain the throws itself (seconds);
+#: one it ran cleanly after for longer cannot.
+OWN_CHANGE_JUST_BEFORE = 20 * 60
 
 
 def _changed_what_it_sends(c: Change, facts: Facts, affected: dict[str, int]) -> _Tie | None:
@@ -499,7 +508,9 @@ def _changed_what_it_sends(c: Change, facts: Facts, affected: dict[str, int]) ->
         onset = affected[failing]
         if failing == c.service or not 0 <= onset - at + AFTER_ONSET_GRACE <= STEP_LOOKBACK_MIN * 60:
             continue
-        if not _feeds(c.service, failing, facts) or _changed_itself(failing, facts, onset):
+        if not _feeds(c.service, failing, facts) or _changed_itself(
+            failing, facts, onset, OWN_CHANGE_JUST_BEFORE
+        ):
             continue
         throws = [
             lg
@@ -507,23 +518,24 @@ def _changed_what_it_sends(c: Change, facts: Facts, affected: dict[str, int]) ->
             if lg.is_new and lg.frames and not families(f"{lg.exception or ''} {lg.sample}")
         ]
         if throws:
-            reason = f"{failing}'s code throws on what {c.service} sends it, and only {c.service} changed"
+            reason = (
+                f"{failing}'s code throws on what {c.service} sends it, and {c.service} changed just before"
+            )
             return _Tie(failing, 0.35, reason)
     return None
 
 
-def _changed_itself(service: str, facts: Facts, onset: int) -> bool:
-    """A change on the service itself within the look-back before its onset."""
+def _changed_itself(service: str, facts: Facts, onset: int, within: float = STEP_LOOKBACK_MIN * 60) -> bool:
+    """A change on the service itself within `within` seconds before its onset."""
     return any(
-        ch.service == service and -AFTER_ONSET_GRACE <= onset - epoch(ch.at) <= STEP_LOOKBACK_MIN * 60
-        for ch in facts.changes
+        ch.service == service and -AFTER_ONSET_GRACE <= onset - epoch(ch.at) <= within for ch in facts.changes
     )
 
 
 def _drove(c: Change, facts: Facts, target: str, earlier: Sequence[str]) -> str | None:
-    """Why a change on a client explains its dependency failing first: the dependency it calls directly
-    ran out of a resource right after the change, with no more load coming in than before (more calls on
-    the dependency alone are what the change drove)."""
+    """Why a change on a client explains its dependency failing first: the dependency it calls directly (not
+    one already failing before the change) ran out of a resource right after the change, with no more load
+    coming in than before (more calls on the dependency alone are what the change drove)."""
     if any(s.service not in earlier for s in surges(facts)):
         return None
     acted_on = platform_events(facts)  # the platform, not the change, explains what it did to a dependency

@@ -52,24 +52,40 @@ def is_boot_cpu(s: SignalState, facts: Facts) -> bool:
 def affected_services(facts: Facts) -> dict[str, int]:
     """Failing services and the start of their earliest symptom (boot CPU on fresh instances left out). A
     service the platform acted on (a failover, a reboot) as it or its callers began failing fails from then."""
-    began: dict[str, list[tuple[int, bool]]] = {}
+    began: dict[str, list[tuple[int, bool, bool]]] = {}
     for s in symptoms(facts):
         if is_boot_cpu(s, facts):
             continue
         t = s.start if s.start is not None else s.onset
         assert t is not None
-        began.setdefault(s.service, []).append((t, s.sustained))
+        began.setdefault(s.service, []).append((t, s.sustained, _mild(s)))
     onsets: dict[str, int] = {}
     for svc, starts in began.items():
-        lasting = [t for t, sustained in starts if sustained]
-        # A blip that was over long before the lasting failure began is not where it started.
-        keep = [t for t, sustained in starts if sustained or not lasting or t >= min(lasting) - BLIP_BEFORE]
+        lasting = [t for t, sustained, mild in starts if sustained and not mild] or [
+            t for t, sustained, _ in starts if sustained
+        ]
+        # A blip over, or a mild shift, long before the lasting failure began is not where it started.
+        keep = [
+            t
+            for t, sustained, mild in starts
+            if not lasting or t >= min(lasting) - BLIP_BEFORE or (sustained and not mild)
+        ]
         onsets[svc] = min(keep)
     for svc, t in platform_events(facts).items():
         near = [onsets[n] for n in (svc, *facts.callers(svc)) if n in onsets]
         if near and t >= min(near) - PLATFORM_LEAD:
             onsets[svc] = min(t, onsets.get(svc, t))
     return onsets
+
+
+#: Latency this many times its usual level at most, in a step, is a shift, not a failure.
+MILD_SLOWDOWN = 1.5
+
+
+def _mild(s: SignalState) -> bool:
+    """A latency step that stayed under half as slow again: a shift a change may make, not a failure
+    (a steady climb is never mild: it is where a leak starts)."""
+    return s.signal.startswith("latency") and not s.ramp and s.ratio < MILD_SLOWDOWN
 
 
 #: A symptom that was over this long (seconds) before a service's lasting failure began was another blip.
