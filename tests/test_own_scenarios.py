@@ -90,6 +90,15 @@ HIDDEN_EVIDENCE = {
     "thumbnail-renderer-bramble-bulk-upload-reserved-concurrency": (
         "the standing reservation is only in the title and the why: the format cannot state one no change set"
     ),
+    "wf-shipments-db-changeset-drops-ingress": (
+        "'security group' is visible only as CloudFormation spells it: AWS::EC2::SecurityGroupIngress"
+    ),
+    "wf-sms-outbox-textwave-quota-cut": (
+        "'rate limit' is visible only as the vendor spells it: x-ratelimit, rate_limited, 429 Too Many Requests"
+    ),
+    "wd-session-validator-cold-start-blip": (
+        "a checking scenario (never read here): one evidence word appears only in its truth, as this test says"
+    ),
 }
 
 
