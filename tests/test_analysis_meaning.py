@@ -1068,3 +1068,37 @@ def test_a_mild_slowdown_after_a_consumers_own_setting_is_not_where_its_throwing
     )
     d = diagnose(f, ["consumer", "events", "checkout", "shop"])
     assert d.guilty is not None and d.guilty.id == "d1", d.summary
+
+
+def test_a_table_moved_to_too_little_provisioned_throughput_before_the_peak_is_a_setting_to_revert() -> None:
+    topo = estate(
+        ("portal", "ecs", ("payouts",)), ("payouts", "ecs", ("ledger",)), ("ledger", "dynamodb", ())
+    )
+    finops = chg(
+        "c1",
+        -290,
+        "cloudformation",
+        "ExecuteChangeSet on stack/ledger",
+        service="ledger",
+        action="ExecuteChangeSet",
+        changed=(
+            "AWS::DynamoDB::Table LedgerTable BillingMode PAY_PER_REQUEST → PROVISIONED",
+            "AWS::DynamoDB::Table LedgerTable ProvisionedThroughput none → WriteCapacityUnits=400",
+        ),
+        ships_code=False,
+    )
+    release = chg("d1", -20, "github-actions", "payouts: deploy of log lines", service="payouts")
+    f = facts(
+        topology=topo,
+        alarm_service="portal",
+        signals=[
+            sig("payouts", "requests_per_min", -70, 900, 2400, ramp=True),
+            sig("ledger", "throttles_per_min", -5, 0, 900),
+            sig("payouts", "error_rate", -3, 0.002, 0.2),
+            sig("portal", "error_rate", -2, 0.002, 0.1),
+        ],
+        changes=[finops, release],
+    )
+    d = diagnose(f, ["ledger", "payouts", "portal"])
+    assert d.guilty is not None and d.guilty.id == "c1", d.summary
+    assert (d.category, d.mitigation) == (Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG)

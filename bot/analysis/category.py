@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.analysis.changes import sets_capacity, sets_reservation
+from bot.analysis.changes import sets_a_limit, sets_capacity
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import SATURATION_SIGNALS, Facts
 from bot.analysis.symptoms import (
@@ -107,7 +107,7 @@ def categorise(
             root is not None
             and root == guilty.service
             and sets_capacity(guilty)
-            and not sets_reservation(guilty)
+            and not sets_a_limit(guilty)
             and load_came_after(epoch(guilty.at), facts, root) is not None
         ):
             why.append("the capacity it was left with held until the load came, then was too little")

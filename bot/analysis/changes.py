@@ -171,7 +171,12 @@ CAPACITY_ACTIONS = frozenset(
 
 #: Properties (of a stack's resources) that set how much capacity a service has.
 _CAPACITY_PROPERTIES = re.compile(
-    r"\b(?:ReservedConcurrentExecutions|DesiredCount|DesiredCapacity|MinSize|MaxSize|MinCapacity|MaxCapacity)\b"
+    r"\b(?:ReservedConcurrentExecutions|DesiredCount|DesiredCapacity|MinSize|MaxSize|MinCapacity|MaxCapacity"
+    r"|BillingMode|ProvisionedThroughput|ReadCapacityUnits|WriteCapacityUnits)\b"
+)
+#: Properties that set a limit of one resource (a function's reserved concurrency, a table's throughput).
+_LIMIT_PROPERTIES = re.compile(
+    r"\b(?:ReservedConcurrentExecutions|BillingMode|ProvisionedThroughput|ReadCapacityUnits|WriteCapacityUnits)\b"
 )
 
 
@@ -201,11 +206,11 @@ def reacts_to_load(change: Change) -> bool:
     )
 
 
-def sets_reservation(change: Change) -> bool:
-    """Whether the change sets a Lambda function's reserved concurrency: a setting (a cap) of the function,
-    reverted like any setting, not instances or tasks added."""
-    return change.action in ("PutFunctionConcurrency", "DeleteFunctionConcurrency") or any(
-        "ReservedConcurrentExecutions" in line for line in change.changed
+def sets_a_limit(change: Change) -> bool:
+    """Whether the change sets a limit of one resource (a function's reserved concurrency, a table's billing
+    mode or provisioned throughput): a setting, reverted like any setting, not instances or tasks added."""
+    return change.action in ("PutFunctionConcurrency", "DeleteFunctionConcurrency", "UpdateTable") or any(
+        _LIMIT_PROPERTIES.search(line) for line in change.changed
     )
 
 
