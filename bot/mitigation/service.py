@@ -10,6 +10,7 @@ rejection -- is sent to it with `DBOS.send`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,9 @@ class Mitigations:
         self.store = store
         self.policy = policy
         self.clock = clock
+        # Two people clicking the same step at once (Slack's pool runs both) must not both find no record and
+        # both record a request: finding and recording happen under one lock.
+        self._deciding = threading.Lock()
 
     def click(self, c: Click) -> Answer:
         """Handle one click; the workflow posts what happens next in the thread."""
@@ -66,12 +70,13 @@ class Mitigations:
         if not self.policy.may_approve(c.user, c.user_groups, bound.risk):
             self.store.audit(c.user, "refuse-unauthorised", subj, {"approve": c.approve})
             return Answer(f"You may not decide {what(bound)}. Approvers: {self.policy.who()}.")
-        record = self._record(bound)
-        if record is not None and record.status != ActionStatus.PROPOSED.value:
-            self.store.audit(c.user, "refuse-decided", subj, {"status": record.status})
-            return Answer(f"{what(bound)} was decided already ({record.status}); nothing more will run.")
-        if record is None:
-            record = self._request(c, bound)
+        with self._deciding:
+            record = self._record(bound)
+            if record is not None and record.status != ActionStatus.PROPOSED.value:
+                self.store.audit(c.user, "refuse-decided", subj, {"status": record.status})
+                return Answer(f"{what(bound)} was decided already ({record.status}); nothing more will run.")
+            if record is None:
+                record = self._request(c, bound)
         assert record.id is not None
         message: dict[str, object] = {"user": c.user, "approve": c.approve}
         if c.approve:
