@@ -39,21 +39,10 @@ def _exhausted(root: str | None, guilty: Change | None, facts: Facts) -> bool:
     own = [s for s in symptoms(facts) if s.service == root]
     if any(s.signal == "memory_pct" and (s.ramp or s.peak_value >= 90) for s in own):
         return True
-    if guilty is not None and root is not None:
-        near = {root, *facts.callees(root)}
-        if any(
-            s.service in near
-            and s.signal in LEAKABLE_SIGNALS
-            and s.ramp
-            and (s.start or 0) >= epoch(guilty.at) - 120
-            for s in symptoms(facts)
-        ):
-            return True
-    ran_out = {ErrorFamily.OUT_OF_MEMORY, ErrorFamily.OUT_OF_SPACE, ErrorFamily.OUT_OF_HANDLES}
-    return any(
-        ran_out.intersection(families(f"{lg.exception or ''} {lg.sample}"))
-        for lg in facts.logs
-        if lg.service == root
+    if guilty is not None and _climbed_after(root, guilty, facts):
+        return True
+    return _says_it_ran_out(
+        root, facts, {ErrorFamily.OUT_OF_MEMORY, ErrorFamily.OUT_OF_SPACE, ErrorFamily.OUT_OF_HANDLES}
     )
 
 
@@ -63,19 +52,29 @@ def _accumulated(root: str | None, guilty: Change, facts: Facts) -> bool:
     limit, more work per request) is the change's own fault, not a build-up."""
     if any(s.service == root and s.signal == "memory_pct" and s.ramp for s in symptoms(facts)):
         return True
-    if root is not None:
-        near = {root, *facts.callees(root)}
-        if any(
-            s.service in near
-            and s.signal in LEAKABLE_SIGNALS
-            and s.ramp
-            and (s.start or 0) >= epoch(guilty.at) - 120
-            for s in symptoms(facts)
-        ):
-            return True
-    filled = {ErrorFamily.OUT_OF_SPACE, ErrorFamily.OUT_OF_HANDLES}
+    return _climbed_after(root, guilty, facts) or _says_it_ran_out(
+        root, facts, {ErrorFamily.OUT_OF_SPACE, ErrorFamily.OUT_OF_HANDLES}
+    )
+
+
+def _climbed_after(root: str | None, guilty: Change, facts: Facts) -> bool:
+    """A leakable resource of the root or what it calls climbing steadily from the change on."""
+    if root is None:
+        return False
+    near = {root, *facts.callees(root)}
     return any(
-        filled.intersection(families(f"{lg.exception or ''} {lg.sample}"))
+        s.service in near
+        and s.signal in LEAKABLE_SIGNALS
+        and s.ramp
+        and (s.start or 0) >= epoch(guilty.at) - 120
+        for s in symptoms(facts)
+    )
+
+
+def _says_it_ran_out(root: str | None, facts: Facts, kinds: set[ErrorFamily]) -> bool:
+    """The root's errors say it ran out of one of `kinds` (memory, disk, file handles)."""
+    return any(
+        kinds.intersection(families(f"{lg.exception or ''} {lg.sample}"))
         for lg in facts.logs
         if lg.service == root
     )
