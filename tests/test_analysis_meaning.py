@@ -1102,3 +1102,60 @@ def test_a_table_moved_to_too_little_provisioned_throughput_before_the_peak_is_a
     d = diagnose(f, ["ledger", "payouts", "portal"])
     assert d.guilty is not None and d.guilty.id == "c1", d.summary
     assert (d.category, d.mitigation) == (Category.CONFIG_CHANGE, Mitigation.REVERT_CONFIG)
+
+
+def test_a_stack_update_of_alarms_log_retention_or_tags_only_is_not_a_suspect() -> None:
+    topo = estate(("web", "ecs", ("checkout",)), ("checkout", "ecs", ("psp",)), ("psp", "external", ()))
+    tags = chg(
+        "t1",
+        -9,
+        "cloudformation",
+        "ExecuteChangeSet on checkout: FinOps tagging",
+        service="checkout",
+        action="ExecuteChangeSet",
+        changed=(
+            "AWS::ECS::Service CheckoutService Tags",
+            "AWS::Logs::LogGroup CheckoutLogs RetentionInDays 90 → 30",
+        ),
+        ships_code=False,
+    )
+    alarm = chg(
+        "a1",
+        -8,
+        "cloudformation",
+        "ExecuteChangeSet on checkout: tighter alarm",
+        service="checkout",
+        action="ExecuteChangeSet",
+        changed=("AWS::CloudWatch::Alarm Checkout5xx Threshold 5 → 2",),
+        ships_code=False,
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="web",
+        signals=[
+            sig("psp", "error_rate", -6, 0.001, 0.5),
+            sig("checkout", "error_rate", -6, 0.002, 0.4),
+            sig("web", "error_rate", -5, 0.002, 0.3),
+        ],
+        changes=[tags, alarm],
+    )
+    d = diagnose(f, ["web", "checkout", "psp"])
+    assert d.guilty is None, d.summary
+    assert any("nothing that serves requests" in r for r in _reasons(d, "t1"))
+    assert any("nothing that serves requests" in r for r in _reasons(d, "a1"))
+    # The same update with a property that serves requests stays a suspect.
+    timeout = chg(
+        "x1",
+        -8,
+        "cloudformation",
+        "ExecuteChangeSet on checkout",
+        service="checkout",
+        action="ExecuteChangeSet",
+        changed=(
+            "AWS::CloudWatch::Alarm Checkout5xx Threshold 5 → 2",
+            "AWS::ECS::TaskDefinition Td Memory 2048 → 512",
+        ),
+        ships_code=False,
+    )
+    d = diagnose(facts(topology=topo, alarm_service="web", signals=f.signals, changes=[timeout]), ["web"])
+    assert not any("nothing that serves requests" in r for r in _reasons(d, "x1"))

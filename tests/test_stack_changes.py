@@ -66,3 +66,68 @@ def test_values_as_a_template_holds_them() -> None:
     assert parse_stack_change("AWS::SQS::Queue Q: Modify\n  RedrivePolicy: none -> x").resources[
         0
     ].properties[0] == PropertyEdit("RedrivePolicy", None, "x")
+
+
+def test_a_sentence_is_read_for_the_properties_it_names_on_the_services_own_resource() -> None:
+    sc = parse_stack_change(
+        "ReservedConcurrentExecutions on LedgerFunction lowered from 100 to 10 (cost)", "lambda"
+    )
+    assert sc.explicit and sc.resources == (
+        ResourceEdit(
+            "AWS::Lambda::Function",
+            "Function",
+            "Modify",
+            (PropertyEdit("ReservedConcurrentExecutions", "100", "10"),),
+        ),
+    )
+    env = parse_stack_change("set DB_HOST to db-2.internal (was db-1.internal)", "ecs").resources[0]
+    assert env.type == "AWS::ECS::TaskDefinition"
+    assert env.properties == (
+        PropertyEdit("ContainerDefinitions[0].Environment.DB_HOST", "db-1.internal", "db-2.internal"),
+    )
+
+
+def test_prose_about_alarms_and_logs_is_not_put_on_the_service_and_a_release_stays_a_release() -> None:
+    sc = parse_stack_change(
+        "lowered PricingHigh5xxAlarm Threshold from 5 to 2 percent and EvaluationPeriods 5 -> 3; "
+        "set /ecs/pricing log group RetentionInDays 90 -> 30.",
+        "ecs",
+    )
+    assert [r.type for r in sc.resources] == ["AWS::CloudWatch::Alarm", "AWS::Logs::LogGroup"]
+    assert sc.resources[0].properties == (
+        PropertyEdit("Threshold", "5", "2"),
+        PropertyEdit("EvaluationPeriods", "5", "3"),
+    )
+    for release in (
+        "Deploy 2.4.1 (ImageTag 2.4.0 -> 2.4.1)",
+        "Stack 1 -> 2",
+        "LaunchTemplate lt version 14 -> 15",
+    ):
+        assert not parse_stack_change(release, "ecs").explicit, release
+
+
+def test_console_style_listings_and_template_diffs() -> None:
+    text = """recommendations-prod: change set "rightsizing-q3" executed by olu
+    ~ RecsTaskDefinition (AWS::ECS::TaskDefinition) requires replacement
+        Memory: "4096" -> "2048"
+    Modify  RecsService  AWS::ECS::Service  Replacement: False
+        TaskDefinition:
+          recs:31 -> recs:32
+    RecsFunction (AWS::Lambda::Function), Replacement: False
+      Environment.Variables:
+    -   TABLE_REGION: us-east-1
+    +   TABLE_REGION: !Ref TableRegion      # resolved: us-west-2
+        TABLE_NAME: recs                    # unchanged
+    """
+    by = {r.logical_id: r for r in parse_stack_change(text, "ecs").resources}
+    assert by["RecsTaskDefinition"].replacement and by["RecsTaskDefinition"].properties == (
+        PropertyEdit("Memory", "4096", "2048"),
+    )
+    assert by["RecsService"].properties == (PropertyEdit("TaskDefinition", "recs:31", "recs:32"),)
+    assert by["RecsFunction"].properties == (
+        PropertyEdit("Environment.Variables.TABLE_REGION", "us-east-1", "us-west-2"),
+    )
+    tags = parse_stack_change(
+        "Tags only, no property changes:\n  Api (AWS::ECS::Service), ApiLogs (AWS::Logs::LogGroup)"
+    )
+    assert [(r.logical_id, r.properties) for r in tags.resources] == [("Api", ()), ("ApiLogs", ())]

@@ -180,30 +180,45 @@ _LIMIT_PROPERTIES = re.compile(
 )
 
 
+def _capacity_call(change: Change) -> bool:
+    """A scaling call: desired capacity, a group's sizes, reserved concurrency, an ECS desired count alone."""
+    return (
+        change.via is ChangeVia.SCALING
+        or change.action in CAPACITY_ACTIONS
+        or _only_capacity(change.action or "", change.request)
+    )
+
+
 def sets_capacity(change: Change) -> bool:
     """Whether someone (not AWS reacting to load) set how much capacity a service has: a scaling call, or a
     stack update of a capacity property."""
     if change.actor is not None and change.actor.kind is ActorKind.AWS_SERVICE:
         return False
-    return (
-        change.via is ChangeVia.SCALING
-        or change.action in CAPACITY_ACTIONS
-        or _only_capacity(change.action or "", change.request)
-        or any(_CAPACITY_PROPERTIES.search(line) for line in change.changed)
-    )
+    return _capacity_call(change) or any(_CAPACITY_PROPERTIES.search(line) for line in change.changed)
 
 
 def reacts_to_load(change: Change) -> bool:
     """Auto Scaling (an AWS service) changing a service's capacity under its policy, in reaction to load."""
-    return (
-        change.actor is not None
-        and change.actor.kind is ActorKind.AWS_SERVICE
-        and (
-            change.via is ChangeVia.SCALING
-            or change.action in CAPACITY_ACTIONS
-            or _only_capacity(change.action or "", change.request)
-        )
-    )
+    return change.actor is not None and change.actor.kind is ActorKind.AWS_SERVICE and _capacity_call(change)
+
+
+#: What a change may touch without touching what serves requests: alarms and dashboards, how long logs are
+#: kept, tags.
+_WATCHING_TYPES = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm", "AWS::CloudWatch::Dashboard")
+_WATCHING_PROPERTIES = re.compile(r"^(?:RetentionInDays|Tags)\b")
+
+
+def serves_nothing(change: Change) -> bool:
+    """Whether everything a change changed is watching or bookkeeping (an alarm's threshold, a log group's
+    retention, tags), so that it cannot have broken what serves requests."""
+    if not change.changed or change.ships_code:
+        return False
+    for line in change.changed:
+        rtype, _, rest = line.partition(" ")
+        prop = rest.split(" ", 2)[1] if len(rest.split(" ")) > 1 else ""
+        if not (rtype in _WATCHING_TYPES or _WATCHING_PROPERTIES.match(prop)):
+            return False
+    return True
 
 
 def sets_a_limit(change: Change) -> bool:

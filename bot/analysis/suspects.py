@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.analysis.changes import reacts_to_load, sets_capacity
+from bot.analysis.changes import reacts_to_load, serves_nothing, sets_capacity
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import LOAD_SIGNALS, SATURATION_SIGNALS, Facts, LogFact
 from bot.analysis.logs import files_in, mentions
@@ -79,6 +79,13 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     if reacts_to_load(c):
         return ChangeVerdict(
             c, 0.0, ("AWS changing capacity under its scaling policy: a response, not a cause",), c.service
+        )
+    if serves_nothing(c):
+        return ChangeVerdict(
+            c,
+            0.0,
+            ("it changed only alarms, log retention or tags: nothing that serves requests",),
+            c.service,
         )
     reasons: list[str] = []
     target = c.service

@@ -87,15 +87,15 @@ def _cloudformation(b: Build, ch: ChangeSpec, spec: ServiceSpec, when: datetime)
     """A change set created and executed (its text says what it changes; else a new version of the code)."""
     version = _version(b, ch)
     who = principal_of(b, ch, None, GITHUB_ACTIONS if ch.user is None else CONSOLE)
-    if spec.name in b.lt_ids and _releases_code(ch):
+    if spec.name in b.lt_ids and _releases_code(ch, spec.kind):
         _new_launch_template_version(b, spec.name, version, when)
     execute_change_set(b, ch.stack_change or "", spec, version, when, who)
 
 
-def _releases_code(ch: ChangeSpec) -> bool:
+def _releases_code(ch: ChangeSpec, kind: str) -> bool:
     from bot.sandbox.aws.stack_changes import parse_stack_change
 
-    return not parse_stack_change(ch.stack_change or "").explicit
+    return not parse_stack_change(ch.stack_change or "", kind).explicit
 
 
 def _deploy_ecs(b: Build, spec: ServiceSpec, version: str, when: datetime, who: Principal) -> None:

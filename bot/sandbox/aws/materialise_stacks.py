@@ -31,13 +31,13 @@ _CFN = "cloudformation.amazonaws.com"
 
 
 # ---- the stack as built --------------------------------------------------------------------------------
-def stack_changes(b: Build, service: str) -> list[StackChange]:
+def stack_changes(b: Build, spec: ServiceSpec) -> list[StackChange]:
     """The service's ``via: cloudformation`` changes, parsed, in time order."""
     events = sorted((e for e in b.world.changes() if e.change is not None), key=lambda e: e.at)
     return [
-        parse_stack_change(e.change.stack_change or "")
+        parse_stack_change(e.change.stack_change or "", spec.kind)
         for e in events
-        if e.change is not None and e.change.service == service and e.change.via == "cloudformation"
+        if e.change is not None and e.change.service == spec.name and e.change.via == "cloudformation"
     ]
 
 
@@ -48,7 +48,7 @@ def open_stack(b: Build, spec: ServiceSpec) -> None:
     if name not in b.stack_ids:
         return
     built = b.built
-    updates = stack_changes(b, name)
+    updates = stack_changes(b, spec)
     rows = _named_rows(b, name, updates)
     b.logicals[name] = {rtype: logical for logical, _, rtype in rows}
     resources: dict[str, dict[str, Any]] = {
@@ -298,12 +298,13 @@ def execute_change_set(
     name = spec.name
     if name not in b.stack_ids:
         return
-    parsed = parse_stack_change(ch_text)
+    parsed = parse_stack_change(ch_text, spec.kind)
     up = Update(name, b.templates[name], copy.deepcopy(b.templates[name]), {}, list(parsed.parameters))
     if not parsed.explicit:
         up.parameters.append(PropertyEdit(VERSION, b.stack_versions[name], version))
+    tags = re.search(r"\btag(?:s|ging)?\b", parsed.text, re.IGNORECASE) is not None
     for edit in parsed.resources:
-        _resource_edit(b, up, edit)
+        _resource_edit(b, up, edit, tags)
     _parameter_edits(b, up)
     cs_name = parsed.change_set_name or f"{name}-{when.strftime('%Y%m%d%H%M%S')}"
     created = when - timedelta(seconds=75)
@@ -329,8 +330,9 @@ def _parameter(up: Update, key: str, default: str) -> str:
     return next((p.new or "" for p in reversed(up.parameters) if p.name == key), default)
 
 
-def _resource_edit(b: Build, up: Update, edit: ResourceEdit) -> None:
-    """Apply one resource's edit to the template and list it in the change set."""
+def _resource_edit(b: Build, up: Update, edit: ResourceEdit, tags: bool = False) -> None:
+    """Apply one resource's edit to the template and list it in the change set (a resource modified with no
+    property named, in an update that speaks of tags, had its tags changed)."""
     resources = up.after["Resources"]
     rc: dict[str, Any] = {
         "Action": edit.action,
@@ -354,9 +356,18 @@ def _resource_edit(b: Build, up: Update, edit: ResourceEdit) -> None:
         up.changes[edit.logical_id] = rc
         return
     details = [_detail(prop, edit.replacement) for prop in edit.properties]
+    retagged = tags and not edit.properties
+    if retagged:
+        details = [
+            {
+                "Target": {"Attribute": "Tags", "RequiresRecreation": "Never"},
+                "Evaluation": "Static",
+                "ChangeSource": "DirectModification",
+            }
+        ]
     rc.update(
         Replacement="True" if edit.replacement else "False",
-        Scope=["Properties"],
+        Scope=["Tags"] if retagged else ["Properties"],
         Details=details,
         BeforeContext=json.dumps({"Properties": before}),
         AfterContext=json.dumps({"Properties": after}),
@@ -501,14 +512,21 @@ def _commit(b: Build, spec: ServiceSpec, up: Update, when: datetime, who: Princi
         step = _resource_events(b, name, logical, rc, step)
     calls: list[ApiCall] = []
     for logical, rc in sorted(up.changes.items()):
-        direct = [d["Target"]["Name"] for d in rc["Details"] if d.get("ChangeSource") == "DirectModification"]
+        direct = [
+            d["Target"]["Name"]
+            for d in rc["Details"]
+            if d.get("ChangeSource") == "DirectModification" and d["Target"].get("Name")
+        ]
         released = any(d.get("CausingEntity") == VERSION for d in rc["Details"])
         b.at(when + timedelta(seconds=5))
-        if rc["Action"] == "Modify" and direct:
-            values = {n: up.after["Resources"][logical]["Properties"].get(n) for n in direct}
-            calls += apply_settings(b, spec, rc["ResourceType"], values)
-        if rc["Action"] == "Modify" and released:
-            calls += release_code(b, spec, rc["ResourceType"], version)
+        props = up.after["Resources"].get(logical, {}).get("Properties", {})
+        before = up.before["Resources"].get(logical, {}).get("Properties", {})
+        shipped = _shipped(before, props, direct)
+        settings = {n: props.get(n) for n in direct if not (shipped and _CODE.search(n))}
+        if rc["Action"] == "Modify" and settings:
+            calls += apply_settings(b, spec, rc["ResourceType"], settings)
+        if rc["Action"] == "Modify" and (released or shipped):
+            calls += release_code(b, spec, rc["ResourceType"], shipped or version)
     b.at(when)
     _event(
         b,
@@ -524,6 +542,23 @@ def _commit(b: Build, spec: ServiceSpec, up: Update, when: datetime, who: Princi
     )
     for i, call in enumerate(calls):
         _trail_invoked(b, call, when + timedelta(seconds=6 + i), who)
+
+
+#: Properties that carry code: an image, a bundle (a change to one is a release of that code).
+_CODE = re.compile(r"^(?:Image|ImageUri|Code|CodeUri|ContainerDefinitions)\b", re.IGNORECASE)
+_IMAGE = re.compile(r'"(?:Image|ImageUri|S3Key)"\s*:\s*"([^"]+)"')
+
+
+def _shipped(before: dict[str, Any], after: dict[str, Any], direct: list[str]) -> str | None:
+    """The version (the tag) of a directly modified image or bundle, when the update ships new code."""
+    for name in direct:
+        if not _CODE.search(name):
+            continue
+        new = _IMAGE.search(json.dumps({name: after.get(name)}))
+        old = _IMAGE.search(json.dumps({name: before.get(name)}))
+        if new and (old is None or old.group(1) != new.group(1)):
+            return re.split(r"[:/@]", new.group(1).removesuffix(".zip"))[-1] or None
+    return None
 
 
 def _resource_events(b: Build, stack: str, logical: str, rc: dict[str, Any], at: datetime) -> datetime:

@@ -266,7 +266,10 @@ def _detail_line(rtype: str, logical: str, d: Mapping[str, Any]) -> tuple[str, b
     if parts and parts[-1] == "containerdefinitions":  # the whole list: code only when an image moved
         ships = ships or _images(target.get("BeforeValue")) != _images(target.get("AfterValue"))
     ships = ships or (source == "ParameterReference" and bool(_VERSION_WORDS.search(entity)))
-    line = f"{rtype} {logical} {name}".strip()
+    below = [p for p in re.split(r"/+", path) if p]
+    deeper = below[1:] if below[:1] == ["Properties"] else below
+    shown = ".".join(deeper) if len(deeper) > 1 and deeper[0] == name else name  # which variable, which key
+    line = f"{rtype} {logical} {shown}".strip()
     if "BeforeValue" in target or "AfterValue" in target:
         line += f" {arrow(target.get('BeforeValue'), target.get('AfterValue'))}"
     if source == "ParameterReference" and entity:
