@@ -4,6 +4,7 @@ that image. Read back through boto3 and the engine's change reader against the s
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +152,44 @@ def test_a_listed_resource_with_no_property_in_an_update_about_tags_had_its_tags
         est.client("lambda").get_function_concurrency(FunctionName="feed")["ReservedConcurrentExecutions"]
         == 10
     )
+
+
+GAPPED = """format: scenario/1
+id: stack-events-without-cloudtrail
+title: a stack update found from the stack's own events while CloudTrail cannot be read
+history_minutes: 120
+gaps: [cloudtrail]
+services:
+  - {name: web, kind: ecs, calls: [feed], repo: acme/web}
+  - {name: feed, kind: lambda, deploy: cloudformation, baseline: {requests_per_min: 800}}
+events:
+  - id: cap
+    at: -30
+    change:
+      service: feed
+      via: cloudformation
+      stack_change: "quota clean-up: ReservedConcurrentExecutions on FeedFunction lowered from 100 to 5"
+  - at: -28
+    effect: {service: feed, throttles_per_min: 600}
+  - at: -28
+    effect: {service: web, error_rate: 0.3}
+  - at: -28
+    logs: {service: web, level: ERROR, rate_per_min: 40, message: "feed invoke failed: TooManyRequestsException: Rate Exceeded"}
+page: {source: pagerduty, service: web, signal: error_rate, name: web errors}
+truth:
+  root_cause_service: feed
+  category: config-change
+  change: cap
+  mitigation: revert-config
+  evidence: [ReservedConcurrentExecutions]
+"""
+
+
+@pytest.mark.slow
+def test_with_cloudtrail_unreadable_a_stack_update_is_read_from_the_stacks_own_events(tmp_path: Path) -> None:
+    from bot.sandbox.evaluate import evaluate_paths
+
+    path = tmp_path / "stack-events-without-cloudtrail.yaml"
+    path.write_text(GAPPED)
+    [row] = evaluate_paths([path])["scenarios"]
+    assert row["change_ok"] and row["category_ok"] and row["gaps_ok"], row

@@ -183,9 +183,20 @@ def _metric_finding(s: SignalState) -> Evidence:
 def cloudtrail(src: Sources, run: Run, w: Window) -> Harvest:
     """Write events from CloudTrail (attributed to services later, against the estate), each with what it
     changed as far as AWS kept it (a stack update's change set); a detail that cannot be read is a gap."""
-    changes: list[Change] = run.result(src.changes.cloudtrail(w.changes_from, w.now)) or []
+    trail = run.result(src.changes.cloudtrail(w.changes_from, w.now))
+    changes: list[Change] = trail if trail is not None else _from_stacks(src, run, w)
     with ThreadPoolExecutor(DETAIL_READS) as pool:
         return Harvest(changes=list(pool.map(lambda c: run.result(src.changes.detail(c)) or c, changes)))
+
+
+def _from_stacks(src: Sources, run: Run, w: Window) -> list[Change]:
+    """When CloudTrail cannot be read: the updates each service's stack kept in its own events."""
+    out: list[Change] = []
+    for name, info in sorted(w.estate.services.items()):
+        if info.stack:
+            kept = run.result(src.changes.stack_updates(info.stack, w.changes_from, w.now)) or []
+            out += [c.model_copy(update={"service": name}) for c in kept]
+    return out
 
 
 def deploys(src: Sources, run: Run, w: Window, repo: str, services: list[str]) -> Harvest:

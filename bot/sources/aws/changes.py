@@ -124,6 +124,39 @@ class AwsChanges:
             kwargs["NextToken"] = token
         return out
 
+    def stack_updates(self, stack: str, since: datetime, until: datetime) -> ToolResult[list[Change]]:
+        """A stack's updates in [since, until] from its own events, for when CloudTrail cannot be read: one
+        change per update begun (the change set it ran is read by `detail`; who ran it is not kept there)."""
+
+        def fetch() -> list[Change]:
+            cfn = self._c.get("cloudformation")
+            out: list[Change] = []
+            for page in cfn.get_paginator("describe_stack_events").paginate(
+                StackName=stack, PaginationConfig={"MaxItems": 500}
+            ):
+                for ev in page.get("StackEvents", []):
+                    at = ev.get("Timestamp")
+                    begun = ev.get("ResourceType") == "AWS::CloudFormation::Stack" and ev.get(
+                        "ResourceStatus"
+                    ) in ("UPDATE_IN_PROGRESS", "CREATE_IN_PROGRESS")
+                    if begun and at is not None and since <= at <= until:
+                        out.append(
+                            Change(
+                                id=f"stack-event:{ev.get('EventId')}",
+                                at=at,
+                                via=ChangeVia.CLOUDFORMATION,
+                                action="ExecuteChangeSet",
+                                summary=f"stack {stack} update ({ev.get('ResourceStatusReason') or 'no reason kept'})",
+                                source=ChangeSource.CLOUDFORMATION,
+                                source_id=str(ev.get("EventId", "")),
+                                resource=str(ev.get("StackId") or stack),
+                                request={"stackName": stack},
+                            )
+                        )
+            return out
+
+        return guarded("cloudformation:DescribeStackEvents", fetch, classify)
+
     def scaling_activities(self, group: str, since: datetime) -> ToolResult[list[Change]]:
         """Auto Scaling activities of one group since `since` (launches, terminations, their causes)."""
 
