@@ -1159,3 +1159,127 @@ def test_a_stack_update_of_alarms_log_retention_or_tags_only_is_not_a_suspect() 
     )
     d = diagnose(facts(topology=topo, alarm_service="web", signals=f.signals, changes=[timeout]), ["web"])
     assert not any("nothing that serves requests" in r for r in _reasons(d, "x1"))
+
+
+def test_a_database_given_more_connections_by_its_failing_caller_is_not_where_it_starts() -> None:
+    topo = estate(
+        ("billing", "lambda", ("ledger",)),
+        ("ledger", "asg", ("db", "db-reader")),
+        ("db", "rds", ()),
+        ("db-reader", "rds", ()),
+    )
+    param = chg(
+        "p1",
+        -31,
+        "parameter",
+        "PutParameter /ledger/prod/db-writer-host: db.cluster → db.cluster-ro",
+        service="ledger",
+        action="PutParameter",
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="billing",
+        signals=[
+            sig("db-reader", "connections", -26, 60, 216),
+            sig("ledger", "error_rate", -26, 0.002, 0.46),
+            sig("billing", "error_rate", -25, 0.002, 0.44),
+        ],
+        logs=[
+            _log("ledger", "ReadOnlySqlTransaction: cannot execute INSERT in a read-only transaction", -26)
+        ],
+        changes=[param],
+    )
+    d = diagnose(f, ["db-reader", "ledger", "billing"])
+    # The reader received the writes the caller was pointed to send it: the caller's change is the cause.
+    assert d.root_service == "ledger" and d.guilty is not None and d.guilty.id == "p1", d.summary
+    # With no change to explain it, a database that also slows (its own trouble) is still where it starts,
+    # and one given only more connections is not.
+    f.changes.clear()
+    assert diagnose(f, ["db-reader", "ledger", "billing"]).root_service == "ledger"
+    f.signals.append(sig("db-reader", "latency_p99_ms", -27, 5, 900))
+    d = diagnose(f, ["db-reader", "ledger", "billing"])
+    assert d.root_service == "db-reader", d.summary
+
+
+def test_a_change_on_a_service_that_recovered_while_the_incident_went_on_elsewhere_is_not_the_cause() -> None:
+    topo = estate(
+        ("web", "ecs", ("payments",)),
+        ("payments", "ecs", ("vault", "db")),
+        ("db", "rds", ()),
+        ("vault", "external", ()),
+    )
+    failover = chg(
+        "f1",
+        -21,
+        "console",
+        "RebootDBInstance on db (ForceFailover)",
+        service="db",
+        action="RebootDBInstance",
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="web",
+        signals=[
+            sig("db", "latency_p99_ms", -21, 9, 1900, sustained=False),
+            sig("payments", "error_rate", -21, 0.002, 0.35),
+            sig("vault", "error_rate", -17, 0.002, 0.4),
+            sig("web", "error_rate", -15, 0.002, 0.28),
+        ],
+        logs=[_log("payments", "vault authorize failed: 503 Service Unavailable acquirer_unavailable", -17)],
+        changes=[failover],
+    )
+    d = diagnose(f, ["payments", "vault", "db", "web"])
+    assert d.guilty is None and d.root_service == "vault", d.summary
+    assert any("recovered while" in r for r in _reasons(d, "f1"))
+    # While the database is still failing, its failover stays a suspect.
+    f.signals[0] = sig("db", "latency_p99_ms", -21, 9, 1900)
+    d = diagnose(f, ["payments", "vault", "db", "web"])
+    assert not any("recovered while" in r for r in _reasons(d, "f1"))
+
+
+def test_cpu_on_a_fleet_as_instances_join_it_within_the_minute_is_boot_cpu() -> None:
+    from bot.analysis.symptoms import is_boot_cpu
+
+    joined = InstanceFact("feed", "i-new", m(-27) + 19, None)
+    old = InstanceFact("feed", "i-old", m(-3000), None)
+    f = facts(instances=[joined, old])
+    assert is_boot_cpu(sig("feed", "cpu_pct", -27, 30, 84), f)
+    assert is_boot_cpu(sig("feed", "cpu_pct", -27, 30, 84, instance="i-old", sustained=False), f)
+    # A lasting climb on an instance that did not join is not warm-up.
+    assert not is_boot_cpu(sig("feed", "cpu_pct", -27, 30, 84, instance="i-old"), f)
+    assert not is_boot_cpu(sig("feed", "cpu_pct", -40, 30, 84), f)
+
+
+def test_a_datastore_blip_that_is_over_is_not_where_a_vendors_outage_starts() -> None:
+    topo = estate(
+        ("web", "ecs", ("cart",)),
+        ("cart", "ecs", ("cart-store", "rates")),
+        ("cart-store", "dynamodb", ()),
+        ("rates", "external", ()),
+    )
+    f = facts(
+        topology=topo,
+        alarm_service="web",
+        signals=[
+            sig("cart-store", "throttles_per_min", -20, 0, 300, sustained=False),
+            sig("cart", "error_rate", -18, 0.002, 0.3),
+            sig("rates", "error_rate", -18, 0.001, 0.5, instance=None),
+            sig("web", "error_rate", -17, 0.002, 0.2),
+        ],
+        logs=[_log("cart", "rates quote failed: HTTP 429 Too Many Requests (Retry-After: 30)", -18)],
+    )
+    d = diagnose(f, ["cart-store", "cart", "rates", "web"])
+    assert d.root_service == "rates" and d.category is Category.DEPENDENCY_FAILURE, d.summary
+
+
+def test_a_blip_that_recovered_before_the_lasting_failure_is_not_its_onset() -> None:
+    from dataclasses import replace
+
+    from bot.analysis.symptoms import affected_services
+
+    throttled = replace(sig("builder", "throttles_per_min", -64, 0, 120, sustained=False), ended=m(-58))
+    failing = sig("builder", "error_rate", -40, 0.002, 0.98)
+    assert affected_services(facts(signals=[throttled, failing]))["builder"] == m(-40)
+    # Still going when the errors began, it is where the failure started.
+    touching = replace(throttled, ended=m(-41))
+    assert affected_services(facts(signals=[touching, failing]))["builder"] == m(-64)

@@ -272,3 +272,26 @@ def test_a_container_limit_is_a_setting_and_only_a_moved_image_is_code() -> None
     )
     assert read_change_set({"Changes": [same]})[1] is False
     assert read_change_set({"Changes": [moved]})[1] is True
+
+
+def test_a_setting_passed_through_a_stack_parameter_is_not_code_and_the_path_names_the_variable() -> None:
+    url = _detail(
+        "LaunchTemplateData",
+        "https://features.us-east-1.example",
+        "https://features.eu-west-1.example",
+        source="ParameterReference",
+        CausingEntity="FeatureStoreUrl",
+    )
+    changed, ships = read_change_set({"Changes": [_rc("AWS::EC2::LaunchTemplate", "Lt", url)]})
+    assert ships is False and changed == (
+        "AWS::EC2::LaunchTemplate Lt LaunchTemplateData https://features.us-east-1.example → "
+        "https://features.eu-west-1.example (parameter FeatureStoreUrl)",
+    )
+    ami = _detail("LaunchTemplateData", "ami-1", "ami-2", source="ParameterReference", CausingEntity="AmiId")
+    assert read_change_set({"Changes": [_rc("AWS::EC2::LaunchTemplate", "Lt", ami)]})[1] is True
+    env = _detail(
+        "Environment", "eu-west-1", "us-west-2", path="/Properties/Environment/Variables/TABLE_REGION"
+    )
+    assert read_change_set({"Changes": [_rc("AWS::Lambda::Function", "Fn", env)]})[0] == (
+        "AWS::Lambda::Function Fn Environment.Variables.TABLE_REGION eu-west-1 → us-west-2",
+    )

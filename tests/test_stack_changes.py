@@ -131,3 +131,10 @@ def test_console_style_listings_and_template_diffs() -> None:
         "Tags only, no property changes:\n  Api (AWS::ECS::Service), ApiLogs (AWS::Logs::LogGroup)"
     )
     assert [(r.logical_id, r.properties) for r in tags.resources] == [("Api", ()), ("ApiLogs", ())]
+
+
+def test_a_stack_parameter_written_as_a_path() -> None:
+    sc = parse_stack_change(
+        "Stack recs-prod: UPDATE_COMPLETE\n  Parameters.FeatureStoreUrl: https://a -> https://b\n"
+    )
+    assert sc.parameters == (PropertyEdit("FeatureStoreUrl", "https://a", "https://b"),)

@@ -46,6 +46,8 @@ class SignalState:
     sustained: bool
     ramp: bool
     seen_from: str | None = None  # a third party's signal, as this caller measured it
+    #: When a departure that did not last was last seen (None: it lasted, or none).
+    ended: int | None = None
 
     @property
     def anomalous(self) -> bool:

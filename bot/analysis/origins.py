@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import Facts
 from bot.analysis.logs import mentions
-from bot.analysis.symptoms import CLEARLY_LATER, bad_status, log_text, only_backlog, reaches_nothing
+from bot.analysis.symptoms import (
+    CLEARLY_LATER,
+    bad_status,
+    log_text,
+    only_backlog,
+    only_given_work,
+    reaches_nothing,
+    still_failing,
+)
 from bot.domain import (
     ServiceKind,
 )
@@ -30,7 +38,9 @@ def origins(facts: Facts, metric_ranking: Sequence[str], affected: dict[str, int
     order = _metric_origin(metric_ranking, affected, facts)
     order = _named_dependencies_first(facts, _earlier_callers_first(facts, order, affected), affected)
     order = _backlogs_after_their_clients(facts, order, affected)
+    order = _given_work_after_their_callers(facts, order, affected)
     order = _cut_off_first(facts, order, affected)
+    order = _recovered_after_what_went_on(facts, order, affected)
     for svc in sorted(bad_status(facts)):
         callers = [c for c in facts.callers(svc) if c in affected]
         if svc in facts.ignored_services or not callers:
@@ -104,3 +114,31 @@ def _backlogs_after_their_clients(facts: Facts, order: list[str], affected: dict
             out.remove(first)
             out.insert(out.index(queue), first)
     return out
+
+
+def _given_work_after_their_callers(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """Symptom or cause: a dependency whose only trouble is more connections opened to it, from callers that
+    began failing no later, was sent that work by them (a caller pointed at it, a bigger pool): the earliest
+    such caller goes before it."""
+    out = list(order)
+    for dep in [o for o in order if o in affected and only_given_work(facts, o)]:
+        callers = sorted(
+            (c for c in facts.callers(dep) if c in affected and affected[c] <= affected[dep] + CLEARLY_LATER),
+            key=lambda c: (affected[c], c),
+        )
+        if callers and out.index(callers[0]) > out.index(dep):
+            out.remove(callers[0])
+            out.insert(out.index(dep), callers[0])
+    return out
+
+
+def _recovered_after_what_went_on(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
+    """A service whose trouble is over (a blip) while a failing service that does not call it goes on
+    failing is not where the incident starts: it goes after every service still failing."""
+    going = [a for a in order if a in affected and still_failing(facts, a)]
+    over = [
+        o
+        for o in order
+        if o in affected and not still_failing(facts, o) and any(o not in facts.downstream(a) for a in going)
+    ]
+    return [o for o in order if o not in over] + over if going else order

@@ -65,7 +65,7 @@ def assess_signal(
     peak_i = max(range(len(wv)), key=lambda i: departure(wv[i]))
     peak_value = wv[peak_i]
     onset = wt[i_onset] if i_onset is not None else None
-    start = None
+    start = ended = None
     sustained = False
     ramp = False
     if i_onset is not None and onset is not None:
@@ -76,6 +76,8 @@ def assess_signal(
             j -= 1
         start = wt[j]
         sustained = sum(1 for k in range(max(0, len(real) - 3), len(real)) if held[k] >= THRESHOLD / 2) >= 2
+        if not sustained:
+            ended = wt[max(k for k in range(len(real)) if real[k])]
         # A ramp (a leak, a slow saturation) takes long to get most of the way to its peak.
         near_peak = next(
             (k for k in range(j, len(wv)) if departure(wv[k]) >= 0.7 * departure(peak_value)), len(wv) - 1
@@ -99,6 +101,7 @@ def assess_signal(
         last_value=wv[-1],
         sustained=sustained,
         ramp=ramp,
+        ended=ended,
     )
 
 

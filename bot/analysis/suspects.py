@@ -94,6 +94,14 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     ramp = False
     bites = NOW
     if target is not None and target in affected:
+        going_on = _went_on_without(facts, target, affected)
+        if going_on is not None:
+            return ChangeVerdict(
+                c,
+                0.0,
+                (f"{target} recovered while {going_on}, which does not call it, kept failing",),
+                target,
+            )
         onset_ref = affected[target]
         ramp = any(s.ramp for s in symptoms(facts) if s.service == target)
         bites, link = _when_it_bites(c, facts, affected, target, reasons)
@@ -125,6 +133,19 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     link += _ties_to_errors(c, facts, affected, target, reasons)
     score = proximity * locality + link
     return ChangeVerdict(c, round(score, 4), tuple(reasons), target)
+
+
+def _went_on_without(facts: Facts, target: str, affected: dict[str, int]) -> str | None:
+    """A failing service that does not call `target` and is still failing, when `target` itself recovered:
+    the incident went on without it, so what changed it explains a blip, not the incident."""
+    if still_failing(facts, target):
+        return None
+    going_on = [
+        a
+        for a in sorted(affected)
+        if a != target and still_failing(facts, a) and target not in facts.downstream(a)
+    ]
+    return going_on[0] if going_on else None
 
 
 #: When a change bites: right away (its time is what counts), later (on a schedule, when load comes, when a

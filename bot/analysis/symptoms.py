@@ -34,6 +34,10 @@ def symptoms(facts: Facts) -> list[SignalState]:
     return out
 
 
+#: A metric point is stamped with the start of its minute: an instance launched within it counts (seconds).
+BOOT_SKEW = 120
+
+
 def is_boot_cpu(s: SignalState, facts: Facts) -> bool:
     """A CPU spike explained by instances that had just booted."""
     if s.signal != "cpu_pct" or s.onset is None:
@@ -42,33 +46,41 @@ def is_boot_cpu(s: SignalState, facts: Facts) -> bool:
     launched = [
         i
         for i in facts.instances
-        if i.service == s.service and i.launched is not None and 0 <= onset - i.launched <= BOOT_WINDOW
+        if i.service == s.service
+        and i.launched is not None
+        and -BOOT_SKEW <= onset - i.launched <= BOOT_WINDOW
     ]
-    if s.instance is not None:
-        return any(i.name == s.instance for i in launched)
-    return bool(launched)
+    if s.instance is not None and any(i.name == s.instance for i in launched):
+        return True
+    # The fleet's CPU (or, while it lasts no longer, every instance's) rising as instances join it.
+    return bool(launched) and (s.instance is None or not s.sustained)
 
 
 def affected_services(facts: Facts) -> dict[str, int]:
     """Failing services and the start of their earliest symptom (boot CPU on fresh instances left out). A
     service the platform acted on (a failover, a reboot) as it or its callers began failing fails from then."""
-    began: dict[str, list[tuple[int, bool, bool]]] = {}
+    began: dict[str, list[tuple[int, bool, bool, int | None]]] = {}
     for s in symptoms(facts):
         if is_boot_cpu(s, facts):
             continue
         t = s.start if s.start is not None else s.onset
         assert t is not None
-        began.setdefault(s.service, []).append((t, s.sustained, _mild(s)))
+        began.setdefault(s.service, []).append((t, s.sustained, _mild(s), s.ended))
     onsets: dict[str, int] = {}
     for svc, starts in began.items():
-        lasting = [t for t, sustained, mild in starts if sustained and not mild] or [
-            t for t, sustained, _ in starts if sustained
+        lasting = [t for t, sustained, mild, _ in starts if sustained and not mild] or [
+            t for t, sustained, _, _ in starts if sustained
         ]
-        # A blip over, or a mild shift, long before the lasting failure began is not where it started.
+        # A blip over, or a mild shift, long before the lasting failure began, or a blip that had recovered
+        # before it began, is not where it started.
         keep = [
             t
-            for t, sustained, mild in starts
-            if not lasting or t >= min(lasting) - BLIP_BEFORE or (sustained and not mild)
+            for t, sustained, mild, ended in starts
+            if not lasting
+            or (sustained and not mild)
+            or (
+                t >= min(lasting) - BLIP_BEFORE and (ended is None or ended > min(lasting) - RECOVERED_BEFORE)
+            )
         ]
         onsets[svc] = min(keep)
     for svc, t in platform_events(facts).items():
@@ -90,6 +102,8 @@ def _mild(s: SignalState) -> bool:
 
 #: A symptom that was over this long (seconds) before a service's lasting failure began was another blip.
 BLIP_BEFORE = 30 * 60
+#: A blip last seen this long (seconds) before a service's lasting failure began had recovered in between.
+RECOVERED_BEFORE = 5 * 60
 #: The platform acting on a service this long before the first symptom near it may still be why (seconds).
 PLATFORM_LEAD = 10 * 60
 
@@ -204,6 +218,14 @@ def only_backlog(facts: Facts, service: str) -> bool:
     it, never where a failure starts."""
     own = {s.signal for s in symptoms(facts) if s.service == service}
     return bool(own) and own <= BACKLOG_SIGNALS
+
+
+def only_given_work(facts: Facts, service: str) -> bool:
+    """Whether a failing service's only trouble is more connections opened to it (nothing of its own fails,
+    slows, runs out or is failed over): it was given work by a caller, not where a failure starts."""
+    own = [s for s in symptoms(facts) if s.service == service]
+    given = bool(own) and all(s.signal == "connections" and s.peak_value > s.baseline for s in own)
+    return given and service not in platform_events(facts)  # a failover or reboot is trouble of its own
 
 
 #: A capacity setting that held this long before the load rose was not itself the break (seconds).

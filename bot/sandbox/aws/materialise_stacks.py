@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -303,8 +304,9 @@ def execute_change_set(
     if not parsed.explicit:
         up.parameters.append(PropertyEdit(VERSION, b.stack_versions[name], version))
     tags = re.search(r"\btag(?:s|ging)?\b", parsed.text, re.IGNORECASE) is not None
+    through = [p for p in parsed.parameters if p.old != p.new and p.name != VERSION]
     for edit in parsed.resources:
-        _resource_edit(b, up, edit, tags)
+        _resource_edit(b, up, edit, tags, through)
     _parameter_edits(b, up)
     cs_name = parsed.change_set_name or f"{name}-{when.strftime('%Y%m%d%H%M%S')}"
     created = when - timedelta(seconds=75)
@@ -330,9 +332,12 @@ def _parameter(up: Update, key: str, default: str) -> str:
     return next((p.new or "" for p in reversed(up.parameters) if p.name == key), default)
 
 
-def _resource_edit(b: Build, up: Update, edit: ResourceEdit, tags: bool = False) -> None:
+def _resource_edit(
+    b: Build, up: Update, edit: ResourceEdit, tags: bool = False, through: Sequence[PropertyEdit] = ()
+) -> None:
     """Apply one resource's edit to the template and list it in the change set (a resource modified with no
-    property named, in an update that speaks of tags, had its tags changed)."""
+    property named changed through the parameters the update changed, else, in an update that speaks of
+    tags, had its tags changed)."""
     resources = up.after["Resources"]
     rc: dict[str, Any] = {
         "Action": edit.action,
@@ -356,7 +361,9 @@ def _resource_edit(b: Build, up: Update, edit: ResourceEdit, tags: bool = False)
         up.changes[edit.logical_id] = rc
         return
     details = [_detail(prop, edit.replacement) for prop in edit.properties]
-    retagged = tags and not edit.properties
+    retagged = tags and not edit.properties and not through
+    if not edit.properties and through:
+        details = [_through_parameter(edit.type, par) for par in through]
     if retagged:
         details = [
             {
@@ -395,6 +402,34 @@ def _detail(prop: PropertyEdit, replacement: bool) -> dict[str, Any]:
         "AttributeChangeType": kind,
     }
     return {"Target": target, "Evaluation": "Static", "ChangeSource": "DirectModification"}
+
+
+#: The property of a resource that takes a stack parameter's value, by type, when the text does not say.
+_TAKES_PARAMETERS = {
+    "AWS::EC2::LaunchTemplate": "LaunchTemplateData",
+    "AWS::Lambda::Function": "Environment",
+    "AWS::ECS::TaskDefinition": "ContainerDefinitions",
+}
+
+
+def _through_parameter(rtype: str, par: PropertyEdit) -> dict[str, Any]:
+    """A resource's change that a changed stack parameter caused."""
+    name = _TAKES_PARAMETERS.get(rtype, "Properties")
+    target = {
+        "Attribute": "Properties",
+        "Name": name,
+        "RequiresRecreation": "Never",
+        "Path": f"/Properties/{name}",
+        "BeforeValue": par.old,
+        "AfterValue": par.new,
+        "AttributeChangeType": "Modify",
+    }
+    return {
+        "Target": target,
+        "Evaluation": "Static",
+        "ChangeSource": "ParameterReference",
+        "CausingEntity": par.name,
+    }
 
 
 def _parameter_edits(b: Build, up: Update) -> None:

@@ -41,7 +41,9 @@ _ACTION = r"(modify|update|replace|add|create|remove|delete)"
 _ARROW = r"\s*(?:->|→|=>)\s*"
 _PROPERTY = re.compile(rf"^(\s*)([A-Za-z][\w.\[\]/]*)\s*:\s*(.*?){_ARROW}(.*?)\s*$")
 _VALUE = re.compile(r"^(\s*)([A-Za-z][\w.\[\]/]*)\s*:\s*(.+?)\s*$")
-_PARAMETER = re.compile(rf"^\s*Parameters?\s+([A-Za-z][\w]*)\s*:\s*(.*?){_ARROW}(.*?)\s*$", re.IGNORECASE)
+_PARAMETER = re.compile(
+    rf"^\s*Parameters?(?:\s+|\.)([A-Za-z][\w]*)\s*:\s*(.*?){_ARROW}(.*?)\s*$", re.IGNORECASE
+)
 _CHANGE_SET = re.compile(r"change[- ]set\s+([A-Za-z][-A-Za-z0-9]*)", re.IGNORECASE)
 _REPLACEMENT = re.compile(
     r"replace(?:ment)?\s*[:=]?\s*(true|yes)|\breplace\b|requires\s+replacement", re.IGNORECASE

@@ -49,7 +49,9 @@ CODE_PROPERTIES = frozenset(
 )
 #: Resources whose very creation is new code.
 CODE_RESOURCES = frozenset({"AWS::Lambda::Version", "AWS::Lambda::LayerVersion", "AWS::ImageBuilder::Image"})
-_VERSION_WORDS = re.compile(r"version|image|tag|release|build|commit|sha|artifact|digest", re.IGNORECASE)
+_VERSION_WORDS = re.compile(
+    r"version|image|\bami|ami\b|amiid|tag|release|build|commit|sha|artifact|digest", re.IGNORECASE
+)
 #: API actions that only change settings, whatever their request says.
 CONFIG_ACTIONS = frozenset(
     {
@@ -265,7 +267,8 @@ def _detail_line(rtype: str, logical: str, d: Mapping[str, Any]) -> tuple[str, b
     ships = rtype in CODE_RESOURCES or any(p in CODE_PROPERTIES for p in parts[1:] or parts)
     if parts and parts[-1] == "containerdefinitions":  # the whole list: code only when an image moved
         ships = ships or _images(target.get("BeforeValue")) != _images(target.get("AfterValue"))
-    ships = ships or (source == "ParameterReference" and bool(_VERSION_WORDS.search(entity)))
+    if source == "ParameterReference" and entity:  # what moved is the parameter's value: code only if it is
+        ships = bool(_VERSION_WORDS.search(entity))  # a version, an image, an AMI
     below = [p for p in re.split(r"/+", path) if p]
     deeper = below[1:] if below[:1] == ["Properties"] else below
     shown = ".".join(deeper) if len(deeper) > 1 and deeper[0] == name else name  # which variable, which key
