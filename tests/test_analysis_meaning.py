@@ -867,6 +867,16 @@ def test_instances_that_reach_nothing_all_in_one_zone_are_that_zones_failure() -
         Mitigation.FAILOVER,
         "us-east-1c",
     )
+    # A parameter every instance reads does not explain the two; a replacement launched into the zone after
+    # the failure began has not shown the zone healthy.
+    param = chg("p1", -6, "parameter", "PutParameter /search/prod/hold_seconds: 600 → 900", service="search")
+    joined = [*fleet, InstanceFact("search", "i-7", m(-2), None, "us-east-1c")]
+    d1 = diagnose(
+        facts(**{**_fields(f), "changes": [param], "instances": joined}),
+        ["meta-db", "search", "ranking", "web"],
+    )
+    assert d1.guilty is None and d1.zone == "us-east-1c", d1.summary
+    assert any("only i-3, i-6 of 7 fail" in r for r in _reasons(d1, "p1"))
     spread = list(fleet)
     spread[5] = InstanceFact("search", "i-6", m(-900), None, "us-east-1a")  # the failing two in two zones
     d2 = diagnose(facts(**{**_fields(f), "instances": spread}), ["meta-db", "search", "ranking", "web"])
@@ -1283,3 +1293,27 @@ def test_a_blip_that_recovered_before_the_lasting_failure_is_not_its_onset() -> 
     # Still going when the errors began, it is where the failure started.
     touching = replace(throttled, ended=m(-41))
     assert affected_services(facts(signals=[touching, failing]))["builder"] == m(-64)
+
+
+def test_a_database_whose_storage_filled_up_is_grown_not_restarted() -> None:
+    topo = estate(("web", "ecs", ("orders",)), ("orders", "ecs", ("orders-db",)), ("orders-db", "rds", ()))
+    f = facts(
+        topology=topo,
+        alarm_service="web",
+        signals=[
+            sig("orders-db", "latency_p99_ms", -12, 8, 900),
+            sig("orders", "error_rate", -12, 0.002, 0.46),
+            sig("web", "error_rate", -11, 0.002, 0.31),
+        ],
+        logs=[
+            _log("orders-db", "could not extend file base/16384/24610: No space left on device", -12),
+            _log(
+                "orders",
+                "insert failed: OperationalError: could not extend file: No space left on device",
+                -12,
+            ),
+        ],
+    )
+    d = diagnose(f, ["orders-db", "orders", "web"])
+    assert d.root_service == "orders-db", d.summary
+    assert (d.category, d.mitigation) == (Category.RESOURCE_EXHAUSTION, Mitigation.SCALE_OUT), d.summary

@@ -261,6 +261,16 @@ def test_scale_out_and_back_in_name_the_target_and_its_capacity() -> None:
     assert unknown.action is None and "desired" not in unknown.params
 
 
+def test_a_database_that_ran_out_of_room_is_grown_in_place_not_given_tasks() -> None:
+    db = build_plan(
+        Mitigation.SCALE_OUT, replace(FULL, service="orders-db", kind="rds", ecs_service=None, asg=None)
+    )
+    _assert_well_formed(db)
+    (apply,) = db.phase(Phase.APPLY)
+    assert apply.params == {"target": "orders-db", "kind": "rds"} and "AllocatedStorage" in apply.description
+    assert db.phase(Phase.ROLLBACK)[0].action is None
+
+
 def test_a_lambda_configuration_change_is_restored_to_its_previous_settings() -> None:
     old = config_text({"ReservedConcurrentExecutions": 200, "MemorySize": "1024"})
     new = config_text({"ReservedConcurrentExecutions": 20, "MemorySize": 512})

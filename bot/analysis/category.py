@@ -6,8 +6,8 @@ from bot.analysis.changes import sets_a_limit, sets_capacity
 from bot.analysis.errors import ErrorFamily, families
 from bot.analysis.facts import SATURATION_SIGNALS, Facts
 from bot.analysis.symptoms import (
-    anomalous_instances,
     bad_status,
+    failing_alone,
     failing_zone,
     is_boot_cpu,
     load_came_after,
@@ -125,7 +125,14 @@ def categorise(
     if facts.kind(root) is ServiceKind.EXTERNAL or root in bad_status(facts):
         return (*_third_party(root, facts, affected, why), why)
     if exhausted:
-        bad = _failing_alone(facts, root)
+        if facts.kind(root) is ServiceKind.RDS and ErrorFamily.OUT_OF_SPACE in families(
+            log_text(facts, [root, *facts.callers(root)])
+        ):
+            why.append(
+                "its storage filled up: a database's storage is grown in place, and a restart frees none"
+            )
+            return Category.RESOURCE_EXHAUSTION, Mitigation.SCALE_OUT, why
+        bad = failing_alone(facts, root)
         if bad:
             why.append(f"only {', '.join(bad)} ran out; the rest of the fleet is healthy")
             # A full disk is the host's: a fresh instance. Memory or file handles are the process's: a restart
@@ -164,13 +171,6 @@ def _third_party(
     return Category.DEPENDENCY_FAILURE, Mitigation.WAIT
 
 
-def _failing_alone(facts: Facts, root: str) -> list[str]:
-    """The root's failing instances when the rest of its fleet is healthy (else none)."""
-    bad = anomalous_instances(facts, root)
-    fleet = [i for i in facts.instances if i.service == root and i.terminated is None]
-    return bad if bad and len(fleet) > len(bad) else []
-
-
 def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category, Mitigation]:
     """No change explains it: load beyond headroom, one bad instance, or a degraded resource."""
     said = families(log_text(facts, [root]))
@@ -188,7 +188,7 @@ def _shape_of_failure(root: str, facts: Facts, why: list[str]) -> tuple[Category
     if saturated and surged:
         why.append("load rose and the service ran out of headroom")
         return Category.CAPACITY, Mitigation.SCALE_OUT
-    bad_instances = _failing_alone(facts, root)
+    bad_instances = failing_alone(facts, root)
     zone = failing_zone(facts, root)
     if zone is not None:
         why.append(

@@ -594,7 +594,37 @@ def _restart_service(ctx: PlanContext, cause: str) -> _Draft:
     return _Draft(steps, fix)
 
 
+def _grow_database(ctx: PlanContext) -> _Draft:
+    """A database that ran out of room: grow it in place (a database is not scaled out by adding tasks)."""
+    pre, post = _checks(ctx)
+    name = _tick(ctx.service, "the database")
+    steps = [
+        _step(Phase.PREPARE, f"Note {name}'s free storage, CPU and connections, and what grew"),
+        pre,
+        _step(
+            Phase.APPLY,
+            f"Grow {name}: add at least 50% allocated storage if its storage filled up (ModifyDBInstance "
+            "AllocatedStorage, applied immediately, no restart), or move it to a larger instance class if CPU "
+            "or connections are at their limit",
+            Action.SCALE_OUT,
+            mutating=True,
+            target=ctx.service,
+            kind="rds",
+        ),
+        post,
+        _step(
+            Phase.ROLLBACK,
+            "Storage cannot be shrunk; an instance class can be moved back in a maintenance window once load "
+            "allows",
+        ),
+    ]
+    fix = f"Alarm on {_svc(ctx)}'s FreeStorageSpace and connections trends, and prune data that grows unbounded."
+    return _Draft(steps, fix)
+
+
 def _scale_out(ctx: PlanContext, cause: str) -> _Draft:
+    if ctx.kind == "rds":
+        return _grow_database(ctx)
     pre, post = _checks(ctx)
     svc, d = _svc(ctx), ctx.desired
     target = ctx.ecs_service or ctx.asg or ctx.service

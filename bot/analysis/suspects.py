@@ -16,6 +16,7 @@ from bot.analysis.symptoms import (
     HELD_BEFORE_LOAD,
     anomalous_instances,
     error_logs,
+    failing_alone,
     load_came_after,
     log_text,
     only_backlog,
@@ -94,6 +95,9 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     ramp = False
     bites = NOW
     if target is not None and target in affected:
+        some = _only_some_of_a_fleet_that_reads_it(c, facts, target)
+        if some is not None:
+            return ChangeVerdict(c, 0.0, (some,), target)
         going_on = _went_on_without(facts, target, affected)
         if going_on is not None:
             return ChangeVerdict(
@@ -133,6 +137,18 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
     link += _ties_to_errors(c, facts, affected, target, reasons)
     score = proximity * locality + link
     return ChangeVerdict(c, round(score, 4), tuple(reasons), target)
+
+
+def _only_some_of_a_fleet_that_reads_it(c: Change, facts: Facts, target: str) -> str | None:
+    """A parameter every instance of `target` reads cannot explain a failure of only a few of them, while
+    most of the fleet stays healthy."""
+    if c.via is not ChangeVia.PARAMETER or c.instance is not None:
+        return None
+    bad = failing_alone(facts, target)
+    fleet = [i for i in facts.instances if i.service == target and i.terminated is None]
+    if not bad or 2 * len(bad) >= len(fleet):
+        return None
+    return f"every instance of {target} reads it, yet only {', '.join(bad)} of {len(fleet)} fail"
 
 
 def _went_on_without(facts: Facts, target: str, affected: dict[str, int]) -> str | None:

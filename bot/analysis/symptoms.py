@@ -142,7 +142,9 @@ def failing_zone(facts: Facts, service: str) -> str | None:
     bad = set(anomalous_instances(facts, service))
     fleet = [i for i in facts.instances if i.service == service and i.terminated is None]
     zones = {i.zone for i in fleet if i.name in bad}
-    healthy = {i.zone for i in fleet if i.name not in bad}
+    began = min((s.start or s.onset or 0 for s in symptoms(facts) if s.service == service), default=0)
+    # An instance launched after the failure began has not shown whether its zone is healthy.
+    healthy = {i.zone for i in fleet if i.name not in bad and (i.launched is None or i.launched < began)}
     if len(bad) < 2 or len(zones) != 1 or None in zones or not healthy or zones & healthy:
         return None
     return zones.pop()
@@ -190,6 +192,13 @@ def anomalous_instances(facts: Facts, service: str) -> list[str]:
             if s.service == service and s.instance and s.sustained and not is_boot_cpu(s, facts)
         }
     )
+
+
+def failing_alone(facts: Facts, service: str) -> list[str]:
+    """The service's failing instances when the rest of its fleet is healthy (else none)."""
+    bad = anomalous_instances(facts, service)
+    fleet = [i for i in facts.instances if i.service == service and i.terminated is None]
+    return bad if bad and len(fleet) > len(bad) else []
 
 
 def still_failing(facts: Facts, service: str) -> bool:

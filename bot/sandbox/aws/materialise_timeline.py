@@ -4,6 +4,7 @@ ordinary CloudTrail traffic around them."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,10 +77,41 @@ def _ecs_task_churn(b: Build) -> None:
             minute += churn.every_minutes
 
 
+def _named_zones(b: Build, service: str) -> dict[str, str]:
+    """The zone each of a service's instances is said to run in by its own log lines (``az=us-east-1c``)."""
+    zones = {sub["AvailabilityZone"] for sub in b.subnets}
+    out: dict[str, str] = {}
+    for ev in b.sc.events:
+        said = ev.logs
+        if said is None or said.service != service or said.instance is None or said.instance in out:
+            continue
+        named = [z for z in re.findall(rf"\b{re.escape(b.region)}[a-z]\b", said.message) if z in zones]
+        if named:
+            out[said.instance] = named[0]
+    return out
+
+
+def _subnet_for(b: Build, inst: Instance) -> dict[str, Any]:
+    """The subnet an instance runs in: the zone its own log lines name, as the world the scenario tells would
+    have it; else, as Auto Scaling balances a group, the zone with the fewest of its instances (counting
+    those said to run in each)."""
+    by_zone = {sub["AvailabilityZone"]: sub for sub in b.subnets}
+    named = _named_zones(b, inst.service)
+    if inst.name in named:
+        return by_zone[named[inst.name]]
+    placed = {z: 0 for z in by_zone}
+    for zone in named.values():
+        placed[zone] += 1
+    for name, iid in b.instance_ids.items():
+        if name not in named and b.instance_service.get(iid) == inst.service:
+            placed[b.instance_subnets[iid]["AvailabilityZone"]] += 1
+    return by_zone[min(placed, key=lambda z: (placed[z], z))]
+
+
 def _launch(b: Build, inst: Instance) -> None:
     """Run the instance from its group's launch template and attach it to the group and target group."""
     spec = b.sc.service(inst.service)
-    subnet = b.subnets[len(b.instance_ids) % len(b.subnets)]
+    subnet = _subnet_for(b, inst)
     r = b.c("ec2").run_instances(
         ImageId=b.image,
         InstanceType="m6i.large",
@@ -92,6 +124,8 @@ def _launch(b: Build, inst: Instance) -> None:
     )
     iid = r["Instances"][0]["InstanceId"]
     b.instance_ids[inst.name] = iid
+    b.instance_subnets[iid] = subnet
+    b.instance_service[iid] = inst.service
     b.c("autoscaling").attach_instances(InstanceIds=[iid], AutoScalingGroupName=f"{spec.name}-asg")
     b.c("elbv2").register_targets(TargetGroupArn=b.tg_arns[spec.name], Targets=[{"Id": iid, "Port": 8080}])
     b.c("logs").create_log_stream(logGroupName=f"/ec2/{spec.name}", logStreamName=iid)
@@ -117,11 +151,7 @@ def _activity(b: Build, act: ScalingActivity) -> None:
     group = f"{act.service}-asg"
     desc, why = _activity_words(b, act, iid)
     cause = f"At {when.strftime('%Y-%m-%dT%H:%M:%SZ')} {why}."
-    subnet = (
-        b.subnets[sorted(b.instance_ids.values()).index(iid) % len(b.subnets)]
-        if iid in b.instance_ids.values()
-        else b.subnets[0]
-    )
+    subnet = b.instance_subnets.get(iid, b.subnets[0])
     b.activities.activities.append(
         Activity(
             activity_id=b.uid(),
