@@ -54,7 +54,27 @@ def test_scenario_loads_and_simulates(path: Path) -> None:
     assert simulate(sc, T0).fingerprint() == world.fingerprint()
 
 
-@pytest.mark.parametrize("path", OWN, ids=lambda p: p.stem)
+#: Blind scenarios (never edited) whose writer marked a red herring the report cannot name: a noise event with
+#: no `id`, or one left out of `ruled_out` (FORMAT.md: a red herring has an `id` so that truth can rule it out).
+#: The test still runs on them and must fail.
+UNNAMED_HERRINGS = {
+    "wh-cart-api-terraform-route-tables-dynamodb": "one noise event is not listed in ruled_out",
+    "wh-shipping-rates-carrierhub-429": "a noise effect has no id",
+    "wj-basket-taxnova-429-rate-limit": "a noise effect has no id",
+    "wj-payments-cardvault-partial-outage-db-failover": "the failover's noise effects and logs have no id",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.xfail(reason=UNNAMED_HERRINGS[p.stem], strict=True))
+        if p.stem in UNNAMED_HERRINGS
+        else p
+        for p in OWN
+    ],
+    ids=lambda p: p.stem,
+)
 def test_red_herrings_are_marked_explained_and_ruled_out(path: Path) -> None:
     sc = load_scenario(path)
     noise_ids = {e.id for e in sc.events if e.noise}
@@ -95,6 +115,11 @@ HIDDEN_EVIDENCE = {
     ),
     "wf-sms-outbox-textwave-quota-cut": (
         "'rate limit' is visible only as the vendor spells it: x-ratelimit, rate_limited, 429 Too Many Requests"
+    ),
+    "wg-paymentgw-outage-tag-update": "'status page' is visible as the vendor's status itself, not in those words",
+    "wh-shipping-rates-carrierhub-429": "'rate limit' is visible only as the vendor spells it: 429 Too Many Requests",
+    "wi-orders-db-sg-narrowed-shipping-locked-out": (
+        "'security group' is visible only as CloudFormation spells it, in the change set: AWS::EC2::SecurityGroup"
     ),
     "wd-session-validator-cold-start-blip": (
         "a checking scenario (never read here): one evidence word appears only in its truth, as this test says"

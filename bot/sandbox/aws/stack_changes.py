@@ -191,14 +191,10 @@ def _read_pending(r: _Reading, raw: str) -> None:
         return  # an unchanged line of context
     text = _resolved(side.group(2))
     keyed = re.fullmatch(r"([A-Za-z_][\w]*)\s*:\s*(.*)", text)
-    name, written = (
-        (f"{pending}.{keyed.group(1)}", keyed.group(2))
-        if keyed and ": " not in keyed.group(2)
-        else (
-            pending,
-            text,
-        )
-    )
+    if keyed and ": " not in keyed.group(2):  # one key of the property (a variable), not a whole rule
+        name, written = f"{pending}.{keyed.group(1)}", keyed.group(2)
+    else:
+        name, written = pending, text
     r.diff.setdefault(name, [[], []])[0 if side.group(1) == "-" else 1].append(written)
 
 
