@@ -614,8 +614,8 @@ def _grow_database(ctx: PlanContext) -> _Draft:
         post,
         _step(
             Phase.ROLLBACK,
-            "Storage cannot be shrunk; an instance class can be moved back in a maintenance window once load "
-            "allows",
+            "Storage cannot be shrunk; a larger instance class can be moved back in a maintenance window once "
+            "traffic returns to normal",
         ),
     ]
     fix = f"Alarm on {_svc(ctx)}'s FreeStorageSpace and connections trends, and prune data that grows unbounded."
