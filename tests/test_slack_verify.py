@@ -562,3 +562,11 @@ def test_interop_with_sandbox_signer() -> None:
         tampered["Subject"] += "!"
         with pytest.raises(SnsVerificationError):
             verifier.verify(tampered)
+
+
+def test_a_timestamp_padded_with_other_whitespace_is_refused_as_malformed() -> None:
+    from bot.slack.verify import RequestRefused, check_slack_headers
+
+    with pytest.raises(RequestRefused) as refused:
+        check_slack_headers("0\x1f", "v0=0")
+    assert refused.value.status == 400
