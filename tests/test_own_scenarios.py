@@ -54,6 +54,16 @@ def test_scenario_loads_and_simulates(path: Path) -> None:
     assert simulate(sc, T0).fingerprint() == world.fingerprint()
 
 
+def _known_failing(reasons: dict[str, str]) -> list[Any]:
+    """Every scenario, those named in `reasons` as strict xfails (the test still runs on them and must fail)."""
+    return [
+        pytest.param(p, marks=pytest.mark.xfail(reason=reasons[p.stem], strict=True))
+        if p.stem in reasons
+        else p
+        for p in OWN
+    ]
+
+
 #: Blind scenarios (never edited) whose writer marked a red herring the report cannot name: a noise event with
 #: no `id`, or one left out of `ruled_out` (FORMAT.md: a red herring has an `id` so that truth can rule it out).
 #: The test still runs on them and must fail.
@@ -67,12 +77,7 @@ UNNAMED_HERRINGS = {
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(reason=UNNAMED_HERRINGS[p.stem], strict=True))
-        if p.stem in UNNAMED_HERRINGS
-        else p
-        for p in OWN
-    ],
+    _known_failing(UNNAMED_HERRINGS),
     ids=lambda p: p.stem,
 )
 def test_red_herrings_are_marked_explained_and_ruled_out(path: Path) -> None:
@@ -129,12 +134,7 @@ HIDDEN_EVIDENCE = {
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=pytest.mark.xfail(reason=HIDDEN_EVIDENCE[p.stem], strict=True))
-        if p.stem in HIDDEN_EVIDENCE
-        else p
-        for p in OWN
-    ],
+    _known_failing(HIDDEN_EVIDENCE),
     ids=lambda p: p.stem,
 )
 def test_evidence_words_are_visible_outside_the_truth(path: Path) -> None:

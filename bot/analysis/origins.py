@@ -15,7 +15,7 @@ from bot.analysis.symptoms import (
     only_backlog,
     only_given_work,
     reaches_nothing,
-    still_failing,
+    went_on_without,
 )
 from bot.domain import (
     ServiceKind,
@@ -135,10 +135,5 @@ def _given_work_after_their_callers(facts: Facts, order: list[str], affected: di
 def _recovered_after_what_went_on(facts: Facts, order: list[str], affected: dict[str, int]) -> list[str]:
     """A service whose trouble is over (a blip) while a failing service that does not call it goes on
     failing is not where the incident starts: it goes after every service still failing."""
-    going = [a for a in order if a in affected and still_failing(facts, a)]
-    over = [
-        o
-        for o in order
-        if o in affected and not still_failing(facts, o) and any(o not in facts.downstream(a) for a in going)
-    ]
-    return [o for o in order if o not in over] + over if going else order
+    over = [o for o in order if o in affected and went_on_without(facts, o, affected) is not None]
+    return [o for o in order if o not in over] + over

@@ -26,6 +26,7 @@ from bot.analysis.symptoms import (
     surges,
     symptoms,
     traffic_fell,
+    went_on_without,
 )
 from bot.domain import (
     Change,
@@ -98,7 +99,7 @@ def score_change(c: Change, facts: Facts, affected: dict[str, int], origin: str 
         some = _only_some_of_a_fleet_that_reads_it(c, facts, target)
         if some is not None:
             return ChangeVerdict(c, 0.0, (some,), target)
-        going_on = _went_on_without(facts, target, affected)
+        going_on = went_on_without(facts, target, affected)
         if going_on is not None:
             return ChangeVerdict(
                 c,
@@ -149,19 +150,6 @@ def _only_some_of_a_fleet_that_reads_it(c: Change, facts: Facts, target: str) ->
     if not bad or 2 * len(bad) >= len(fleet):
         return None
     return f"every instance of {target} reads it, yet only {', '.join(bad)} of {len(fleet)} fail"
-
-
-def _went_on_without(facts: Facts, target: str, affected: dict[str, int]) -> str | None:
-    """A failing service that does not call `target` and is still failing, when `target` itself recovered:
-    the incident went on without it, so what changed it explains a blip, not the incident."""
-    if still_failing(facts, target):
-        return None
-    going_on = [
-        a
-        for a in sorted(affected)
-        if a != target and still_failing(facts, a) and target not in facts.downstream(a)
-    ]
-    return going_on[0] if going_on else None
 
 
 #: When a change bites: right away (its time is what counts), later (on a schedule, when load comes, when a

@@ -201,6 +201,19 @@ def failing_alone(facts: Facts, service: str) -> list[str]:
     return bad if bad and len(fleet) > len(bad) else []
 
 
+def went_on_without(facts: Facts, service: str, affected: dict[str, int]) -> str | None:
+    """A failing service that does not call `service` and is still failing, when `service` itself recovered:
+    the incident went on without it (else None)."""
+    if still_failing(facts, service):
+        return None
+    going_on = [
+        a
+        for a in sorted(affected)
+        if a != service and still_failing(facts, a) and service not in facts.downstream(a)
+    ]
+    return going_on[0] if going_on else None
+
+
 def still_failing(facts: Facts, service: str) -> bool:
     """A sustained symptom, not a blip that already recovered."""
     return any(s.service == service and s.sustained and not is_boot_cpu(s, facts) for s in symptoms(facts))

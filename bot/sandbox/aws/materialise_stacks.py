@@ -412,10 +412,11 @@ _TAKES_PARAMETERS = {
 }
 
 
-def _through_parameter(rtype: str, par: PropertyEdit) -> dict[str, Any]:
-    """A resource's change that a changed stack parameter caused."""
-    name = _TAKES_PARAMETERS.get(rtype, "Properties")
-    target = {
+def _through_parameter(rtype: str, par: PropertyEdit, name: str | None = None) -> dict[str, Any]:
+    """A resource's change that a changed stack parameter caused, in property `name` (by default the one
+    that takes parameters in a resource of that type)."""
+    name = name or _TAKES_PARAMETERS.get(rtype, "Properties")
+    target: dict[str, Any] = {
         "Attribute": "Properties",
         "Name": name,
         "RequiresRecreation": "Never",
@@ -424,6 +425,8 @@ def _through_parameter(rtype: str, par: PropertyEdit) -> dict[str, Any]:
         "AfterValue": par.new,
         "AttributeChangeType": "Modify",
     }
+    if name == "Tags":
+        target = {"Attribute": "Tags", "RequiresRecreation": "Never"}
     return {
         "Target": target,
         "Evaluation": "Static",
@@ -456,26 +459,7 @@ def _parameter_edits(b: Build, up: Update) -> None:
             )
             scope = "Tags" if tops == ["Tags"] else "Properties"
             rc["Scope"] = sorted(set(rc["Scope"]) | {scope})
-            for top in tops:
-                target = {
-                    "Attribute": scope,
-                    "Name": top,
-                    "RequiresRecreation": "Never",
-                    "Path": f"/Properties/{top}",
-                    "BeforeValue": par.old,
-                    "AfterValue": par.new,
-                    "AttributeChangeType": "Modify",
-                }
-                if scope == "Tags":
-                    target = {"Attribute": "Tags", "RequiresRecreation": "Never"}
-                rc["Details"].append(
-                    {
-                        "Target": target,
-                        "Evaluation": "Static",
-                        "ChangeSource": "ParameterReference",
-                        "CausingEntity": par.name,
-                    }
-                )
+            rc["Details"] += [_through_parameter(res["Type"], par, top) for top in tops]
 
     _attribute_edits(b, up)
 

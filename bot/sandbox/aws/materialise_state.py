@@ -159,7 +159,6 @@ class Build:
         self.clock: moto_times.Clock | None = None
         self.now: datetime | None = None
         self.instance_subnets: dict[str, dict[str, Any]] = {}  # instance id -> the subnet it runs in
-        self.instance_service: dict[str, str] = {}  # instance id -> its service
         self.stack_rows: dict[
             str, list[tuple[str, str, str]]
         ] = {}  # stack -> (logical, physical, type) as built

@@ -102,8 +102,9 @@ def _subnet_for(b: Build, inst: Instance) -> dict[str, Any]:
     placed = {z: 0 for z in by_zone}
     for zone in named.values():
         placed[zone] += 1
-    for name, iid in b.instance_ids.items():
-        if name not in named and b.instance_service.get(iid) == inst.service:
+    for other in b.world.instances.get(inst.service, []):
+        iid = b.instance_ids.get(other.name)
+        if other.name not in named and iid is not None:
             placed[b.instance_subnets[iid]["AvailabilityZone"]] += 1
     return by_zone[min(placed, key=lambda z: (placed[z], z))]
 
@@ -125,7 +126,6 @@ def _launch(b: Build, inst: Instance) -> None:
     iid = r["Instances"][0]["InstanceId"]
     b.instance_ids[inst.name] = iid
     b.instance_subnets[iid] = subnet
-    b.instance_service[iid] = inst.service
     b.c("autoscaling").attach_instances(InstanceIds=[iid], AutoScalingGroupName=f"{spec.name}-asg")
     b.c("elbv2").register_targets(TargetGroupArn=b.tg_arns[spec.name], Targets=[{"Id": iid, "Port": 8080}])
     b.c("logs").create_log_stream(logGroupName=f"/ec2/{spec.name}", logStreamName=iid)
